@@ -1,0 +1,91 @@
+using System;
+using System.Collections.Generic;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.AutoClip;
+
+public sealed partial class AutoClipper
+{
+    private long _clipCalls;
+
+    /// <summary>
+    /// One AutoClip step on the gradients of <paramref name="parameters"/>, in place: computes the
+    /// total L2 norm once (one device synchronisation), records it, and multiplies every gradient by
+    /// <c>min(1, threshold / (norm + 1e-6))</c> when the norm exceeds the threshold (see <see cref="ClipScale"/>).
+    /// Call it between <c>backward()</c> and <c>optimizer.step()</c>.
+    /// </summary>
+    /// <returns>
+    /// What was done. When the norm is NaN or infinite nothing is recorded or changed, and
+    /// <see cref="AutoClipStep.Skipped"/> is true (or <see cref="NonFiniteGradientException"/> is thrown,
+    /// per <see cref="AutoClipOptions.NonFiniteGradients"/>): do not apply that step.
+    /// Parameters without a gradient are ignored; when none has one, nothing is recorded.
+    /// </returns>
+    public AutoClipStep ClipGradients(IEnumerable<Parameter> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        long step = ++_clipCalls;
+        using var scope = NewDisposeScope();
+        var grads = new List<Tensor>();
+        foreach (var parameter in parameters)
+        {
+            var grad = parameter.grad;
+            if (grad is not null)
+            {
+                grads.Add(grad);
+            }
+        }
+        if (grads.Count == 0)
+        {
+            return new AutoClipStep(step, 0, Threshold, 1.0, Skipped: false);
+        }
+
+        double norm = TotalNorm(grads);
+        double threshold = Observe(norm);
+        if (double.IsNaN(threshold))
+        {
+            if (_options.NonFiniteGradients == NonFiniteGradientPolicy.Throw)
+            {
+                throw new NonFiniteGradientException(step, norm);
+            }
+            return new AutoClipStep(step, norm, double.NaN, 1.0, Skipped: true);
+        }
+
+        double scale = ClipScale(norm, threshold);
+        if (scale < 1.0)
+        {
+            using var noGrad = no_grad();
+            foreach (var grad in grads)
+            {
+                grad.mul_(scale);
+            }
+        }
+        return new AutoClipStep(step, norm, threshold, scale, Skipped: false);
+    }
+
+    /// <summary>One AutoClip step on the gradients of every parameter of <paramref name="module"/>.</summary>
+    public AutoClipStep ClipGradients(nn.Module module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        return ClipGradients(module.parameters());
+    }
+
+    /// <summary>
+    /// sqrt(sum of squared per-tensor norms), accumulated in double precision as the reference does,
+    /// with a single read back from the device.
+    /// </summary>
+    internal static double TotalNorm(IReadOnlyList<Tensor> grads)
+    {
+        if (grads.Count == 1)
+        {
+            return linalg.vector_norm(grads[0]).to_type(ScalarType.Float64).item<double>();
+        }
+        var norms = new Tensor[grads.Count];
+        for (int i = 0; i < norms.Length; i++)
+        {
+            norms[i] = linalg.vector_norm(grads[i]);
+        }
+        return linalg.vector_norm(stack(norms).to_type(ScalarType.Float64)).item<double>();
+    }
+}
