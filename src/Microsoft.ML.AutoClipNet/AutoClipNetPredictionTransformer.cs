@@ -1,0 +1,76 @@
+using System;
+using Microsoft.ML;
+using Microsoft.ML.AutoClipNet;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+
+[assembly: LoadableClass(typeof(AutoClipNetPredictionTransformer), typeof(AutoClipNetPredictionTransformer), null, typeof(SignatureLoadModel),
+    "AutoClipNet prediction transformer", AutoClipNetPredictionTransformer.LoaderSignature)]
+
+namespace Microsoft.ML.AutoClipNet;
+
+/// <summary>
+/// The transformer <see cref="AutoClipNetTrainer"/> produces: adds the <c>Score</c> column (Single).
+/// It is an ML.NET single-feature prediction transformer (Evaluate, CreatePredictionEngine,
+/// CrossValidate, PermutationFeatureImportance and Model.Save/Load work as with first-party trainers),
+/// except that <see cref="Transform"/> runs the network over batches of rows with TorchSharp
+/// instead of one row at a time. A PredictionEngine scores single rows in managed code.
+/// </summary>
+public sealed class AutoClipNetPredictionTransformer : SingleFeaturePredictionTransformerBase<AutoClipNetModelParameters>, ITransformer
+{
+    internal const string LoaderSignature = "AutoClipNetPredXfer";
+
+    /// <summary>Rows per TorchSharp batch in <see cref="Transform"/>.</summary>
+    internal const int TransformBatchSize = 1024;
+
+    internal AutoClipNetPredictionTransformer(IHostEnvironment env, AutoClipNetModelParameters model, DataViewSchema trainSchema, string featureColumn)
+        : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(AutoClipNetPredictionTransformer)), model, trainSchema, featureColumn)
+    {
+        Scorer = GetGenericScorer();
+    }
+
+    private AutoClipNetPredictionTransformer(IHostEnvironment env, ModelLoadContext ctx)
+        : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(AutoClipNetPredictionTransformer)), ctx)
+    {
+        Scorer = GetGenericScorer();
+    }
+
+    /// <summary>
+    /// Adds the <c>Score</c> column to <paramref name="input"/>. Rows are read ahead in batches of
+    /// 1024 and scored together; the other columns pass through unchanged.
+    /// </summary>
+    public new IDataView Transform(IDataView input)
+    {
+        Host.CheckValue(input, nameof(input));
+        var scored = base.Transform(input); // ML.NET's scorer: checks the schema and defines the output schema
+        return new BatchScoringDataView(Host, Model, scored, FeatureColumnName);
+    }
+
+    IDataView ITransformer.Transform(IDataView input) => Transform(input);
+
+    private static VersionInfo GetVersionInfo() => new(
+        modelSignature: "ACNETXFR",
+        verWrittenCur: 0x00010001, // 1.1: initial format
+        verReadableCur: 0x00010001,
+        verWeCanReadBack: 0x00010001,
+        loaderSignature: LoaderSignature,
+        loaderAssemblyName: typeof(AutoClipNetPredictionTransformer).Assembly.FullName);
+
+    // Binary format: ML.NET's single-feature prediction transformer layout (the model as a sub-model,
+    // the training schema as a binary stream, the feature column name). Version history: 0x00010001 initial.
+
+    /// <inheritdoc/>
+    protected override void SaveCore(ModelSaveContext ctx)
+    {
+        ctx.SetVersionInfo(GetVersionInfo());
+        base.SaveCore(ctx);
+    }
+
+    internal static AutoClipNetPredictionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        ArgumentNullException.ThrowIfNull(ctx);
+        ctx.CheckAtModel(GetVersionInfo());
+        return new AutoClipNetPredictionTransformer(env, ctx);
+    }
+}

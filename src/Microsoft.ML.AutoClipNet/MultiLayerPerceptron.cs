@@ -1,0 +1,277 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.AutoClipNet;
+
+/// <summary>The nonlinearity between the hidden layers of an AutoClipNet network.</summary>
+public enum AutoClipNetActivation
+{
+    /// <summary>max(0, x).</summary>
+    ReLU = 0,
+
+    /// <summary>The hyperbolic tangent.</summary>
+    Tanh = 1,
+
+    /// <summary>The Gaussian error linear unit (tanh approximation not used: the exact erf form).</summary>
+    Gelu = 2,
+
+    /// <summary>max(0.01·x, x).</summary>
+    LeakyReLU = 3,
+}
+
+/// <summary>
+/// A trained fully connected network as plain arrays: the weights of each linear layer (row-major,
+/// output × input, as TorchSharp stores them) and its bias. It scores single rows in managed code
+/// (no tensors), and batches of rows with TorchSharp.
+/// </summary>
+internal sealed class MultiLayerPerceptron : IDisposable
+{
+    private readonly Lazy<(Tensor Weight, Tensor Bias)[]> _tensors;
+
+    public MultiLayerPerceptron(int inputSize, AutoClipNetActivation activation, IReadOnlyList<float[]> weights, IReadOnlyList<float[]> biases)
+    {
+        if (weights.Count != biases.Count || weights.Count == 0)
+        {
+            throw new ArgumentException("A network needs as many bias vectors as weight matrices, and at least one layer.");
+        }
+        InputSize = inputSize;
+        Activation = activation;
+        var sizes = new int[weights.Count];
+        int fanIn = inputSize;
+        for (int l = 0; l < weights.Count; l++)
+        {
+            sizes[l] = biases[l].Length;
+            if (weights[l].Length != (long)sizes[l] * fanIn)
+            {
+                throw new InvalidDataException($"Layer {l} has {weights[l].Length} weights; {sizes[l]} outputs × {fanIn} inputs were expected.");
+            }
+            fanIn = sizes[l];
+        }
+        if (sizes[^1] != 1)
+        {
+            throw new InvalidDataException($"The last layer has {sizes[^1]} outputs; a regression network has 1.");
+        }
+        LayerSizes = sizes;
+        Weights = weights;
+        Biases = biases;
+        _tensors = new Lazy<(Tensor, Tensor)[]>(CreateTensors, System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
+    }
+
+    public int InputSize { get; }
+
+    public AutoClipNetActivation Activation { get; }
+
+    /// <summary>Output sizes of the linear layers; the last is 1.</summary>
+    public IReadOnlyList<int> LayerSizes { get; }
+
+    public IReadOnlyList<float[]> Weights { get; }
+
+    public IReadOnlyList<float[]> Biases { get; }
+
+    public int MaxWidth
+    {
+        get
+        {
+            int max = InputSize;
+            foreach (int size in LayerSizes)
+            {
+                max = Math.Max(max, size);
+            }
+            return max;
+        }
+    }
+
+    public long ParameterCount
+    {
+        get
+        {
+            long count = 0;
+            for (int l = 0; l < Weights.Count; l++)
+            {
+                count += Weights[l].Length + Biases[l].Length;
+            }
+            return count;
+        }
+    }
+
+    /// <summary>Builds a trainable TorchSharp module with these layer sizes, initialised by TorchSharp's global generator.</summary>
+    public static Sequential CreateModule(int inputSize, IReadOnlyList<int> hiddenSizes, AutoClipNetActivation activation)
+    {
+        var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
+        int fanIn = inputSize;
+        for (int l = 0; l < hiddenSizes.Count; l++)
+        {
+            layers.Add(($"linear{l}", nn.Linear(fanIn, hiddenSizes[l])));
+            layers.Add(($"activation{l}", CreateActivation(activation)));
+            fanIn = hiddenSizes[l];
+        }
+        layers.Add(($"linear{hiddenSizes.Count}", nn.Linear(fanIn, 1)));
+        return nn.Sequential(layers);
+    }
+
+    private static nn.Module<Tensor, Tensor> CreateActivation(AutoClipNetActivation activation) => activation switch
+    {
+        AutoClipNetActivation.ReLU => nn.ReLU(),
+        AutoClipNetActivation.Tanh => nn.Tanh(),
+        AutoClipNetActivation.Gelu => nn.GELU(),
+        AutoClipNetActivation.LeakyReLU => nn.LeakyReLU(0.01),
+        _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation."),
+    };
+
+    /// <summary>Copies the current weights of a module built by <see cref="CreateModule"/>.</summary>
+    public static MultiLayerPerceptron FromModule(Sequential module, int inputSize, AutoClipNetActivation activation)
+    {
+        var weights = new List<float[]>();
+        var biases = new List<float[]>();
+        foreach (var child in module.children())
+        {
+            if (child is Linear linear)
+            {
+                weights.Add(linear.weight!.data<float>().ToArray());
+                biases.Add(linear.bias!.data<float>().ToArray());
+            }
+        }
+        return new MultiLayerPerceptron(inputSize, activation, weights, biases);
+    }
+
+    /// <summary>Copies these weights into a module built by <see cref="CreateModule"/> with the same sizes.</summary>
+    public void CopyTo(Sequential module)
+    {
+        using var noGrad = no_grad();
+        int l = 0;
+        foreach (var child in module.children())
+        {
+            if (child is Linear linear)
+            {
+                using var w = tensor(Weights[l], linear.weight!.shape);
+                using var b = tensor(Biases[l], linear.bias!.shape);
+                linear.weight.copy_(w);
+                linear.bias.copy_(b);
+                l++;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Scores one (already standardized) row in managed code: no tensors, no allocation.
+    /// <paramref name="scratchA"/> and <paramref name="scratchB"/> must hold <see cref="MaxWidth"/> values.
+    /// </summary>
+    public float Forward(ReadOnlySpan<float> input, Span<float> scratchA, Span<float> scratchB)
+    {
+        ReadOnlySpan<float> current = input;
+        Span<float> output = scratchA;
+        int fanIn = InputSize;
+        for (int l = 0; l < Weights.Count; l++)
+        {
+            int size = LayerSizes[l];
+            float[] w = Weights[l];
+            float[] b = Biases[l];
+            var o = output[..size];
+            for (int j = 0; j < size; j++)
+            {
+                o[j] = TensorPrimitives.Dot(new ReadOnlySpan<float>(w, j * fanIn, fanIn), current) + b[j];
+            }
+            if (l < Weights.Count - 1)
+            {
+                Activate(o);
+            }
+            current = o;
+            output = output == scratchA ? scratchB : scratchA;
+            fanIn = size;
+        }
+        return current[0];
+    }
+
+    private void Activate(Span<float> values)
+    {
+        switch (Activation)
+        {
+            case AutoClipNetActivation.ReLU:
+                TensorPrimitives.Max(values, 0f, values);
+                break;
+            case AutoClipNetActivation.Tanh:
+                TensorPrimitives.Tanh(values, values);
+                break;
+            case AutoClipNetActivation.LeakyReLU:
+                for (int i = 0; i < values.Length; i++)
+                {
+                    values[i] = values[i] > 0 ? values[i] : 0.01f * values[i];
+                }
+                break;
+            case AutoClipNetActivation.Gelu:
+                for (int i = 0; i < values.Length; i++)
+                {
+                    double x = values[i];
+                    values[i] = (float)(0.5 * x * (1 + Erf(x / Math.Sqrt(2))));
+                }
+                break;
+        }
+    }
+
+    /// <summary>The error function, by the Chebyshev-fitted approximation of Numerical Recipes (erfc, |error| &lt; 1.2e-7).</summary>
+    private static double Erf(double x)
+    {
+        double t = 1.0 / (1.0 + 0.5 * Math.Abs(x));
+        double y = 1 - t * Math.Exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+            t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+        return x >= 0 ? y : -y;
+    }
+
+    /// <summary>Scores <paramref name="rows"/> standardized rows at once with TorchSharp.</summary>
+    public void Forward(float[] inputs, int rows, Span<float> outputs)
+    {
+        var layers = _tensors.Value;
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var x = rows * InputSize == inputs.Length
+            ? tensor(inputs, rows, InputSize)
+            : tensor(inputs.AsSpan(0, rows * InputSize).ToArray(), rows, InputSize);
+        for (int l = 0; l < layers.Length; l++)
+        {
+            x = nn.functional.linear(x, layers[l].Weight, layers[l].Bias);
+            if (l < layers.Length - 1)
+            {
+                x = Activation switch
+                {
+                    AutoClipNetActivation.ReLU => nn.functional.relu(x),
+                    AutoClipNetActivation.Tanh => x.tanh(),
+                    AutoClipNetActivation.Gelu => nn.functional.gelu(x),
+                    _ => nn.functional.leaky_relu(x, 0.01),
+                };
+            }
+        }
+        x.data<float>().CopyTo(outputs[..rows]);
+    }
+
+    private (Tensor Weight, Tensor Bias)[] CreateTensors()
+    {
+        var result = new (Tensor, Tensor)[Weights.Count];
+        int fanIn = InputSize;
+        for (int l = 0; l < Weights.Count; l++)
+        {
+            // Created outside any dispose scope: they live as long as the model.
+            var w = tensor(Weights[l], LayerSizes[l], fanIn).DetachFromDisposeScope();
+            var b = tensor(Biases[l], new long[] { LayerSizes[l] }).DetachFromDisposeScope();
+            result[l] = (w, b);
+            fanIn = LayerSizes[l];
+        }
+        return result;
+    }
+
+    public void Dispose()
+    {
+        if (_tensors.IsValueCreated)
+        {
+            foreach (var (w, b) in _tensors.Value)
+            {
+                w.Dispose();
+                b.Dispose();
+            }
+        }
+    }
+}
