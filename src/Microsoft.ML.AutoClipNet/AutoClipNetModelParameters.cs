@@ -242,7 +242,7 @@ public sealed class AutoClipNetModelParameters : ModelParametersBase<float>, IVa
     {
         ArgumentNullException.ThrowIfNull(env);
         ArgumentNullException.ThrowIfNull(ctx);
-        ctx.CheckAtModel(GetVersionInfo());
+        ModelVersions.CheckAtModel(ctx, GetVersionInfo(), "AutoClipNet network");
         return new AutoClipNetModelParameters(env, ctx);
     }
 

@@ -42,11 +42,36 @@ public sealed class AutoClipNetPredictionTransformer : SingleFeaturePredictionTr
     public new IDataView Transform(IDataView input)
     {
         Host.CheckValue(input, nameof(input));
-        var scored = base.Transform(input); // ML.NET's scorer: checks the schema and defines the output schema
+        CheckFeatureColumn(input.Schema);
+        var scored = base.Transform(input); // ML.NET's scorer: binds the schema and defines the output schema
         return new BatchScoringDataView(Host, Model, scored, FeatureColumnName);
     }
 
     IDataView ITransformer.Transform(IDataView input) => Transform(input);
+
+    IRowToRowMapper ITransformer.GetRowToRowMapper(DataViewSchema inputSchema)
+    {
+        Host.CheckValue(inputSchema, nameof(inputSchema));
+        CheckFeatureColumn(inputSchema);
+        return (IRowToRowMapper)Scorer.ApplyToData(Host, new EmptyDataView(Host, inputSchema));
+    }
+
+    /// <summary>The feature column must be there, with the width the network was trained on.</summary>
+    private void CheckFeatureColumn(DataViewSchema schema)
+    {
+        var column = schema.GetColumnOrNull(FeatureColumnName);
+        if (column is null)
+        {
+            throw new ArgumentOutOfRangeException(nameof(schema), FeatureColumnName,
+                $"The data has no feature column '{FeatureColumnName}'; this AutoClipNet model needs it as {FeatureColumnType}.");
+        }
+        if (!column.Value.Type.Equals(FeatureColumnType))
+        {
+            throw new ArgumentOutOfRangeException(nameof(schema), column.Value.Type.ToString(),
+                $"The feature column '{FeatureColumnName}' is {column.Value.Type}, but this AutoClipNet model was trained on {FeatureColumnType} " +
+                $"({Model.FeatureCount} features). Featurize the data with the same pipeline as the training data.");
+        }
+    }
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "ACNETXFR",
@@ -70,7 +95,7 @@ public sealed class AutoClipNetPredictionTransformer : SingleFeaturePredictionTr
     {
         ArgumentNullException.ThrowIfNull(env);
         ArgumentNullException.ThrowIfNull(ctx);
-        ctx.CheckAtModel(GetVersionInfo());
+        ModelVersions.CheckAtModel(ctx, GetVersionInfo(), "AutoClipNet prediction transformer");
         return new AutoClipNetPredictionTransformer(env, ctx);
     }
 }
