@@ -203,8 +203,8 @@ internal sealed class TrainingData
                         continue;
                     }
                     string where = bad >= 0
-                        ? $"column '{_features.Name}', slot {bad}, is {row[bad]}"
-                        : $"column '{_label.Name}' is {labelValue}";
+                        ? $"column '{_features.Name}', slot {bad}, is {row[bad].ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+                        : $"column '{_label.Name}' is {labelValue.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
                     throw new InvalidOperationException(
                         $"Row {cursor.Position} of the {dataName} has a value that is not a finite number: {where}. " +
                         "Replace missing values (mlContext.Transforms.ReplaceMissingValues), filter such rows out, or set AutoClipNetTrainer.Options.DropNonFiniteRows = true to skip them.");

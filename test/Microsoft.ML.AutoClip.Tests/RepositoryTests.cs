@@ -59,6 +59,7 @@ public sealed class RepositoryTests
     public void The_public_API_is_the_tracked_one()
     {
         AssertApi(typeof(AutoClipper).Assembly);
+        AssertApi(typeof(AutoClipNet.AutoClipNetTrainer).Assembly);
     }
 
     internal static void AssertApi(Assembly assembly)
@@ -80,7 +81,7 @@ public sealed class RepositoryTests
         var lines = new StringBuilder();
         foreach (var type in assembly.GetExportedTypes().OrderBy(t => t.FullName, StringComparer.Ordinal))
         {
-            lines.Append(type.FullName).Append(type.BaseType is { } b && b != typeof(object) && b != typeof(ValueType) ? " : " + b.FullName : "").Append('\n');
+            lines.Append(type.FullName).Append(type.BaseType is { } b && b != typeof(object) && b != typeof(ValueType) ? " : " + b : "").Append('\n');
             const BindingFlags flags = BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
             var members = type.GetMembers(flags)
                 .Where(m => m is not MethodInfo { IsSpecialName: true } || m.Name.StartsWith("op_", StringComparison.Ordinal))
