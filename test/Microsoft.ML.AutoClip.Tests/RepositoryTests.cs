@@ -43,6 +43,19 @@ public sealed class RepositoryTests
     }
 
     [TestMethod]
+    public void The_README_quick_start_is_the_code_the_QuickStart_example_runs()
+    {
+        string program = File.ReadAllText(Path.Combine(RepoRoot, "examples", "QuickStart", "Program.cs"));
+        string snippet = Region(program, "// <quickstart>\n", "// </quickstart>");
+        string readme = File.ReadAllText(Path.Combine(RepoRoot, "README.md"));
+        StringAssert.Contains(readme, "```csharp\n" + snippet + "```", "README.md's quick start differs from examples/QuickStart/Program.cs");
+        StringAssert.Contains(snippet, "mlContext.Regression.Trainers.AutoClipNet(");
+        StringAssert.Contains(snippet, "mlContext.Regression.Evaluate(");
+        StringAssert.Contains(snippet, "mlContext.Model.Save(");
+        StringAssert.Contains(snippet, ".Model.Load(");
+    }
+
+    [TestMethod]
     public void The_CI_script_runs_the_READMEs_test_command()
     {
         string readme = File.ReadAllText(Path.Combine(RepoRoot, "README.md"));

@@ -1,0 +1,93 @@
+// AutoClipNet quick start: predict the price of a diamond from its carat, cut, colour, clarity and
+// dimensions (53,940 diamonds, data/diamonds.csv), compare with ML.NET's Sdca on held-out rows, then
+// save the model to out/model.zip, load it back in a fresh MLContext and predict.
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using Microsoft.ML;
+using Microsoft.ML.AutoClipNet;
+using Microsoft.ML.Data;
+
+string output = Path.Combine(Environment.CurrentDirectory, "out");
+Directory.CreateDirectory(output);
+string modelPath = Path.Combine(output, "model.zip");
+
+// <quickstart>
+var mlContext = new MLContext(seed: 0);
+mlContext.Log += (_, e) => { if (e.Source.StartsWith("AutoClipNet", StringComparison.Ordinal) && e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Info) Console.WriteLine(e.RawMessage); };
+
+// Load the data and hold out 20% of the rows for evaluation.
+IDataView data = mlContext.Data.LoadFromTextFile<Diamond>(Path.Combine(AppContext.BaseDirectory, "data", "diamonds.csv"),
+    separatorChar: ',', hasHeader: true, allowQuoting: true);
+var split = mlContext.Data.TrainTestSplit(data, testFraction: 0.2, seed: 1);
+
+// One-hot encode the categories, gather the features, and train AutoClipNet with its defaults
+// (AutoClip p = 10; features and label are standardized inside the trainer).
+var pipeline = mlContext.Transforms.Categorical.OneHotEncoding(new[]
+        { new InputOutputColumnPair("Cut"), new InputOutputColumnPair("Color"), new InputOutputColumnPair("Clarity") })
+    .Append(mlContext.Transforms.Concatenate("Features", "Carat", "Cut", "Color", "Clarity", "Depth", "Table", "X", "Y", "Z"))
+    .Append(mlContext.Regression.Trainers.AutoClipNet(labelColumnName: "Price"));
+var model = pipeline.Fit(split.TrainSet);
+
+// Evaluate on the held-out rows.
+RegressionMetrics metrics = mlContext.Regression.Evaluate(model.Transform(split.TestSet), labelColumnName: "Price");
+Console.WriteLine($"AutoClipNet: R² {metrics.RSquared:F4}, RMSE {metrics.RootMeanSquaredError:F0}");
+
+// Save the whole pipeline in an ordinary ML.NET .zip, then load it in a fresh MLContext.
+mlContext.Model.Save(model, data.Schema, modelPath);
+var loaded = new MLContext().Model.Load(modelPath, out DataViewSchema inputSchema);
+var engine = new MLContext().Model.CreatePredictionEngine<Diamond, PricePrediction>(loaded);
+// </quickstart>
+
+var watch = Stopwatch.StartNew();
+var sdca = mlContext.Transforms.Categorical.OneHotEncoding(new[]
+        { new InputOutputColumnPair("Cut"), new InputOutputColumnPair("Color"), new InputOutputColumnPair("Clarity") })
+    .Append(mlContext.Transforms.Concatenate("Features", "Carat", "Cut", "Color", "Clarity", "Depth", "Table", "X", "Y", "Z"))
+    .Append(mlContext.Transforms.NormalizeMinMax("Features"))
+    .Append(mlContext.Regression.Trainers.Sdca(labelColumnName: "Price"))
+    .Fit(split.TrainSet);
+var baseline = mlContext.Regression.Evaluate(sdca.Transform(split.TestSet), labelColumnName: "Price");
+
+var history = model.LastTransformer.Model.TrainingHistory;
+Console.WriteLine();
+Console.WriteLine("Held-out metrics (10,788 diamonds):");
+Console.WriteLine($"  {"trainer",-12} {"R²",8} {"RMSE",8} {"MAE",8}");
+Console.WriteLine($"  {"AutoClipNet",-12} {metrics.RSquared,8:F4} {metrics.RootMeanSquaredError,8:F0} {metrics.MeanAbsoluteError,8:F0}");
+Console.WriteLine($"  {"Sdca",-12} {baseline.RSquared,8:F4} {baseline.RootMeanSquaredError,8:F0} {baseline.MeanAbsoluteError,8:F0}");
+Console.WriteLine($"AutoClip clipped {history.Steps.Count(s => s.Clipped):N0} of {history.Steps.Count:N0} steps; final threshold {model.LastTransformer.Model.AutoClipState!.Threshold:F3}.");
+
+// The reloaded model predicts exactly as the trained one.
+var reloadedMetrics = mlContext.Regression.Evaluate(loaded.Transform(split.TestSet), labelColumnName: "Price");
+Console.WriteLine($"Saved to {modelPath} ({new FileInfo(modelPath).Length / 1024:N0} KB); reloaded: R² {reloadedMetrics.RSquared:F4}, RMSE {reloadedMetrics.RootMeanSquaredError:F0}.");
+foreach (var diamond in mlContext.Data.CreateEnumerable<Diamond>(split.TestSet, reuseRowObject: false).Take(3))
+{
+    Console.WriteLine($"  {diamond.Carat:F2} ct {diamond.Cut,-9} {diamond.Color} {diamond.Clarity,-4}: price {diamond.Price,6:F0}, predicted {engine.Predict(diamond).Price,6:F0}");
+}
+if (reloadedMetrics.RootMeanSquaredError != metrics.RootMeanSquaredError)
+{
+    Console.Error.WriteLine("The reloaded model does not predict as the trained one.");
+    return 1;
+}
+return 0;
+
+/// <summary>A row of data/diamonds.csv.</summary>
+public sealed class Diamond
+{
+    [LoadColumn(0)] public float Carat { get; set; }
+    [LoadColumn(1)] public string Cut { get; set; } = "";
+    [LoadColumn(2)] public string Color { get; set; } = "";
+    [LoadColumn(3)] public string Clarity { get; set; } = "";
+    [LoadColumn(4)] public float Depth { get; set; }
+    [LoadColumn(5)] public float Table { get; set; }
+    [LoadColumn(6)] public float Price { get; set; }
+    [LoadColumn(7)] public float X { get; set; }
+    [LoadColumn(8)] public float Y { get; set; }
+    [LoadColumn(9)] public float Z { get; set; }
+}
+
+/// <summary>The model's output.</summary>
+public sealed class PricePrediction
+{
+    [ColumnName("Score")] public float Price { get; set; }
+}
