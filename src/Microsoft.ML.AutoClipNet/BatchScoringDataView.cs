@@ -44,9 +44,10 @@ internal sealed class BatchScoringDataView : IDataView
         {
             return _scored.GetRowCursor(needed, rand);
         }
-        var upstreamColumns = needed.Where(c => c.Index != _score.Index).Append(_features).DistinctBy(c => c.Index).ToList();
-        var upstream = _scored.GetRowCursor(upstreamColumns, rand);
-        return new Cursor(this, upstream, upstreamColumns);
+        // The features are read for scoring; they are copied for replay only when the caller asked for them.
+        var passThrough = needed.Where(c => c.Index != _score.Index).DistinctBy(c => c.Index).ToList();
+        var upstream = _scored.GetRowCursor(passThrough.Append(_features), rand);
+        return new Cursor(this, upstream, passThrough);
     }
 
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)

@@ -1,0 +1,91 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using BenchmarkDotNet.Attributes;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.AutoClip.Benchmarks;
+
+/// <summary>
+/// Target 2: one clip step on real gradients of an MLP, AutoClip's (norm, record, threshold, scale)
+/// against TorchSharp's fixed clip_grad_norm_. Both clip by half at every step: before each
+/// measured step the gradients are restored from a copy, outside the measurement.
+/// </summary>
+public class ClipBenchmarks
+{
+    public static IEnumerable<string> Models => Run.Quick ? new[] { "100k" } : new[] { "100k", "10M" };
+
+    [ParamsSource(nameof(Models))]
+    public string Model = "100k";
+
+    private Sequential _network = null!;
+    private Parameter[] _parameters = Array.Empty<Parameter>();
+    private Tensor[] _savedGradients = Array.Empty<Tensor>();
+    private AutoClipper _clipper = null!;
+    private double _fixedNorm;
+
+    public long ParameterCount => _parameters.Sum(p => p.numel());
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        random.manual_seed(0);
+        // 100k: 256-256-128-1 (98,945 parameters). 10M: 2048-2048-2048-512-1 (9,441,793 parameters).
+        int[] sizes = Model == "100k" ? new[] { 256, 256, 128, 1 } : new[] { 2048, 2048, 2048, 512, 1 };
+        var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
+        for (int i = 0; i < sizes.Length - 1; i++)
+        {
+            layers.Add(($"linear{i}", nn.Linear(sizes[i], sizes[i + 1])));
+            if (i < sizes.Length - 2)
+            {
+                layers.Add(($"relu{i}", nn.ReLU()));
+            }
+        }
+        _network = nn.Sequential(layers);
+        _parameters = _network.parameters().ToArray();
+        using (var scope = NewDisposeScope())
+        {
+            var x = randn(64, sizes[0]);
+            var y = randn(64, 1);
+            nn.functional.mse_loss(_network.call(x), y).backward();
+        }
+        _savedGradients = _parameters.Select(p => { using var g = p.grad!; return g.clone().DetachFromDisposeScope(); }).ToArray();
+        double norm = nn.utils.clip_grad_norm_(_parameters, double.PositiveInfinity); // the norm, gradients unchanged
+        _fixedNorm = norm / 2;
+        // A history whose 10th percentile is half the current norm: AutoClip clips by half too.
+        _clipper = new AutoClipper();
+        for (int i = 0; i < 1000; i++)
+        {
+            _clipper.Observe(_fixedNorm);
+        }
+    }
+
+    [IterationSetup]
+    public void RestoreGradients()
+    {
+        using var noGrad = no_grad();
+        for (int i = 0; i < _parameters.Length; i++)
+        {
+            using var g = _parameters[i].grad!;
+            g.copy_(_savedGradients[i]);
+        }
+    }
+
+    [Benchmark(Baseline = true)]
+    public double ClipGradNorm() => nn.utils.clip_grad_norm_(_parameters, _fixedNorm);
+
+    [Benchmark]
+    public double AutoClip() => _clipper.ClipGradients(_parameters).Scale;
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        foreach (var g in _savedGradients)
+        {
+            g.Dispose();
+        }
+        _network.Dispose();
+    }
+}

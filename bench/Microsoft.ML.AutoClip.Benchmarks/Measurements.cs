@@ -1,0 +1,311 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using Microsoft.ML;
+using Microsoft.ML.AutoClipNet;
+using Microsoft.ML.Data;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.AutoClip.Benchmarks;
+
+/// <summary>
+/// The measurements that are whole runs rather than microbenchmarks (targets 3 to 6). Compared
+/// variants run interleaved (A, B, C, A, B, C, ...) in one process, and the medians are compared.
+/// </summary>
+public static class Measurements
+{
+    /// <summary>Median seconds of each variant over <paramref name="repetitions"/> interleaved rounds (after one warm-up round).</summary>
+    public static double[] Interleaved(int repetitions, params Action[] variants)
+    {
+        foreach (var variant in variants)
+        {
+            variant(); // warm-up: JIT, native library pages, caches
+        }
+        var times = variants.Select(_ => new List<double>()).ToArray();
+        for (int r = 0; r < repetitions; r++)
+        {
+            for (int v = 0; v < variants.Length; v++)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                var watch = Stopwatch.StartNew();
+                variants[v]();
+                times[v].Add(watch.Elapsed.TotalSeconds);
+            }
+        }
+        return times.Select(Median).ToArray();
+    }
+
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.OrderBy(v => v).ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    // ------------------------------------------------------------------ target 3: training throughput
+
+    public sealed record Throughput(int Rows, int Features, int Epochs, double AutoClipNetSeconds, double NoClippingSeconds, double HandWrittenSeconds);
+
+    /// <summary>
+    /// AutoClipNet.Fit (reading the IDataView included) with AutoClip and with clipping off, against a
+    /// hand-written TorchSharp loop over pre-built tensors: same network, batch size, Adam, epochs, no clipping.
+    /// </summary>
+    public static Throughput TrainingThroughput(bool quick)
+    {
+        var ml = new MLContext(seed: 0);
+        var data = Data.Diamonds(ml, quick ? 2_000 : null);
+        int epochs = quick ? 1 : 2;
+        int rows = Data.RowCount(data);
+        var autoClip = new AutoClipNetTrainer.Options { NumberOfEpochs = epochs, Seed = 1 };
+        var noClipping = new AutoClipNetTrainer.Options { NumberOfEpochs = epochs, Seed = 1, Clipping = AutoClipNetClipping.None };
+
+        // The floor gets its tensors built (and standardized) before the clock starts.
+        var x = ml.Data.CreateEnumerable<Row26>(data, reuseRowObject: false).ToArray();
+        int f = 26;
+        var flat = new float[rows * f];
+        var labels = new float[rows];
+        for (int i = 0; i < rows; i++)
+        {
+            x[i].Features.CopyTo(flat, i * f);
+            labels[i] = x[i].Label;
+        }
+        using var xs = tensor(flat, rows, f);
+        using var ys = tensor(labels, rows, 1);
+        using var xStd = ((xs - xs.mean(new long[] { 0 })) / (xs.std(new long[] { 0 }) + 1e-6f)).DetachFromDisposeScope();
+        using var yStd = ((ys - ys.mean()) / ys.std()).DetachFromDisposeScope();
+
+        var seconds = Interleaved(quick ? 1 : 3,
+            () => ml.Regression.Trainers.AutoClipNet(autoClip).Fit(data),
+            () => ml.Regression.Trainers.AutoClipNet(noClipping).Fit(data),
+            () => HandWrittenLoop(xStd, yStd, epochs, batchSize: 64));
+        return new Throughput(rows, f, epochs, seconds[0], seconds[1], seconds[2]);
+    }
+
+    private static void HandWrittenLoop(Tensor x, Tensor y, int epochs, int batchSize)
+    {
+        random.manual_seed(1);
+        using var net = nn.Sequential(nn.Linear(x.shape[1], 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1));
+        using var optimizer = optim.Adam(net.parameters(), 1e-3);
+        long rows = x.shape[0];
+        for (int epoch = 0; epoch < epochs; epoch++)
+        {
+            using var order = randperm(rows);
+            for (long start = 0; start < rows; start += batchSize)
+            {
+                using var scope = NewDisposeScope();
+                var index = order.narrow(0, start, Math.Min(batchSize, rows - start));
+                optimizer.zero_grad();
+                var loss = nn.functional.mse_loss(net.call(x.index_select(0, index)), y.index_select(0, index));
+                loss.backward();
+                optimizer.step();
+            }
+        }
+    }
+
+    public sealed class Row26
+    {
+        public float Label { get; set; }
+
+        [VectorType(26)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+    }
+
+    public sealed class Row2
+    {
+        public float Label { get; set; }
+
+        [VectorType(2)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+    }
+
+    // ------------------------------------------------------------------ target 4: inference
+
+    public sealed record Inference(int Rows, double TransformSeconds, double RawBatchedSeconds, double RawOneShotSeconds, double PredictionEngineMicroseconds);
+
+    /// <summary>
+    /// Transform over the flights rows (reading the IDataView and consuming the Score column) against a
+    /// raw TorchSharp forward of the same network over a pre-built, standardized tensor, in batches of
+    /// 1024 (as Transform does) and in one call. Also the PredictionEngine's single-row latency.
+    /// </summary>
+    public static Inference InferenceSpeed(bool quick)
+    {
+        var ml = new MLContext(seed: 0);
+        var data = Data.Flights(ml, quick ? 5_000 : null);
+        int rows = Data.RowCount(data);
+        var model = ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options { NumberOfEpochs = 1, Seed = 1 })
+            .Fit(quick ? data : ml.Data.TakeRows(data, 20_000));
+        var parameters = model.Model;
+
+        // The same network as raw TorchSharp, and the same rows as a standardized tensor.
+        var inputs = ml.Data.CreateEnumerable<Row2>(data, reuseRowObject: false).ToArray();
+        var flat = new float[rows * 2];
+        for (int i = 0; i < rows; i++)
+        {
+            for (int j = 0; j < 2; j++)
+            {
+                flat[i * 2 + j] = (inputs[i].Features[j] - parameters.FeatureMeans[j]) * parameters.FeatureScales[j];
+            }
+        }
+        using var x = tensor(flat, rows, 2);
+        var layers = new List<(Tensor W, Tensor B)>();
+        int fanIn = 2;
+        var sizes = parameters.HiddenLayerSizes.Append(1).ToArray();
+        for (int l = 0; l < sizes.Length; l++)
+        {
+            layers.Add((tensor(parameters.GetWeights(l), sizes[l], fanIn), tensor(parameters.GetBiases(l), new long[] { sizes[l] })));
+            fanIn = sizes[l];
+        }
+        var output = new float[rows];
+        void Raw(int batch)
+        {
+            using var noGrad = no_grad();
+            for (int start = 0; start < rows; start += batch)
+            {
+                using var scope = NewDisposeScope();
+                var h = x.narrow(0, start, Math.Min(batch, rows - start));
+                for (int l = 0; l < layers.Count; l++)
+                {
+                    h = nn.functional.linear(h, layers[l].W, layers[l].B);
+                    if (l < layers.Count - 1)
+                    {
+                        h = nn.functional.relu(h);
+                    }
+                }
+                h.data<float>().CopyTo(output.AsSpan(start));
+            }
+        }
+        void Transform()
+        {
+            var scored = model.Transform(data);
+            var score = scored.Schema["Score"];
+            using var cursor = scored.GetRowCursor(new[] { score });
+            var getter = cursor.GetGetter<float>(score);
+            float value = 0;
+            int i = 0;
+            while (cursor.MoveNext())
+            {
+                getter(ref value);
+                output[i++] = value;
+            }
+        }
+
+        var seconds = Interleaved(quick ? 1 : 5, Transform, () => Raw(1024), () => Raw(rows));
+
+        var engine = ml.Model.CreatePredictionEngine<Row2, Score>(model);
+        int predictions = quick ? 1_000 : 20_000;
+        for (int i = 0; i < 1000; i++)
+        {
+            engine.Predict(inputs[i % rows]);
+        }
+        var watch = Stopwatch.StartNew();
+        for (int i = 0; i < predictions; i++)
+        {
+            engine.Predict(inputs[i % rows]);
+        }
+        double latency = watch.Elapsed.TotalMilliseconds * 1000 / predictions;
+        foreach (var (w, b) in layers)
+        {
+            w.Dispose();
+            b.Dispose();
+        }
+        return new Inference(rows, seconds[0], seconds[1], seconds[2], latency);
+    }
+
+    public sealed class Score
+    {
+        [ColumnName("Score")]
+        public float Value { get; set; }
+    }
+
+    // ------------------------------------------------------------------ target 5: memory
+
+    public sealed record Memory(int Rows, int Epochs, double[] WorkingSetMBPerEpoch, double PeakWorkingSetMB, long LiveTensorsAfter,
+        long WindowedBytesAfter10k, long WindowedBytesAfter1M, long UnboundedBytesAfter10k, long UnboundedBytesAfter1M);
+
+    /// <summary>Working set after every epoch of training on flights-200k, and the memory an AutoClipper keeps.</summary>
+    public static Memory MemoryUse(bool quick)
+    {
+        var ml = new MLContext(seed: 0);
+        var data = Data.Flights(ml, quick ? 5_000 : null);
+        int epochs = quick ? 3 : 20;
+        var workingSet = new List<double>();
+        var process = Process.GetCurrentProcess();
+        ml.Log += (_, e) =>
+        {
+            if (e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Info && e.RawMessage.StartsWith("Epoch ", StringComparison.Ordinal))
+            {
+                process.Refresh();
+                workingSet.Add(process.WorkingSet64 / 1048576.0);
+            }
+        };
+        long tensorsBefore = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        using (var model = ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options { NumberOfEpochs = epochs, Seed = 1 }).Fit(data))
+        {
+        }
+        long liveTensors = DisposeScopeManager.Statistics.ThreadTotalLiveCount - tensorsBefore;
+        process.Refresh();
+        double peak = process.PeakWorkingSet64 / 1048576.0;
+
+        static (long After10k, long After1M) Retained(int? window, int steps)
+        {
+            long before = GC.GetTotalMemory(forceFullCollection: true);
+            var clipper = new AutoClipper(new AutoClipOptions { HistoryWindow = window });
+            var rng = new Random(3);
+            long after10k = 0;
+            for (int i = 1; i <= steps; i++)
+            {
+                clipper.Observe(rng.NextDouble());
+                if (i == Math.Min(10_000, steps))
+                {
+                    after10k = GC.GetTotalMemory(forceFullCollection: true) - before;
+                }
+            }
+            long after = GC.GetTotalMemory(forceFullCollection: true) - before;
+            GC.KeepAlive(clipper);
+            return (after10k, after);
+        }
+        int steps = quick ? 20_000 : 1_000_000;
+        var windowed = Retained(1000, steps);
+        var unbounded = Retained(null, steps);
+        return new Memory(Data.RowCount(data), epochs, workingSet.ToArray(), peak, liveTensors,
+            windowed.After10k, windowed.After1M, unbounded.After10k, unbounded.After1M);
+    }
+
+    // ------------------------------------------------------------------ target 6: against other trainers
+
+    public sealed record TrainerResult(string Data, string Trainer, double FitSeconds, double Rmse, double RSquared);
+
+    /// <summary>Fit time and held-out RMSE / R² of AutoClipNet (defaults) beside ML.NET's own regression trainers.</summary>
+    public static List<TrainerResult> Comparison(bool quick)
+    {
+        var results = new List<TrainerResult>();
+        var ml = new MLContext(seed: 0);
+        foreach (var (name, data) in new[] { ("diamonds", Data.Diamonds(ml, quick ? 3_000 : null)), ("flights-200k", Data.Flights(ml, quick ? 3_000 : null)) })
+        {
+            var split = ml.Data.TrainTestSplit(data, testFraction: 0.2, seed: 1);
+            var train = ml.Data.Cache(split.TrainSet);
+            var test = ml.Data.Cache(split.TestSet);
+            var trainers = new (string, IEstimator<ITransformer>)[]
+            {
+                ("AutoClipNet", ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options { NumberOfEpochs = quick ? 1 : 30, Seed = 1 })),
+                ("Sdca", ml.Transforms.NormalizeMinMax("Features").Append(ml.Regression.Trainers.Sdca())),
+                ("OnlineGradientDescent", ml.Transforms.NormalizeMinMax("Features").Append(ml.Regression.Trainers.OnlineGradientDescent())),
+                ("FastTree", ml.Regression.Trainers.FastTree()),
+                ("LightGbm", ml.Regression.Trainers.LightGbm()),
+            };
+            foreach (var (trainerName, trainer) in trainers)
+            {
+                var watch = Stopwatch.StartNew();
+                var model = trainer.Fit(train);
+                double seconds = watch.Elapsed.TotalSeconds;
+                var metrics = ml.Regression.Evaluate(model.Transform(test));
+                results.Add(new TrainerResult(name, trainerName, seconds, metrics.RootMeanSquaredError, metrics.RSquared));
+                Console.WriteLine($"{name,-13} {trainerName,-22} fit {seconds,7:F2} s  RMSE {metrics.RootMeanSquaredError,9:F2}  R² {metrics.RSquared,7:F4}");
+            }
+        }
+        return results;
+    }
+}

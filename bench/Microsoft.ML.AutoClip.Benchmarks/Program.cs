@@ -1,0 +1,284 @@
+// Benchmarks of Microsoft.ML.AutoClip and AutoClipNet. See bench/README.md.
+//
+//   dotnet run -c Release --project bench/Microsoft.ML.AutoClip.Benchmarks            full run, writes bench/RESULTS.md
+//   dotnet run -c Release --project bench/Microsoft.ML.AutoClip.Benchmarks -- --quick tiny sizes, one iteration (CI)
+//
+// Every comparison is a ratio of two things measured side by side in this one process.
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using System.Text;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Loggers;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using Microsoft.ML.AutoClip.Benchmarks;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+Run.Quick = args.Contains("--quick");
+string? only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
+string resultsPath = args.SkipWhile(a => a != "--results").Skip(1).FirstOrDefault()
+    ?? (Run.Quick ? Path.Combine(Path.GetTempPath(), "autoclip-bench-quick", "RESULTS.md") : Path.Combine(Run.RepoRoot(), "bench", "RESULTS.md"));
+bool Wanted(string name) => only is null || only.Split(',').Contains(name);
+
+var report = new Report(Run.Quick);
+if (Wanted("threshold"))
+{
+    var unbounded = Run.Benchmark<ThresholdBenchmarks>(iterations: 15);
+    var windowed = Run.Benchmark<WindowedThresholdBenchmarks>(iterations: 15);
+    report.Threshold(unbounded, windowed);
+}
+if (Wanted("clip"))
+{
+    report.Clip(Run.Benchmark<ClipBenchmarks>(iterations: 40));
+}
+if (Wanted("training"))
+{
+    report.Training(Measurements.TrainingThroughput(Run.Quick));
+}
+if (Wanted("inference"))
+{
+    report.Inference(Measurements.InferenceSpeed(Run.Quick));
+}
+if (Wanted("memory"))
+{
+    report.Memory(Measurements.MemoryUse(Run.Quick));
+}
+if (Wanted("trainers"))
+{
+    report.Trainers(Measurements.Comparison(Run.Quick));
+}
+
+Directory.CreateDirectory(Path.GetDirectoryName(resultsPath)!);
+File.WriteAllText(resultsPath, report.ToMarkdown(string.Join(' ', args)));
+Console.WriteLine($"Results written to {resultsPath}");
+return 0;
+
+namespace Microsoft.ML.AutoClip.Benchmarks
+{
+    /// <summary>Run-wide settings and the BenchmarkDotNet configuration.</summary>
+    public static class Run
+    {
+        /// <summary>Quick mode: the smallest sizes and a single iteration, so that CI keeps the benchmarks working.</summary>
+        public static bool Quick { get; set; }
+
+        public static string RepoRoot()
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Microsoft.ML.AutoClip.sln")))
+            {
+                dir = dir.Parent;
+            }
+            return dir?.FullName ?? Environment.CurrentDirectory;
+        }
+
+        /// <summary>
+        /// Runs one benchmark class in this process (the in-process toolchain: no generated project, no
+        /// second copy of the TorchSharp natives). Each iteration is one invocation after an iteration set-up.
+        /// </summary>
+        public static Summary Benchmark<T>(int iterations)
+        {
+            var job = (Quick ? Job.Dry : Job.Default.WithWarmupCount(3).WithIterationCount(iterations))
+                .WithToolchain(InProcessEmitToolchain.Instance)
+                .WithLaunchCount(1)
+                .WithInvocationCount(1)
+                .WithUnrollFactor(1);
+            var config = ManualConfig.CreateMinimumViable()
+                .AddJob(job)
+                .AddLogger(ConsoleLogger.Default)
+                .WithArtifactsPath(Path.Combine(Path.GetTempPath(), "autoclip-bdn"))
+                .WithOptions(ConfigOptions.DisableOptimizationsValidator);
+            return BenchmarkRunner.Run<T>(config);
+        }
+    }
+
+    /// <summary>Collects the figures and writes bench/RESULTS.md.</summary>
+    public sealed class Report
+    {
+        private readonly bool _quick;
+        private readonly StringBuilder _body = new();
+
+        public Report(bool quick) => _quick = quick;
+
+        private static double MedianNs(Summary summary, string method, string? parameter = null, object? value = null)
+        {
+            var report = summary.Reports.Single(r => r.BenchmarkCase.Descriptor.WorkloadMethod.Name == method
+                && (parameter is null || Equals(r.BenchmarkCase.Parameters[parameter]?.ToString(), value?.ToString())));
+            return report.ResultStatistics?.Median ?? double.NaN;
+        }
+
+        private static string Verdict(bool met) => met ? "met" : "**missed**";
+
+        private static string Time(double ns) => ns switch
+        {
+            < 1_000 => $"{ns:F0} ns",
+            < 1_000_000 => $"{ns / 1_000:F1} µs",
+            < 1_000_000_000 => $"{ns / 1_000_000:F1} ms",
+            _ => $"{ns / 1_000_000_000:F2} s",
+        };
+
+        public void Threshold(Summary unbounded, Summary windowed)
+        {
+            _body.AppendLine("## 1. Threshold bookkeeping (AutoClipper.Observe)");
+            _body.AppendLine();
+            _body.AppendLine("One step: record the norm, return the threshold. Reference: the autoclip.py algorithm written faithfully in C#");
+            _body.AppendLine("(copy the history, select the two order statistics, interpolate as NumPy). Median time per step.");
+            _body.AppendLine();
+            _body.AppendLine("| history | AutoClip | reference | speed-up | target | verdict |");
+            _body.AppendLine("|---|---|---|---|---|---|");
+            foreach (int size in ThresholdBenchmarks.Sizes)
+            {
+                double ours = MedianNs(unbounded, nameof(ThresholdBenchmarks.AutoClip), nameof(ThresholdBenchmarks.HistorySize), size);
+                double reference = MedianNs(unbounded, nameof(ThresholdBenchmarks.Reference), nameof(ThresholdBenchmarks.HistorySize), size);
+                bool target = size == 1_000_000;
+                _body.AppendLine($"| {size:N0} norms, unbounded | {Time(ours)} | {Time(reference)} | {reference / ours:N0}x | {(target ? "< 1 µs and ≥ 1000x" : "")} | {(target ? Verdict(ours < 1000 && reference / ours >= 1000) : "")} |");
+            }
+            foreach (int window in WindowedThresholdBenchmarks.Windows)
+            {
+                double ours = MedianNs(windowed, nameof(WindowedThresholdBenchmarks.AutoClip), nameof(WindowedThresholdBenchmarks.Window), window);
+                double reference = MedianNs(windowed, nameof(WindowedThresholdBenchmarks.Reference), nameof(WindowedThresholdBenchmarks.Window), window);
+                _body.AppendLine($"| window {window:N0}, after {WindowedThresholdBenchmarks.TrainingSteps:N0} steps | {Time(ours)} | {Time(reference)} | {reference / ours:N0}x | < 1 µs | {Verdict(ours < 1000)} |");
+            }
+            _body.AppendLine();
+        }
+
+        public void Clip(Summary summary)
+        {
+            _body.AppendLine("## 2. Clip step on real gradients");
+            _body.AppendLine();
+            _body.AppendLine("`AutoClipper.ClipGradients` (norm, record, threshold, scale) against TorchSharp's `clip_grad_norm_` with a fixed");
+            _body.AppendLine("threshold, on the same gradients of an MLP after one backward pass; both scale the gradients by one half.");
+            _body.AppendLine("Gradients are restored before each measured call. Median per call.");
+            _body.AppendLine();
+            _body.AppendLine("| model | AutoClip | clip_grad_norm_ | ratio | target | verdict |");
+            _body.AppendLine("|---|---|---|---|---|---|");
+            foreach (string model in ClipBenchmarks.Models)
+            {
+                double ours = MedianNs(summary, nameof(ClipBenchmarks.AutoClip), nameof(ClipBenchmarks.Model), model);
+                double fixedClip = MedianNs(summary, nameof(ClipBenchmarks.ClipGradNorm), nameof(ClipBenchmarks.Model), model);
+                string size = model == "100k" ? "256-256-128-1 (98,945 parameters)" : "2048-2048-2048-512-1 (9,441,793 parameters)";
+                _body.AppendLine($"| {size} | {Time(ours)} | {Time(fixedClip)} | {ours / fixedClip:F2}x | ≤ 1.05x | {Verdict(ours / fixedClip <= 1.05)} |");
+            }
+            _body.AppendLine();
+        }
+
+        public void Training(Measurements.Throughput t)
+        {
+            double rows = (double)t.Rows * t.Epochs;
+            _body.AppendLine("## 3. Training throughput");
+            _body.AppendLine();
+            _body.AppendLine($"diamonds, {t.Rows:N0} rows × {t.Features} features, {t.Epochs} epochs, network {t.Features}-64-64-1, Adam 0.001, batch 64.");
+            _body.AppendLine("AutoClipNet.Fit reads and standardizes the IDataView inside the measurement; the hand-written loop gets");
+            _body.AppendLine("pre-built, pre-standardized tensors (randperm + index_select per batch, no clipping). Median of 3 interleaved runs.");
+            _body.AppendLine();
+            _body.AppendLine("| run | rows/s | against the floor | target | verdict |");
+            _body.AppendLine("|---|---|---|---|---|");
+            _body.AppendLine($"| hand-written TorchSharp loop (the floor) | {rows / t.HandWrittenSeconds:N0} | 1.00x | | |");
+            _body.AppendLine($"| AutoClipNet, AutoClip p = 10 | {rows / t.AutoClipNetSeconds:N0} | {t.HandWrittenSeconds / t.AutoClipNetSeconds:F2}x | ≥ 0.9x | {Verdict(t.HandWrittenSeconds / t.AutoClipNetSeconds >= 0.9)} |");
+            _body.AppendLine($"| AutoClipNet, clipping off | {rows / t.NoClippingSeconds:N0} | {t.HandWrittenSeconds / t.NoClippingSeconds:F2}x | | |");
+            _body.AppendLine($"| AutoClip's share (clipping off / on) | | {t.AutoClipNetSeconds / t.NoClippingSeconds:F2}x the time | | |");
+            _body.AppendLine();
+        }
+
+        public void Inference(Measurements.Inference i)
+        {
+            _body.AppendLine("## 4. Inference");
+            _body.AppendLine();
+            _body.AppendLine($"flights, {i.Rows:N0} rows, network 2-64-64-1. `Transform` reads the cached IDataView and the Score column is");
+            _body.AppendLine("consumed through a cursor; the raw forward runs the same weights over a pre-built, standardized tensor.");
+            _body.AppendLine("Median of 5 interleaved runs.");
+            _body.AppendLine();
+            _body.AppendLine("| run | time | rows/s | Transform's speed against it | target | verdict |");
+            _body.AppendLine("|---|---|---|---|---|---|");
+            _body.AppendLine($"| AutoClipNet `Transform` | {Time(i.TransformSeconds * 1e9)} | {i.Rows / i.TransformSeconds:N0} | | | |");
+            _body.AppendLine($"| raw TorchSharp forward, batches of 1024 | {Time(i.RawBatchedSeconds * 1e9)} | {i.Rows / i.RawBatchedSeconds:N0} | {i.RawBatchedSeconds / i.TransformSeconds:F2}x | ≥ 0.8x | {Verdict(i.RawBatchedSeconds / i.TransformSeconds >= 0.8)} |");
+            _body.AppendLine($"| raw TorchSharp forward, one call | {Time(i.RawOneShotSeconds * 1e9)} | {i.Rows / i.RawOneShotSeconds:N0} | {i.RawOneShotSeconds / i.TransformSeconds:F2}x | | |");
+            _body.AppendLine($"| PredictionEngine, one row | {i.PredictionEngineMicroseconds:F1} µs | {1e6 / i.PredictionEngineMicroseconds:N0} | | reported | |");
+            _body.AppendLine();
+        }
+
+        public void Memory(Measurements.Memory m)
+        {
+            double second = m.WorkingSetMBPerEpoch.Length > 1 ? m.WorkingSetMBPerEpoch[1] : double.NaN;
+            double last = m.WorkingSetMBPerEpoch[^1];
+            double growth = last / second - 1;
+            _body.AppendLine("## 5. Memory");
+            _body.AppendLine();
+            _body.AppendLine($"AutoClipNet (defaults) on flights, {m.Rows:N0} rows, {m.Epochs} epochs; working set read after each epoch.");
+            _body.AppendLine();
+            _body.AppendLine("| measure | value | target | verdict |");
+            _body.AppendLine("|---|---|---|---|");
+            _body.AppendLine($"| working set after epoch 2 | {second:N0} MB | | |");
+            _body.AppendLine($"| working set after epoch {m.Epochs} | {last:N0} MB | | |");
+            _body.AppendLine($"| growth from epoch 2 to epoch {m.Epochs} | {growth:P1} | ≤ 5% | {Verdict(growth <= 0.05)} |");
+            _body.AppendLine($"| peak working set of the whole benchmark process so far | {m.PeakWorkingSetMB:N0} MB | reported | |");
+            _body.AppendLine($"| TorchSharp tensors left alive by training | {m.LiveTensorsAfter} | 0 | {Verdict(m.LiveTensorsAfter == 0)} |");
+            _body.AppendLine($"| AutoClipper, window 1,000: managed memory after 10,000 / {(_quick ? 20_000 : 1_000_000):N0} steps | {m.WindowedBytesAfter10k:N0} / {m.WindowedBytesAfter1M:N0} bytes | constant | {Verdict(m.WindowedBytesAfter1M <= m.WindowedBytesAfter10k + 1024)} |");
+            _body.AppendLine($"| AutoClipper, unbounded: managed memory after 10,000 / {(_quick ? 20_000 : 1_000_000):N0} steps | {m.UnboundedBytesAfter10k:N0} / {m.UnboundedBytesAfter1M:N0} bytes | grows with the history | |");
+            _body.AppendLine();
+            _body.AppendLine("Working set after each epoch (MB): " + string.Join(", ", m.WorkingSetMBPerEpoch.Select(v => v.ToString("F0"))) + ".");
+            _body.AppendLine();
+        }
+
+        public void Trainers(List<Measurements.TrainerResult> results)
+        {
+            _body.AppendLine("## 6. Against ML.NET's own trainers");
+            _body.AppendLine();
+            _body.AppendLine("Held-out 20% (TrainTestSplit seed 1). AutoClipNet with default options (30 epochs); Sdca and");
+            _body.AppendLine("OnlineGradientDescent after NormalizeMinMax; FastTree and LightGbm with their defaults. One run each.");
+            _body.AppendLine();
+            _body.AppendLine("| data | trainer | fit time | RMSE | R² |");
+            _body.AppendLine("|---|---|---|---|---|");
+            foreach (var r in results)
+            {
+                _body.AppendLine($"| {r.Data} | {r.Trainer} | {r.FitSeconds:F1} s | {r.Rmse:F1} | {r.RSquared:F4} |");
+            }
+            _body.AppendLine();
+        }
+
+        public string ToMarkdown(string arguments)
+        {
+            var text = new StringBuilder();
+            text.AppendLine(_quick ? "# Benchmark results (quick mode: tiny sizes, not for reading)" : "# Benchmark results");
+            text.AppendLine();
+            text.AppendLine($"Command: `dotnet run -c Release --project bench/Microsoft.ML.AutoClip.Benchmarks{(arguments.Length > 0 ? " -- " + arguments : "")}`  ");
+            text.AppendLine($"Date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC  ");
+            text.AppendLine($"Machine: {Cpu()}, {Environment.ProcessorCount} logical cores, {MemoryGiB():F0} GiB RAM, {RuntimeInformation.OSDescription}  ");
+            text.AppendLine($"Runtime: {RuntimeInformation.FrameworkDescription}, TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version} (LibTorch {TorchSharp.torch.__version__}, {TorchSharp.torch.get_num_threads()} threads), Microsoft.ML 5.0.1");
+            text.AppendLine();
+            text.Append(_body);
+            return text.ToString();
+        }
+
+        private static string Cpu()
+        {
+            try
+            {
+                return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? RuntimeInformation.ProcessArchitecture.ToString();
+            }
+            catch (IOException)
+            {
+                return RuntimeInformation.ProcessArchitecture.ToString();
+            }
+        }
+
+        private static double MemoryGiB()
+        {
+            try
+            {
+                string? line = File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemTotal", StringComparison.Ordinal));
+                return line is null ? double.NaN : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1048576.0;
+            }
+            catch (IOException)
+            {
+                return double.NaN;
+            }
+        }
+    }
+}
