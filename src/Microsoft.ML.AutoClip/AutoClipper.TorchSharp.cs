@@ -41,7 +41,72 @@ public sealed partial class AutoClipper
             return new AutoClipStep(step, 0, Threshold, 1.0, Skipped: false);
         }
 
-        double norm = TotalNorm(grads);
+        return Apply(step, TotalNorm(grads), grads);
+    }
+
+    /// <summary>
+    /// One AutoClip step on a single gradient tensor, in place: for example one contiguous buffer of
+    /// which every parameter's gradient is a view, which makes the step three tensor operations
+    /// (norm, read back, scale) whatever the number of parameters. Same record and policy as
+    /// <see cref="ClipGradients(IEnumerable{Parameter})"/>.
+    /// </summary>
+    public AutoClipStep ClipGradient(Tensor gradient)
+    {
+        ArgumentNullException.ThrowIfNull(gradient);
+        long step = ++_clipCalls;
+        using var scope = NewDisposeScope();
+        double norm = linalg.vector_norm(gradient.to_type(ScalarType.Float64)).item<double>();
+        return Apply(step, norm, new[] { gradient });
+    }
+
+    /// <summary>
+    /// Makes the gradients of <paramref name="parameters"/> views of one new contiguous buffer, which
+    /// it returns, so that <see cref="ClipGradient(Tensor)"/> can clip them all with a few operations.
+    /// Backward passes accumulate into the views in place; clear them with <c>buffer.zero_()</c> or an
+    /// optimizer's <c>zero_grad()</c>, which zero in place. Anything that sets a gradient to a new tensor
+    /// (or to null) detaches that parameter from the buffer. The parameters must share one dtype and device.
+    /// </summary>
+    public static Tensor CreateContiguousGradients(IEnumerable<Parameter> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        var list = new List<Parameter>(parameters);
+        if (list.Count == 0)
+        {
+            throw new ArgumentException("There are no parameters.", nameof(parameters));
+        }
+        var dtype = list[0].dtype;
+        var device = list[0].device;
+        long total = 0;
+        foreach (var p in list)
+        {
+            if (p.dtype != dtype || p.device.type != device.type || p.device.index != device.index)
+            {
+                throw new ArgumentException($"Every parameter must be {dtype} on {device}; one is {p.dtype} on {p.device}.", nameof(parameters));
+            }
+            total += p.numel();
+        }
+        var buffer = zeros(new[] { total }, dtype, device).DetachFromDisposeScope();
+        long offset = 0;
+        foreach (var p in list)
+        {
+            using (var existing = p.grad)
+            using (var view = buffer.narrow(0, offset, p.numel()).view(p.shape))
+            {
+                if (existing is not null)
+                {
+                    using var noGrad = no_grad();
+                    view.copy_(existing);
+                }
+                p.grad = view;
+            }
+            offset += p.numel();
+        }
+        return buffer;
+    }
+
+    /// <summary>Records the norm and scales the gradients, per the options.</summary>
+    private AutoClipStep Apply(long step, double norm, IReadOnlyList<Tensor> grads)
+    {
         double threshold = Observe(norm);
         if (double.IsNaN(threshold))
         {

@@ -31,6 +31,7 @@ public sealed class AutoClipNetModelParameters : ModelParametersBase<float>, IVa
     private readonly float _labelMean;
     private readonly float _labelScale;
     private readonly VectorDataViewType _inputType;
+    private readonly Lazy<MultiLayerPerceptron> _batchNetwork;
 
     [ThreadStatic]
     private static float[]? t_scratch;
@@ -47,6 +48,7 @@ public sealed class AutoClipNetModelParameters : ModelParametersBase<float>, IVa
         AutoClipState = autoClipState;
         TrainingHistory = history;
         _inputType = new VectorDataViewType(NumberDataViewType.Single, network.InputSize);
+        _batchNetwork = new Lazy<MultiLayerPerceptron>(FoldStandardization);
         CheckFinite();
     }
 
@@ -124,19 +126,39 @@ public sealed class AutoClipNetModelParameters : ModelParametersBase<float>, IVa
         return z * _labelScale + _labelMean;
     }
 
-    /// <summary>Scores <paramref name="rows"/> rows of raw features (row-major, overwritten) in one TorchSharp batch.</summary>
-    internal void ScoreBatch(float[] features, int rows, Span<float> scores)
+    /// <summary>Scores <paramref name="rows"/> rows of raw features (row-major) in one TorchSharp batch.</summary>
+    internal void ScoreBatch(float[] features, int rows, Span<float> scores) => _batchNetwork.Value.Forward(features, rows, scores);
+
+    /// <summary>
+    /// The same network with the standardization folded into its first and last layers, so that a
+    /// batch goes from raw features to the reported score in one forward pass:
+    /// W0' = W0·diag(scale), b0' = b0 − W0'·mean, and the last layer multiplied by the label scale
+    /// with the label mean added to its bias (computed in double precision).
+    /// </summary>
+    private MultiLayerPerceptron FoldStandardization()
     {
         int f = FeatureCount;
-        for (int r = 0; r < rows; r++)
+        var weights = _network.Weights.Select(w => (float[])w.Clone()).ToArray();
+        var biases = _network.Biases.Select(b => (float[])b.Clone()).ToArray();
+        int outputs = _network.LayerSizes[0];
+        for (int j = 0; j < outputs; j++)
         {
-            Standardize(features.AsSpan(r * f, f));
+            double shift = 0;
+            for (int i = 0; i < f; i++)
+            {
+                double w = (double)_network.Weights[0][j * f + i] * _featureScale[i];
+                weights[0][j * f + i] = (float)w;
+                shift += w * _featureMean[i];
+            }
+            biases[0][j] = (float)(_network.Biases[0][j] - shift);
         }
-        _network.Forward(features, rows, scores);
-        for (int r = 0; r < rows; r++)
+        int last = weights.Length - 1;
+        for (int i = 0; i < weights[last].Length; i++)
         {
-            scores[r] = scores[r] * _labelScale + _labelMean;
+            weights[last][i] = (float)((double)weights[last][i] * _labelScale);
         }
+        biases[last][0] = (float)((double)biases[last][0] * _labelScale + _labelMean);
+        return new MultiLayerPerceptron(f, _network.Activation, weights, biases);
     }
 
     private void Standardize(Span<float> row)
@@ -156,7 +178,14 @@ public sealed class AutoClipNetModelParameters : ModelParametersBase<float>, IVa
         }
     }
 
-    void IDisposable.Dispose() => _network.Dispose();
+    void IDisposable.Dispose()
+    {
+        _network.Dispose();
+        if (_batchNetwork.IsValueCreated)
+        {
+            _batchNetwork.Value.Dispose();
+        }
+    }
 
     // ---------------------------------------------------------------------------------------------
     // Persistence inside ML.NET's model zip.
@@ -313,6 +342,7 @@ public sealed class AutoClipNetModelParameters : ModelParametersBase<float>, IVa
             throw new InvalidDataException("The AutoClipNet model in this file is corrupt: " + e.Message, e);
         }
         _inputType = new VectorDataViewType(NumberDataViewType.Single, _network.InputSize);
+        _batchNetwork = new Lazy<MultiLayerPerceptron>(FoldStandardization);
         CheckFinite();
     }
 

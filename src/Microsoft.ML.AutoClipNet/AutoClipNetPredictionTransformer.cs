@@ -21,7 +21,7 @@ public sealed class AutoClipNetPredictionTransformer : SingleFeaturePredictionTr
     internal const string LoaderSignature = "AutoClipNetPredXfer";
 
     /// <summary>Rows per TorchSharp batch in <see cref="Transform"/>.</summary>
-    internal const int TransformBatchSize = 1024;
+    internal const int TransformBatchSize = 4096;
 
     internal AutoClipNetPredictionTransformer(IHostEnvironment env, AutoClipNetModelParameters model, DataViewSchema trainSchema, string featureColumn)
         : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(AutoClipNetPredictionTransformer)), model, trainSchema, featureColumn)
@@ -37,14 +37,14 @@ public sealed class AutoClipNetPredictionTransformer : SingleFeaturePredictionTr
 
     /// <summary>
     /// Adds the <c>Score</c> column to <paramref name="input"/>. Rows are read ahead in batches of
-    /// 1024 and scored together; the other columns pass through unchanged.
+    /// 4096 and scored together; the other columns pass through unchanged.
     /// </summary>
     public new IDataView Transform(IDataView input)
     {
         Host.CheckValue(input, nameof(input));
         CheckFeatureColumn(input.Schema);
         var scored = base.Transform(input); // ML.NET's scorer: binds the schema and defines the output schema
-        return new BatchScoringDataView(Host, Model, scored, FeatureColumnName);
+        return new BatchScoringDataView(Host, Model, input, scored, FeatureColumnName);
     }
 
     IDataView ITransformer.Transform(IDataView input) => Transform(input);

@@ -18,17 +18,29 @@ internal sealed class BatchScoringDataView : IDataView
 {
     private readonly IHost _host;
     private readonly AutoClipNetModelParameters _model;
+    private readonly IDataView _input;
     private readonly IDataView _scored;
     private readonly DataViewSchema.Column _score;
     private readonly DataViewSchema.Column _features;
 
-    public BatchScoringDataView(IHost host, AutoClipNetModelParameters model, IDataView scored, string featureColumn)
+    /// <param name="host">The transformer's host (cancellation).</param>
+    /// <param name="model">The model that scores the batches.</param>
+    /// <param name="input">The data being transformed: the cursor reads it directly.</param>
+    /// <param name="scored">ML.NET's scorer over <paramref name="input"/>: it defines the output schema, in
+    /// which every input column keeps its index and Score comes after them.</param>
+    /// <param name="featureColumn">The feature column's name.</param>
+    public BatchScoringDataView(IHost host, AutoClipNetModelParameters model, IDataView input, IDataView scored, string featureColumn)
     {
         _host = host;
         _model = model;
+        _input = input;
         _scored = scored;
         _score = scored.Schema[AutoClipNetTrainer.DefaultColumnNames.Score];
-        _features = scored.Schema[featureColumn];
+        _features = input.Schema[featureColumn];
+        if (_score.Index < input.Schema.Count)
+        {
+            throw new InvalidOperationException("The scored schema does not extend the input schema as expected.");
+        }
     }
 
     public DataViewSchema Schema => _scored.Schema;
@@ -44,9 +56,10 @@ internal sealed class BatchScoringDataView : IDataView
         {
             return _scored.GetRowCursor(needed, rand);
         }
-        // The features are read for scoring; they are copied for replay only when the caller asked for them.
-        var passThrough = needed.Where(c => c.Index != _score.Index).DistinctBy(c => c.Index).ToList();
-        var upstream = _scored.GetRowCursor(passThrough.Append(_features), rand);
+        // Input columns pass through with their index. The features are read for scoring; they are
+        // copied for replay only when the caller asked for them.
+        var passThrough = needed.Where(c => c.Index != _score.Index).Select(c => _input.Schema[c.Index]).DistinctBy(c => c.Index).ToList();
+        var upstream = _input.GetRowCursor(passThrough.Append(_features), rand);
         return new Cursor(this, upstream, passThrough);
     }
 

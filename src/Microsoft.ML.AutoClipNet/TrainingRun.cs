@@ -30,6 +30,7 @@ internal sealed class TrainingRun : IDisposable
 
     private readonly Sequential _module;
     private readonly Parameter[] _parameters;
+    private readonly Tensor _gradient; // every parameter's gradient is a view of this one buffer
     private readonly optim.Optimizer _optimizer;
     private readonly AutoClipper? _clipper;
 
@@ -86,6 +87,7 @@ internal sealed class TrainingRun : IDisposable
         random.manual_seed(seed);
         _module = MultiLayerPerceptron.CreateModule(_featureCount, options.HiddenLayerSizes, options.Activation);
         _parameters = _module.parameters().ToArray();
+        _gradient = AutoClipper.CreateContiguousGradients(_parameters);
         _optimizer = options.Optimizer switch
         {
             AutoClipNetOptimizer.Adam => optim.Adam(_parameters, options.LearningRate, weight_decay: options.WeightDecay),
@@ -328,7 +330,7 @@ internal sealed class TrainingRun : IDisposable
             x = x.narrow(0, 0, n);
             y = y.narrow(0, 0, n);
         }
-        _optimizer.zero_grad();
+        _gradient.zero_();
         var loss = nn.functional.mse_loss(_module.call(x), y);
         loss.backward();
         float lossValue = loss.item<float>();
@@ -371,10 +373,10 @@ internal sealed class TrainingRun : IDisposable
         switch (_options.Clipping)
         {
             case AutoClipNetClipping.AutoClip:
-                var record = _clipper!.ClipGradients(_parameters);
+                var record = _clipper!.ClipGradient(_gradient);
                 return (record.GradientNorm, record.Threshold, record.Scale, record.Skipped);
             case AutoClipNetClipping.FixedNorm:
-                double norm = nn.utils.clip_grad_norm_(_parameters, _options.FixedClipNorm);
+                double norm = linalg.vector_norm(_gradient.to_type(ScalarType.Float64)).item<double>();
                 if (!double.IsFinite(norm))
                 {
                     if (_options.NonFiniteGradients == NonFiniteGradientPolicy.Throw)
@@ -383,7 +385,13 @@ internal sealed class TrainingRun : IDisposable
                     }
                     return (norm, double.NaN, 1.0, true);
                 }
-                return (norm, _options.FixedClipNorm, AutoClipper.ClipScale(norm, _options.FixedClipNorm), false);
+                double scale = AutoClipper.ClipScale(norm, _options.FixedClipNorm);
+                if (scale < 1)
+                {
+                    using var noGrad = no_grad();
+                    _gradient.mul_(scale);
+                }
+                return (norm, _options.FixedClipNorm, scale, false);
             default:
                 return (double.NaN, double.NaN, 1.0, false);
         }
@@ -392,7 +400,7 @@ internal sealed class TrainingRun : IDisposable
     private Tensor FlatGradient()
     {
         using var noGrad = no_grad();
-        return cat(_parameters.Select(p => p.grad!.flatten()).ToArray()).to_type(ScalarType.Float64);
+        return _gradient.to_type(ScalarType.Float64);
     }
 
     private Tensor FlatWeights()
@@ -511,6 +519,7 @@ internal sealed class TrainingRun : IDisposable
     {
         _previousGradient?.Dispose();
         _previousWeights?.Dispose();
+        _gradient.Dispose();
         _optimizer.Dispose();
         _module.Dispose();
     }

@@ -344,17 +344,18 @@ public sealed class AutoClipNetModelTests
     [TestMethod]
     public void Transform_reads_ahead_in_batches_and_keeps_rows_columns_and_ids_in_step()
     {
-        // 3000 rows = two full batches of 1024 and one partial batch.
-        var scored = _model.Transform(_featurized);
+        // 9000 rows = two full batches of 4096 and one partial batch.
+        var featurized = TestData.FeaturizedDiamonds(_ml, 9000);
+        var scored = _model.Transform(featurized);
         using var cursor = scored.GetRowCursor(scored.Schema);
-        using var source = _featurized.GetRowCursor(_featurized.Schema);
+        using var source = featurized.GetRowCursor(featurized.Schema);
         var id = cursor.GetIdGetter();
         var sourceId = source.GetIdGetter();
         var label = cursor.GetGetter<float>(scored.Schema["Label"]);
-        var sourceLabel = source.GetGetter<float>(_featurized.Schema["Label"]);
+        var sourceLabel = source.GetGetter<float>(featurized.Schema["Label"]);
         var score = cursor.GetGetter<float>(scored.Schema["Score"]);
         var features = cursor.GetGetter<VBuffer<float>>(scored.Schema["Features"]);
-        var sourceFeatures = source.GetGetter<VBuffer<float>>(_featurized.Schema["Features"]);
+        var sourceFeatures = source.GetGetter<VBuffer<float>>(featurized.Schema["Features"]);
         DataViewRowId a = default, b = default;
         float la = 0, lb = 0, s = 0;
         VBuffer<float> fa = default, fb = default;
@@ -376,13 +377,13 @@ public sealed class AutoClipNetModelTests
             Assert.AreEqual(_model.Model.ScoreRow(fb), s, 1e-4f * Math.Max(1, Math.Abs(s)));
             rows++;
         }
-        Assert.AreEqual(3000, rows);
+        Assert.AreEqual(9000, rows);
         Assert.IsFalse(source.MoveNext());
 
         // Only the score, or no score at all, also works.
-        Assert.HasCount(3000, scored.GetColumn<float>("Score").ToArray());
-        Assert.HasCount(3000, scored.GetColumn<float>("Label").ToArray());
-        Assert.AreEqual(scored.GetRowCount(), _featurized.GetRowCount());
+        Assert.HasCount(9000, scored.GetColumn<float>("Score").ToArray());
+        Assert.HasCount(9000, scored.GetColumn<float>("Label").ToArray());
+        Assert.AreEqual(scored.GetRowCount(), featurized.GetRowCount());
         // A cursor that is asked for a column it was not opened with says so.
         using var onlyScore = scored.GetRowCursor(new[] { scored.Schema["Score"] });
         Assert.IsFalse(onlyScore.IsColumnActive(scored.Schema["Label"]));
