@@ -77,7 +77,7 @@ public static class Measurements
         using var xStd = ((xs - xs.mean(new long[] { 0 })) / (xs.std(new long[] { 0 }) + 1e-6f)).DetachFromDisposeScope();
         using var yStd = ((ys - ys.mean()) / ys.std()).DetachFromDisposeScope();
 
-        var seconds = Interleaved(quick ? 1 : 3,
+        var seconds = Interleaved(quick ? 1 : 5,
             () => ml.Regression.Trainers.AutoClipNet(autoClip).Fit(data),
             () => ml.Regression.Trainers.AutoClipNet(noClipping).Fit(data),
             () => HandWrittenLoop(xStd, yStd, epochs, batchSize: 64));
@@ -126,7 +126,7 @@ public static class Measurements
     /// <summary>The batch size AutoClipNet's Transform uses (AutoClipNetPredictionTransformer.TransformBatchSize).</summary>
     public const int TransformBatchSize = 4096;
 
-    public sealed record Inference(int Rows, double TransformSeconds, double RawBatchedSeconds, double RawOneShotSeconds, double PredictionEngineMicroseconds);
+    public sealed record Inference(int Rows, double TransformSeconds, double RawBatchedSeconds, double RawOneShotSeconds, double CursorOnlySeconds, double PredictionEngineMicroseconds);
 
     /// <summary>
     /// Transform over the flights rows (reading the IDataView and consuming the Score column) against a
@@ -195,7 +195,22 @@ public static class Measurements
             }
         }
 
-        var seconds = Interleaved(quick ? 1 : 5, Transform, () => Raw(TransformBatchSize), () => Raw(rows));
+        // Reading the same rows' features through an ML.NET cursor, and nothing else: the floor of any IDataView scorer.
+        void CursorOnly()
+        {
+            var features = data.Schema["Features"];
+            using var cursor = data.GetRowCursor(new[] { features });
+            var getter = cursor.GetGetter<VBuffer<float>>(features);
+            VBuffer<float> value = default;
+            var row = new float[2];
+            while (cursor.MoveNext())
+            {
+                getter(ref value);
+                value.CopyTo(row);
+            }
+        }
+
+        var seconds = Interleaved(quick ? 1 : 7, Transform, () => Raw(TransformBatchSize), () => Raw(rows), CursorOnly);
 
         var engine = ml.Model.CreatePredictionEngine<Row2, Score>(model);
         int predictions = quick ? 1_000 : 20_000;
@@ -214,7 +229,7 @@ public static class Measurements
             w.Dispose();
             b.Dispose();
         }
-        return new Inference(rows, seconds[0], seconds[1], seconds[2], latency);
+        return new Inference(rows, seconds[0], seconds[1], seconds[2], seconds[3], latency);
     }
 
     public sealed class Score
@@ -225,7 +240,7 @@ public static class Measurements
 
     // ------------------------------------------------------------------ target 5: memory
 
-    public sealed record Memory(int Rows, int Epochs, double[] WorkingSetMBPerEpoch, double PeakWorkingSetMB, long LiveTensorsAfter,
+    public sealed record Memory(int Rows, int Epochs, double[] WorkingSetMBPerEpoch, long[] LiveTensorsPerEpoch, double PeakWorkingSetMB, long LiveTensorsAfter,
         long WindowedBytesAfter10k, long WindowedBytesAfter1M, long UnboundedBytesAfter10k, long UnboundedBytesAfter1M);
 
     /// <summary>Working set after every epoch of training on flights-200k, and the memory an AutoClipper keeps.</summary>
@@ -235,6 +250,7 @@ public static class Measurements
         var data = Data.Flights(ml, quick ? 5_000 : null);
         int epochs = quick ? 3 : 20;
         var workingSet = new List<double>();
+        var liveTensors = new List<long>();
         var process = Process.GetCurrentProcess();
         ml.Log += (_, e) =>
         {
@@ -242,13 +258,14 @@ public static class Measurements
             {
                 process.Refresh();
                 workingSet.Add(process.WorkingSet64 / 1048576.0);
+                liveTensors.Add(DisposeScopeManager.Statistics.ThreadTotalLiveCount); // the training thread's own count
             }
         };
         long tensorsBefore = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         using (var model = ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options { NumberOfEpochs = epochs, Seed = 1 }).Fit(data))
         {
         }
-        long liveTensors = DisposeScopeManager.Statistics.ThreadTotalLiveCount - tensorsBefore;
+        long liveAfter = DisposeScopeManager.Statistics.ThreadTotalLiveCount - tensorsBefore;
         process.Refresh();
         double peak = process.PeakWorkingSet64 / 1048576.0;
 
@@ -273,7 +290,7 @@ public static class Measurements
         int steps = quick ? 20_000 : 1_000_000;
         var windowed = Retained(1000, steps);
         var unbounded = Retained(null, steps);
-        return new Memory(Data.RowCount(data), epochs, workingSet.ToArray(), peak, liveTensors,
+        return new Memory(Data.RowCount(data), epochs, workingSet.ToArray(), liveTensors.ToArray(), peak, liveAfter,
             windowed.After10k, windowed.After1M, unbounded.After10k, unbounded.After1M);
     }
 

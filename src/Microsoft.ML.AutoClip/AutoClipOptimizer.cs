@@ -28,6 +28,7 @@ public sealed class AutoClipOptimizer : optim.Optimizer
         : base(IntPtr.Zero)
     {
         ArgumentNullException.ThrowIfNull(inner);
+        TorchSharpNative.EnsureLoadable();
         if (inner is AutoClipOptimizer)
         {
             throw new ArgumentException("The optimizer is already wrapped with AutoClip; clipping twice would record every norm twice.", nameof(inner));

@@ -25,6 +25,7 @@ public sealed partial class AutoClipper
     public AutoClipStep ClipGradients(IEnumerable<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(parameters);
+        TorchSharpNative.EnsureLoadable();
         long step = ++_clipCalls;
         using var scope = NewDisposeScope();
         var grads = new List<Tensor>();
@@ -46,16 +47,19 @@ public sealed partial class AutoClipper
 
     /// <summary>
     /// One AutoClip step on a single gradient tensor, in place: for example one contiguous buffer of
-    /// which every parameter's gradient is a view, which makes the step three tensor operations
+    /// which every parameter's gradient is a view, which makes the step a few tensor operations
     /// (norm, read back, scale) whatever the number of parameters. Same record and policy as
     /// <see cref="ClipGradients(IEnumerable{Parameter})"/>.
     /// </summary>
     public AutoClipStep ClipGradient(Tensor gradient)
     {
         ArgumentNullException.ThrowIfNull(gradient);
+        TorchSharpNative.EnsureLoadable();
         long step = ++_clipCalls;
         using var scope = NewDisposeScope();
-        double norm = linalg.vector_norm(gradient.to_type(ScalarType.Float64)).item<double>();
+        // One reduction in the gradient's own precision (LibTorch accumulates it in blocks), then one read back.
+        using var total = linalg.vector_norm(gradient);
+        double norm = total.to_type(ScalarType.Float64).item<double>();
         return Apply(step, norm, new[] { gradient });
     }
 
@@ -69,6 +73,7 @@ public sealed partial class AutoClipper
     public static Tensor CreateContiguousGradients(IEnumerable<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(parameters);
+        TorchSharpNative.EnsureLoadable();
         var list = new List<Parameter>(parameters);
         if (list.Count == 0)
         {
@@ -90,7 +95,8 @@ public sealed partial class AutoClipper
         foreach (var p in list)
         {
             using (var existing = p.grad)
-            using (var view = buffer.narrow(0, offset, p.numel()).view(p.shape))
+            using (var slice = buffer.narrow(0, offset, p.numel()))
+            using (var view = slice.view(p.shape))
             {
                 if (existing is not null)
                 {

@@ -102,6 +102,7 @@ internal sealed class MultiLayerPerceptron : IDisposable
     /// <summary>Builds a trainable TorchSharp module with these layer sizes, initialised by TorchSharp's global generator.</summary>
     public static Sequential CreateModule(int inputSize, IReadOnlyList<int> hiddenSizes, AutoClipNetActivation activation)
     {
+        Microsoft.ML.AutoClip.TorchSharpNative.EnsureLoadable();
         var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
         int fanIn = inputSize;
         for (int l = 0; l < hiddenSizes.Count; l++)
@@ -250,6 +251,7 @@ internal sealed class MultiLayerPerceptron : IDisposable
 
     private (Tensor Weight, Tensor Bias)[] CreateTensors()
     {
+        Microsoft.ML.AutoClip.TorchSharpNative.EnsureLoadable();
         var result = new (Tensor, Tensor)[Weights.Count];
         int fanIn = InputSize;
         for (int l = 0; l < Weights.Count; l++)

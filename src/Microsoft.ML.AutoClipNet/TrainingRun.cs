@@ -83,6 +83,7 @@ internal sealed class TrainingRun : IDisposable
         _batchX = new float[options.BatchSize * _featureCount];
         _batchY = new float[options.BatchSize];
 
+        TorchSharpNative.EnsureLoadable();
         // The global generator initialises nn.Linear: seed it right before building the network.
         random.manual_seed(seed);
         _module = MultiLayerPerceptron.CreateModule(_featureCount, options.HiddenLayerSizes, options.Activation);
@@ -376,7 +377,7 @@ internal sealed class TrainingRun : IDisposable
                 var record = _clipper!.ClipGradient(_gradient);
                 return (record.GradientNorm, record.Threshold, record.Scale, record.Skipped);
             case AutoClipNetClipping.FixedNorm:
-                double norm = linalg.vector_norm(_gradient.to_type(ScalarType.Float64)).item<double>();
+                double norm = linalg.vector_norm(_gradient).to_type(ScalarType.Float64).item<double>();
                 if (!double.IsFinite(norm))
                 {
                     if (_options.NonFiniteGradients == NonFiniteGradientPolicy.Throw)
@@ -521,6 +522,10 @@ internal sealed class TrainingRun : IDisposable
         _previousWeights?.Dispose();
         _gradient.Dispose();
         _optimizer.Dispose();
+        foreach (var parameter in _parameters)
+        {
+            parameter.Dispose();
+        }
         _module.Dispose();
     }
 }
