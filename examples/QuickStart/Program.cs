@@ -1,6 +1,7 @@
 // AutoClipNet quick start: predict the price of a diamond from its carat, cut, colour, clarity and
 // dimensions (53,940 diamonds, data/diamonds.csv), compare with ML.NET's Sdca on held-out rows, then
-// save the model to out/model.zip, load it back in a fresh MLContext and predict.
+// save the model to out/model.zip, load it back in a fresh MLContext and predict, and draw the
+// training dynamics to out/training-dynamics.png.
 using System;
 using System.Diagnostics;
 using System.IO;
@@ -64,6 +65,32 @@ foreach (var diamond in mlContext.Data.CreateEnumerable<Diamond>(split.TestSet, 
 {
     Console.WriteLine($"  {diamond.Carat:F2} ct {diamond.Cut,-9} {diamond.Color} {diamond.Clarity,-4}: price {diamond.Price,6:F0}, predicted {engine.Predict(diamond).Price,6:F0}");
 }
+// The training dynamics: every step's gradient norm with the AutoClip threshold over it, and the loss.
+string picture = Path.Combine(output, "training-dynamics.png");
+var steps = history.Steps;
+double[] stepNumbers = steps.Select(s => (double)s.Step).ToArray();
+var plot = new ScottPlot.Plot();
+var norms = plot.Add.Scatter(stepNumbers, steps.Select(s => Math.Log10(s.GradientNorm)).ToArray());
+norms.LegendText = "gradient norm";
+norms.MarkerSize = 0;
+norms.LineWidth = 1;
+var thresholds = plot.Add.Scatter(stepNumbers, steps.Select(s => Math.Log10(s.Threshold)).ToArray());
+thresholds.LegendText = "AutoClip threshold (p = 10)";
+thresholds.MarkerSize = 0;
+thresholds.LineWidth = 2;
+var losses = plot.Add.Scatter(stepNumbers, steps.Select(s => Math.Log10(s.Loss)).ToArray());
+losses.LegendText = "minibatch loss (right axis)";
+losses.MarkerSize = 0;
+losses.LineWidth = 1;
+losses.Axes.YAxis = plot.Axes.Right;
+plot.Title("AutoClipNet on diamonds: training dynamics");
+plot.Axes.Bottom.Label.Text = "step";
+plot.Axes.Left.Label.Text = "log10 gradient norm";
+plot.Axes.Right.Label.Text = "log10 loss (standardized units)";
+plot.ShowLegend();
+plot.SavePng(picture, 1000, 550);
+Console.WriteLine($"Training dynamics drawn to {picture}.");
+
 if (reloadedMetrics.RootMeanSquaredError != metrics.RootMeanSquaredError)
 {
     Console.Error.WriteLine("The reloaded model does not predict as the trained one.");

@@ -54,7 +54,8 @@ internal sealed class BatchScoringDataView : IDataView
         var needed = columnsNeeded.ToList();
         if (!needed.Any(c => c.Index == _score.Index))
         {
-            return _scored.GetRowCursor(needed, rand);
+            // No score wanted: the input's own cursor, seen through this view's schema.
+            return new PassThroughCursor(this, _input.GetRowCursor(needed.Select(c => _input.Schema[c.Index]), rand));
         }
         // Input columns pass through with their index. The features are read for scoring; they are
         // copied for replay only when the caller asked for them.
@@ -71,6 +72,7 @@ internal sealed class BatchScoringDataView : IDataView
         private readonly BatchScoringDataView _parent;
         private readonly DataViewRowCursor _upstream;
         private readonly Dictionary<int, ColumnBuffer> _buffers = new();
+        private readonly ColumnBuffer[] _bufferList;
         private readonly ValueGetter<VBuffer<float>> _featureGetter;
         private readonly ValueGetter<DataViewRowId> _idGetter;
         private readonly DataViewRowId[] _ids;
@@ -91,6 +93,7 @@ internal sealed class BatchScoringDataView : IDataView
             {
                 _buffers[column.Index] = ColumnBuffer.Create(upstream, column, capacity);
             }
+            _bufferList = _buffers.Values.ToArray();
             _featureGetter = upstream.GetGetter<VBuffer<float>>(parent._features);
             _idGetter = upstream.GetIdGetter();
             _ids = new DataViewRowId[capacity];
@@ -135,7 +138,7 @@ internal sealed class BatchScoringDataView : IDataView
             int capacity = _scores.Length;
             while (_count < capacity && _upstream.MoveNext())
             {
-                foreach (var buffer in _buffers.Values)
+                foreach (var buffer in _bufferList)
                 {
                     buffer.Fill(_count);
                 }
@@ -183,6 +186,50 @@ internal sealed class BatchScoringDataView : IDataView
         }
 
         public int Index => _index;
+    }
+
+    /// <summary>The input's cursor under this view's schema (every input column keeps its index).</summary>
+    private sealed class PassThroughCursor : DataViewRowCursor
+    {
+        private readonly BatchScoringDataView _parent;
+        private readonly DataViewRowCursor _input;
+
+        public PassThroughCursor(BatchScoringDataView parent, DataViewRowCursor input)
+        {
+            _parent = parent;
+            _input = input;
+        }
+
+        public override DataViewSchema Schema => _parent.Schema;
+
+        public override long Position => _input.Position;
+
+        public override long Batch => _input.Batch;
+
+        public override bool IsColumnActive(DataViewSchema.Column column)
+            => column.Index < _input.Schema.Count && _input.IsColumnActive(_input.Schema[column.Index]);
+
+        public override bool MoveNext() => _input.MoveNext();
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            if (!IsColumnActive(column))
+            {
+                throw new InvalidOperationException($"The column '{column.Name}' is not active in this cursor.");
+            }
+            return _input.GetGetter<TValue>(_input.Schema[column.Index]);
+        }
+
+        public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _input.Dispose();
+            }
+            base.Dispose(disposing);
+        }
     }
 
     /// <summary>A copy of one column's values for the rows of a batch.</summary>
