@@ -9,8 +9,8 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.AutoClip.Benchmarks;
 
 /// <summary>
-/// Target 2: one clip step on real gradients of an MLP, AutoClip's (norm, record, threshold, scale)
-/// against TorchSharp's fixed clip_grad_norm_. Both clip by half at every step: before each
+/// Target 2: one clip step on real gradients of an MLP, AutoClip's (norm, record, threshold, scale),
+/// per parameter tensor and on a contiguous gradient buffer, against TorchSharp's fixed clip_grad_norm_. Both clip by half at every step: before each
 /// measured step the gradients are restored from a copy, outside the measurement.
 /// </summary>
 public class ClipBenchmarks
@@ -24,6 +24,8 @@ public class ClipBenchmarks
     private Parameter[] _parameters = Array.Empty<Parameter>();
     private Tensor[] _savedGradients = Array.Empty<Tensor>();
     private AutoClipper _clipper = null!;
+    private AutoClipper _contiguousClipper = null!;
+    private Tensor _buffer = null!;
     private double _fixedNorm;
 
     public long ParameterCount => _parameters.Sum(p => p.numel());
@@ -51,14 +53,19 @@ public class ClipBenchmarks
             var y = randn(64, 1);
             nn.functional.mse_loss(_network.call(x), y).backward();
         }
+        // Every gradient becomes a view of one contiguous buffer (as AutoClipNet trains); the values are unchanged,
+        // and all three methods below clip these same gradients.
+        _buffer = AutoClipper.CreateContiguousGradients(_parameters);
         _savedGradients = _parameters.Select(p => { using var g = p.grad!; return g.clone().DetachFromDisposeScope(); }).ToArray();
         double norm = nn.utils.clip_grad_norm_(_parameters, double.PositiveInfinity); // the norm, gradients unchanged
         _fixedNorm = norm / 2;
         // A history whose 10th percentile is half the current norm: AutoClip clips by half too.
         _clipper = new AutoClipper();
+        _contiguousClipper = new AutoClipper();
         for (int i = 0; i < 1000; i++)
         {
             _clipper.Observe(_fixedNorm);
+            _contiguousClipper.Observe(_fixedNorm);
         }
     }
 
@@ -76,8 +83,13 @@ public class ClipBenchmarks
     [Benchmark(Baseline = true)]
     public double ClipGradNorm() => nn.utils.clip_grad_norm_(_parameters, _fixedNorm);
 
+    /// <summary>AutoClipper.ClipGradients: one norm per parameter tensor, combined in double precision.</summary>
     [Benchmark]
     public double AutoClip() => _clipper.ClipGradients(_parameters).Scale;
+
+    /// <summary>AutoClipper.ClipGradient on the contiguous buffer all gradients are views of (AutoClipNet's path).</summary>
+    [Benchmark]
+    public double AutoClipContiguous() => _contiguousClipper.ClipGradient(_buffer).Scale;
 
     [GlobalCleanup]
     public void Cleanup()
@@ -86,6 +98,7 @@ public class ClipBenchmarks
         {
             g.Dispose();
         }
+        _buffer.Dispose();
         _network.Dispose();
     }
 }

@@ -98,7 +98,7 @@ internal sealed class TrainingData
         double labelMean = 0, labelM2 = 0;
         long kept = 0;
         var row = new float[f];
-        var packed = new float[Math.Min(f * 4096, Math.Max(f, 1) * 4096)];
+        var packed = new float[f * 4096];
         int packedFill = 0;
 
         ForEachRow(host, row, (ReadOnlySpan<float> values, float labelValue, long position) =>
