@@ -70,19 +70,30 @@ string picture = Path.Combine(output, "training-dynamics.png");
 var steps = history.Steps;
 double[] stepNumbers = steps.Select(s => (double)s.Step).ToArray();
 var plot = new ScottPlot.Plot();
+// The loss, averaged over the last 50 steps, on the right axis; then the norms; the threshold on top.
+double[] smoothedLoss = new double[steps.Count];
+double window = 0;
+for (int i = 0; i < steps.Count; i++)
+{
+    window += steps[i].Loss - (i >= 50 ? steps[i - 50].Loss : 0);
+    smoothedLoss[i] = Math.Log10(window / Math.Min(i + 1, 50));
+}
+var losses = plot.Add.Scatter(stepNumbers, smoothedLoss);
+losses.LegendText = "loss, mean of 50 steps (right axis)";
+losses.MarkerSize = 0;
+losses.LineWidth = 1.5f;
+losses.Color = ScottPlot.Colors.Gray;
+losses.Axes.YAxis = plot.Axes.Right;
 var norms = plot.Add.Scatter(stepNumbers, steps.Select(s => Math.Log10(s.GradientNorm)).ToArray());
 norms.LegendText = "gradient norm";
 norms.MarkerSize = 0;
 norms.LineWidth = 1;
+norms.Color = ScottPlot.Colors.SteelBlue.WithAlpha(0.6);
 var thresholds = plot.Add.Scatter(stepNumbers, steps.Select(s => Math.Log10(s.Threshold)).ToArray());
 thresholds.LegendText = "AutoClip threshold (p = 10)";
 thresholds.MarkerSize = 0;
-thresholds.LineWidth = 2;
-var losses = plot.Add.Scatter(stepNumbers, steps.Select(s => Math.Log10(s.Loss)).ToArray());
-losses.LegendText = "minibatch loss (right axis)";
-losses.MarkerSize = 0;
-losses.LineWidth = 1;
-losses.Axes.YAxis = plot.Axes.Right;
+thresholds.LineWidth = 2.5f;
+thresholds.Color = ScottPlot.Colors.OrangeRed;
 plot.Title("AutoClipNet on diamonds: training dynamics");
 plot.Axes.Bottom.Label.Text = "step";
 plot.Axes.Left.Label.Text = "log10 gradient norm";

@@ -56,6 +56,19 @@ public sealed class RepositoryTests
     }
 
     [TestMethod]
+    public void Every_file_the_README_links_to_exists()
+    {
+        string readme = File.ReadAllText(Path.Combine(RepoRoot, "README.md"));
+        var links = System.Text.RegularExpressions.Regex.Matches(readme, @"\]\(((?:docs|bench|examples|notebooks|src|data|test)/[^)#]+)\)")
+            .Select(m => m.Groups[1].Value).Distinct().ToArray();
+        Assert.IsGreaterThan(10, links.Length);
+        foreach (string link in links)
+        {
+            Assert.IsTrue(File.Exists(Path.Combine(RepoRoot, link)) || Directory.Exists(Path.Combine(RepoRoot, link)), $"README.md links to {link}, which does not exist");
+        }
+    }
+
+    [TestMethod]
     public void The_CI_script_runs_the_READMEs_test_command()
     {
         string readme = File.ReadAllText(Path.Combine(RepoRoot, "README.md"));
