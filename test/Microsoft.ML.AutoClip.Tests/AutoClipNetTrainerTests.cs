@@ -290,6 +290,22 @@ public sealed class AutoClipNetTrainerTests
     }
 
     [TestMethod]
+    public void Training_leaves_no_TorchSharp_tensor_alive()
+    {
+        var ml = new MLContext(seed: 0);
+        var data = TestData.FeaturizedDiamonds(ml, 1000);
+        long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        var options = TestOptions.QuickOptions(epochs: 2);
+        options.DiagnosticsInterval = 3;
+        options.ValidationFraction = 0.2;
+        using (var model = ml.Regression.Trainers.AutoClipNet(options).Fit(data))
+        {
+            Assert.IsNotEmpty(model.Model.TrainingHistory.Diagnostics);
+        }
+        Assert.AreEqual(before, TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
+    [TestMethod]
     public void Training_that_diverges_despite_clipping_fails_with_advice()
     {
         var ml = new MLContext(seed: 0);

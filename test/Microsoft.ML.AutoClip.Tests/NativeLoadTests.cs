@@ -158,4 +158,66 @@ public sealed class NativeLoadTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [TestMethod]
+    public void Without_a_build_step_the_runtime_path_patches_a_copy_outside_the_package_cache()
+    {
+        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64 || !File.Exists(CacheCopy))
+        {
+            Assert.Inconclusive("Needs linux-x64 and TorchSharp's native library in the package cache.");
+        }
+        string root = Directory.CreateTempSubdirectory("autoclip-runtime-fix").FullName;
+        try
+        {
+            // A NuGet cache layout, as a notebook kernel sees it, and an app folder without natives.
+            string packages = Path.Combine(root, "packages");
+            string torchSharp = Directory.CreateDirectory(Path.Combine(packages, "torchsharp", "0.107.0", "lib", "net8.0")).FullName;
+            string native = Directory.CreateDirectory(Path.Combine(packages, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native")).FullName;
+            string libtorch = Directory.CreateDirectory(Path.Combine(packages, "libtorch-cpu-linux-x64", "2.10.0", "runtimes", "linux-x64", "native")).FullName;
+            File.Copy(CacheCopy, Path.Combine(native, "libLibTorchSharp.so"));
+            File.WriteAllText(Path.Combine(libtorch, "libtorch.so"), "stand-in");
+            File.WriteAllText(Path.Combine(libtorch, "libc10.so"), "stand-in");
+            string app = Directory.CreateDirectory(Path.Combine(root, "app")).FullName;
+            string cache = Path.Combine(root, "cache");
+            byte[] original = File.ReadAllBytes(Path.Combine(native, "libLibTorchSharp.so"));
+
+            string outcome = TorchSharpNative.Prepare(torchSharp, app, cache, load: false);
+
+            CollectionAssert.AreEqual(original, File.ReadAllBytes(Path.Combine(native, "libLibTorchSharp.so")), "the package's copy must not change");
+            if (SystemLacksGlibcxx3432())
+            {
+                StringAssert.StartsWith(outcome, "fixed: loaded " + cache);
+                string folder = Directory.GetDirectories(cache).Single();
+                byte[] patched = File.ReadAllBytes(Path.Combine(folder, "libLibTorchSharp.so"));
+                Assert.AreEqual(GlibcxxFixVerdict.NotNeeded, GlibcxxVersionFix.Analyze(patched, VersionsWithout3432(original), apply: false).Verdict);
+                Assert.AreEqual(Path.Combine(libtorch, "libtorch.so"), new FileInfo(Path.Combine(folder, "libtorch.so")).LinkTarget);
+                Assert.AreEqual(Path.Combine(libtorch, "libc10.so"), new FileInfo(Path.Combine(folder, "libc10.so")).LinkTarget);
+                // A second run reuses the same folder.
+                StringAssert.StartsWith(TorchSharpNative.Prepare(torchSharp, app, cache, load: false), "fixed: loaded " + cache);
+                Assert.HasCount(1, Directory.GetDirectories(cache));
+            }
+            else
+            {
+                StringAssert.Contains(outcome, "defines every version");
+                Assert.IsFalse(Directory.Exists(cache));
+            }
+
+            // An app folder with an already fixed copy takes precedence and needs nothing.
+            string appNative = Directory.CreateDirectory(Path.Combine(app, "runtimes", "linux-x64", "native")).FullName;
+            File.Copy(OutputCopy, Path.Combine(appNative, "libLibTorchSharp.so"));
+            StringAssert.Contains(TorchSharpNative.Prepare(torchSharp, app, cache, load: false), "defines every version");
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void In_this_test_host_the_build_time_fix_left_the_runtime_path_nothing_to_do()
+    {
+        TorchSharpNative.EnsureLoadable();
+        Assert.IsNotNull(TorchSharpNative.Outcome);
+        Assert.IsFalse(TorchSharpNative.Outcome!.StartsWith("fixed", StringComparison.Ordinal), TorchSharpNative.Outcome);
+    }
 }
