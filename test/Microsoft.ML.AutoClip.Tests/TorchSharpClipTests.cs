@@ -163,4 +163,36 @@ public sealed class TorchSharpClipTests
         double again = AutoClipper.ClipScale(Norm(once), first.Threshold);
         Assert.AreEqual(1.0, again, 1e-6);
     }
+
+    [TestMethod]
+    public void A_contiguous_gradient_buffer_clips_like_the_per_tensor_path()
+    {
+        manual_seed(5);
+        using var model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1));
+        var parameters = model.parameters().ToArray();
+        using var buffer = AutoClipper.CreateContiguousGradients(parameters);
+        Assert.AreEqual(parameters.Sum(p => p.numel()), buffer.numel());
+
+        var perTensor = new AutoClipper(new AutoClipOptions { Percentile = 0 });
+        var contiguous = new AutoClipper(new AutoClipOptions { Percentile = 0 });
+        for (int step = 0; step < 20; step++)
+        {
+            using var scope = NewDisposeScope();
+            buffer.zero_();
+            var x = randn(16, 4) * (1 + step % 5);
+            nn.functional.mse_loss(model.call(x), randn(16, 1)).backward();
+            // Backward accumulated into the views: the buffer holds every gradient.
+            float[][] before = Gradients(parameters);
+            CollectionAssert.AreEqual(before.SelectMany(g => g).ToArray(), buffer.data<float>().ToArray());
+
+            double expectedNorm = Norm(before);
+            var record = contiguous.ClipGradient(buffer);
+            Assert.AreEqual(expectedNorm, record.GradientNorm, 1e-5 * expectedNorm);
+            double threshold = perTensor.Observe(Norm(before));
+            Assert.AreEqual(threshold, record.Threshold, 1e-5 * threshold);
+            // The parameters' gradients were scaled through the views.
+            float[][] after = Gradients(parameters);
+            Assert.AreEqual(record.Scale, Norm(after) / expectedNorm, 1e-5);
+        }
+    }
 }
