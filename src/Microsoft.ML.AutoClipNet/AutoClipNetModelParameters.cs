@@ -161,11 +161,7 @@ public sealed class AutoClipNetModelParameters : ModelParametersBase<float>, IVa
         return new MultiLayerPerceptron(f, _network.Activation, weights, biases);
     }
 
-    private void Standardize(Span<float> row)
-    {
-        System.Numerics.Tensors.TensorPrimitives.Subtract(row, _featureMean, row);
-        System.Numerics.Tensors.TensorPrimitives.Multiply(row, _featureScale, row);
-    }
+    private void Standardize(Span<float> row) => Standardization.Apply(row, _featureMean, _featureScale, row);
 
     private void CheckFinite()
     {

@@ -140,24 +140,6 @@ internal sealed class MultiLayerPerceptron : IDisposable
         return new MultiLayerPerceptron(inputSize, activation, weights, biases);
     }
 
-    /// <summary>Copies these weights into a module built by <see cref="CreateModule"/> with the same sizes.</summary>
-    public void CopyTo(Sequential module)
-    {
-        using var noGrad = no_grad();
-        int l = 0;
-        foreach (var child in module.children())
-        {
-            if (child is Linear linear)
-            {
-                using var w = tensor(Weights[l], linear.weight!.shape);
-                using var b = tensor(Biases[l], linear.bias!.shape);
-                linear.weight.copy_(w);
-                linear.bias.copy_(b);
-                l++;
-            }
-        }
-    }
-
     /// <summary>
     /// Scores one (already standardized) row in managed code: no tensors, no allocation.
     /// <paramref name="scratchA"/> and <paramref name="scratchB"/> must hold <see cref="MaxWidth"/> values.
@@ -275,5 +257,16 @@ internal sealed class MultiLayerPerceptron : IDisposable
                 b.Dispose();
             }
         }
+    }
+}
+
+/// <summary>The feature standardization AutoClipNet learns: (x − mean) · scale, slot by slot.</summary>
+internal static class Standardization
+{
+    /// <summary>Writes the standardized <paramref name="values"/> to <paramref name="destination"/> (which may be the same span).</summary>
+    public static void Apply(ReadOnlySpan<float> values, float[] mean, float[] scale, Span<float> destination)
+    {
+        TensorPrimitives.Subtract(values, mean, destination);
+        TensorPrimitives.Multiply(destination, scale, destination);
     }
 }

@@ -49,6 +49,7 @@ internal sealed class TrainingRun : IDisposable
 
     private int _epoch;
     private long _step;
+    private long _streamedValidationRows; // rows held out by the seeded hash when streaming
     private double _epochLossSum;
     private int _epochSteps;
     private int _epochSkipped;
@@ -104,7 +105,7 @@ internal sealed class TrainingRun : IDisposable
         SplitValidation();
         bool hasValidation = _validation is not null || _validationRows.Length > 0 || (!_train.IsPacked && _options.ValidationFraction > 0);
         _channel.Info("AutoClipNet: {0} training rows, {1} features, network {2}, {3}, clipping {4}, seed {5}.",
-            _train.IsPacked ? _trainRows.Length : _train.Rows, _featureCount,
+            _train.IsPacked ? _trainRows.Length : _train.Rows - _streamedValidationRows, _featureCount,
             string.Join("-", new[] { _featureCount }.Concat(_options.HiddenLayerSizes).Append(1)),
             _options.Optimizer, DescribeClipping(), _seed);
 
@@ -156,8 +157,8 @@ internal sealed class TrainingRun : IDisposable
 
         var network = best ?? MultiLayerPerceptron.FromModule(_module, _featureCount, _options.Activation);
         var history = new AutoClipNetTrainingHistory(_steps, _epochs, _diagnostics, best is null ? _epochs.Count : bestEpoch,
-            _train.IsPacked ? _trainRows.Length : _train.Rows,
-            _validation?.Rows ?? _validationRows.Length, _train.DroppedRows + (_validation?.DroppedRows ?? 0));
+            _train.IsPacked ? _trainRows.Length : _train.Rows - _streamedValidationRows,
+            _validation?.Rows ?? (_train.IsPacked ? _validationRows.Length : _streamedValidationRows), _train.DroppedRows + (_validation?.DroppedRows ?? 0));
         return new AutoClipNetModelParameters(_host, network, _featureMean, _featureScale, _labelMean, _labelScale, _clipper?.GetState(), history);
     }
 
@@ -186,8 +187,7 @@ internal sealed class TrainingRun : IDisposable
         for (int offset = 0; offset < x.Length; offset += f)
         {
             var row = x.AsSpan(offset, f);
-            System.Numerics.Tensors.TensorPrimitives.Subtract(row, _featureMean, row);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(row, _featureScale, row);
+            Standardization.Apply(row, _featureMean, _featureScale, row);
         }
         for (int i = 0; i < y.Length; i++)
         {
@@ -302,9 +302,7 @@ internal sealed class TrainingRun : IDisposable
     private void AddToBatch(ReadOnlySpan<float> rawFeatures, float rawLabel)
     {
         int f = _featureCount;
-        var target = _batchX.AsSpan(_batchFill * f, f);
-        System.Numerics.Tensors.TensorPrimitives.Subtract(rawFeatures, _featureMean, target);
-        System.Numerics.Tensors.TensorPrimitives.Multiply(target, _featureScale, target);
+        Standardization.Apply(rawFeatures, _featureMean, _featureScale, _batchX.AsSpan(_batchFill * f, f));
         _batchY[_batchFill] = (rawLabel - _labelMean) / _labelScale;
         if (++_batchFill == _options.BatchSize)
         {
@@ -498,9 +496,7 @@ internal sealed class TrainingRun : IDisposable
                 {
                     return;
                 }
-                var target = x.AsSpan(fill * f, f);
-                System.Numerics.Tensors.TensorPrimitives.Subtract(values, _featureMean, target);
-                System.Numerics.Tensors.TensorPrimitives.Multiply(target, _featureScale, target);
+                Standardization.Apply(values, _featureMean, _featureScale, x.AsSpan(fill * f, f));
                 y[fill] = (label - _labelMean) / _labelScale;
                 if (++fill == chunk)
                 {
@@ -512,6 +508,7 @@ internal sealed class TrainingRun : IDisposable
             {
                 Score(x[..(fill * f)], y[..fill], fill);
             }
+            _streamedValidationRows = count;
         }
         return count > 0 ? sum / count : double.NaN;
     }

@@ -118,6 +118,14 @@ public sealed class AutoClipNetTrainerTests
         // Streaming is deterministic too.
         var again = ml.Regression.Trainers.AutoClipNet(streamedOptions).Fit(split.TrainSet);
         CollectionAssert.AreEqual(streamed.Model.GetWeights(0), again.Model.GetWeights(0));
+
+        // A validation fraction while streaming holds out a seeded share of the rows, the same at every epoch.
+        streamedOptions.ValidationFraction = 0.25;
+        streamedOptions.NumberOfEpochs = 2;
+        var validated = ml.Regression.Trainers.AutoClipNet(streamedOptions).Fit(split.TrainSet).Model.TrainingHistory;
+        Assert.AreEqual(packed.Model.TrainingHistory.TrainingRows, validated.TrainingRows + validated.ValidationRows);
+        Assert.IsTrue(validated.ValidationRows is > 900 and < 1350, $"{validated.ValidationRows} of about 4500 rows held out");
+        Assert.IsTrue(validated.Epochs.All(e => double.IsFinite(e.ValidationLoss)));
     }
 
     [TestMethod]
