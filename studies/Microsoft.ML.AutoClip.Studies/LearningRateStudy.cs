@@ -30,29 +30,18 @@ internal static class LearningRateStudy
         public float[] Features { get; set; } = Array.Empty<float>();
     }
 
-    private static string DataPath(string file) => Path.Combine(AppContext.BaseDirectory, "data", file);
+    private static string DataPath(string file) => Shared.BundledData.PathOf(file);
 
     private static IEnumerable<DataSet> DataSets(MLContext ml, bool quick)
     {
-        var diamondsRaw = ml.Data.LoadFromTextFile(DataPath("diamonds.csv"), new[]
-        {
-            new TextLoader.Column("carat", DataKind.Single, 0), new TextLoader.Column("cut", DataKind.String, 1),
-            new TextLoader.Column("color", DataKind.String, 2), new TextLoader.Column("clarity", DataKind.String, 3),
-            new TextLoader.Column("depth", DataKind.Single, 4), new TextLoader.Column("table", DataKind.Single, 5),
-            new TextLoader.Column("Label", DataKind.Single, 6), new TextLoader.Column("x", DataKind.Single, 7),
-            new TextLoader.Column("y", DataKind.Single, 8), new TextLoader.Column("z", DataKind.Single, 9),
-        }, separatorChar: ',', hasHeader: true, allowQuoting: true);
+        var diamondsRaw = Shared.BundledData.Diamonds(ml);
         diamondsRaw = ml.Data.TakeRows(ml.Data.ShuffleRows(diamondsRaw, seed: 11), quick ? 1_000 : 10_000);
-        var diamonds = ml.Transforms.Categorical.OneHotEncoding(new[] { new InputOutputColumnPair("cut"), new InputOutputColumnPair("color"), new InputOutputColumnPair("clarity") })
-            .Append(ml.Transforms.Concatenate("Features", "carat", "cut", "color", "clarity", "depth", "table", "x", "y", "z"));
+        var diamonds = Shared.BundledData.DiamondsFeaturizer(ml);
         yield return Split(ml, "diamonds", diamonds.Fit(diamondsRaw).Transform(diamondsRaw), quick ? 2 : 10, $"price from 26 features, {(quick ? 1_000 : 10_000):N0} rows");
 
-        var flightsRaw = ml.Data.LoadFromTextFile(DataPath("flights-200k.csv"), new[]
-        {
-            new TextLoader.Column("Label", DataKind.Single, 0), new TextLoader.Column("distance", DataKind.Single, 1), new TextLoader.Column("time", DataKind.Single, 2),
-        }, separatorChar: ',', hasHeader: true);
+        var flightsRaw = Shared.BundledData.Flights(ml);
         flightsRaw = ml.Data.TakeRows(ml.Data.ShuffleRows(flightsRaw, seed: 11), quick ? 1_000 : 20_000);
-        yield return Split(ml, "flights", ml.Transforms.Concatenate("Features", "distance", "time").Fit(flightsRaw).Transform(flightsRaw), quick ? 2 : 5,
+        yield return Split(ml, "flights", Shared.BundledData.FlightsFeaturizer(ml).Fit(flightsRaw).Transform(flightsRaw), quick ? 2 : 5,
             $"delay in minutes (heavy right tail) from 2 features, {(quick ? 1_000 : 20_000):N0} rows");
 
         yield return Split(ml, "cars", ml.Data.LoadFromEnumerable(Cars()), quick ? 5 : 100, "miles per gallon from 8 features, 392 complete rows");

@@ -21,13 +21,8 @@ internal static class TrainingDynamics
         var ml = new MLContext(seed: 0);
         // flights: delay in minutes from distance and time of day; a heavy right tail (up to 1444 minutes)
         // gives the gradient spikes clipping is for.
-        var raw = ml.Data.LoadFromTextFile(Path.Combine(AppContext.BaseDirectory, "data", "flights-200k.csv"), new[]
-        {
-            new TextLoader.Column("Label", DataKind.Single, 0),
-            new TextLoader.Column("distance", DataKind.Single, 1),
-            new TextLoader.Column("time", DataKind.Single, 2),
-        }, separatorChar: ',', hasHeader: true);
-        var data = ml.Data.Cache(ml.Transforms.Concatenate("Features", "distance", "time")
+        var raw = Shared.BundledData.Flights(ml);
+        var data = ml.Data.Cache(Shared.BundledData.FlightsFeaturizer(ml)
             .Fit(raw).Transform(ml.Data.TakeRows(ml.Data.ShuffleRows(raw, seed: 7), quick ? 4_000 : 40_000)));
 
         AutoClipNetTrainer.Options Options(AutoClipNetClipping clipping) => new()

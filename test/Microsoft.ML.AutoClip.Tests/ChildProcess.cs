@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using Microsoft.ML;
@@ -71,30 +70,9 @@ public static class ChildProcess
         public float Value { get; set; }
     }
 
-    /// <summary>Runs this assembly as a child process and returns its standard output.</summary>
+    /// <summary>Runs this assembly as a child process and returns what it printed.</summary>
     internal static string Run(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(typeof(ChildProcess).Assembly.Location);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(start)!;
-        string output = process.StandardOutput.ReadToEnd();
-        string error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"The child process ({string.Join(' ', args)}) exited with {process.ExitCode}:\n{output}\n{error}");
-        }
-        return output;
-    }
+        => Processes.Run(AppContext.BaseDirectory, "dotnet", new[] { typeof(ChildProcess).Assembly.Location }.Concat(args), out _);
 }
 
 /// <summary>Kept apart from <see cref="ChildProcess"/> so that loading that class touches no AutoClipNet type.</summary>

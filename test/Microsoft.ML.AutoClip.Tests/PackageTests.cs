@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.IO.Compression;
 using System.Linq;
@@ -43,26 +42,7 @@ public sealed class PackageTests
         }
     }
 
-    private static string Run(string directory, string file, params string[] args) => Run(directory, file, out _, throwOnFailure: true, args);
-
-    private static string Run(string directory, string file, out int exitCode, bool throwOnFailure, params string[] args)
-    {
-        var start = new ProcessStartInfo(file) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd() + error.Result;
-        process.WaitForExit();
-        exitCode = process.ExitCode;
-        if (throwOnFailure && process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"'{file} {string.Join(' ', args)}' in {directory} exited with {process.ExitCode}:\n{output}");
-        }
-        return output;
-    }
+    private static string Run(string directory, string file, params string[] args) => Processes.Run(directory, file, args);
 
     [TestMethod]
     public void The_packages_carry_readme_licence_docs_symbols_and_the_native_fix()
@@ -180,8 +160,8 @@ public sealed class PackageTests
         var started = DateTime.UtcNow;
         Run(root, "dotnet", "build", "src/Microsoft.ML.AutoClipNet", "-c", "Release");
         Run(root, "dotnet", "tool", "restore");
-        string output = Run(notebooks, "dotnet", out int exitCode, throwOnFailure: false, "repl", "--run", Path.Combine(notebooks, "AutoClipNet.ipynb"), "--exit-after-run",
-            "--output-format", "trx", "--output-path", trx);
+        string output = Processes.Run(notebooks, "dotnet", new[] { "repl", "--run", Path.Combine(notebooks, "AutoClipNet.ipynb"), "--exit-after-run",
+            "--output-format", "trx", "--output-path", trx }, out int exitCode, throwOnFailure: false);
         Console.WriteLine(output);
         Assert.IsTrue(File.Exists(trx), $"dotnet repl exited with {exitCode} and wrote no results:\n{output}");
 

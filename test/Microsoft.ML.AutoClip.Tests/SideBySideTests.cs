@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
@@ -72,17 +71,10 @@ public sealed class SideBySideTests
                 }
                 """);
 
-            var start = new ProcessStartInfo("dotnet") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (string arg in new[] { "run", "-c", Configuration })
-            {
-                start.ArgumentList.Add(arg);
-            }
-            using var process = Process.Start(start)!;
-            string output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-            process.WaitForExit();
+            string output = Processes.Run(dir, "dotnet", new[] { "run", "-c", Configuration }, out int exitCode, throwOnFailure: false);
             Console.WriteLine(output);
 
-            Assert.AreEqual(0, process.ExitCode, output);
+            Assert.AreEqual(0, exitCode, output);
             StringAssert.Contains(output, "Microsoft.ML.TorchSharp.NasBert.TextClassificationTrainer");
             var r2 = System.Text.RegularExpressions.Regex.Match(output, @"AutoClipNet R2 (\d+\.\d+)");
             Assert.IsTrue(r2.Success, output);

@@ -8,27 +8,13 @@ namespace Microsoft.ML.AutoClip.Tests;
 /// <summary>The real data sets bundled in data/ (see data/SOURCES.md), loaded as ML.NET users would.</summary>
 internal static class TestData
 {
-    public static string PathOf(string file) => Path.Combine(AppContext.BaseDirectory, "data", file);
+    public static string PathOf(string file) => Shared.BundledData.PathOf(file);
 
     /// <summary>diamonds.csv with price as the Single label.</summary>
-    public static IDataView Diamonds(MLContext ml) => ml.Data.LoadFromTextFile(PathOf("diamonds.csv"), new[]
-    {
-        new TextLoader.Column("carat", DataKind.Single, 0),
-        new TextLoader.Column("cut", DataKind.String, 1),
-        new TextLoader.Column("color", DataKind.String, 2),
-        new TextLoader.Column("clarity", DataKind.String, 3),
-        new TextLoader.Column("depth", DataKind.Single, 4),
-        new TextLoader.Column("table", DataKind.Single, 5),
-        new TextLoader.Column("Label", DataKind.Single, 6),
-        new TextLoader.Column("x", DataKind.Single, 7),
-        new TextLoader.Column("y", DataKind.Single, 8),
-        new TextLoader.Column("z", DataKind.Single, 9),
-    }, separatorChar: ',', hasHeader: true, allowQuoting: true);
+    public static IDataView Diamonds(MLContext ml) => Shared.BundledData.Diamonds(ml);
 
     /// <summary>One-hot the three categorical columns and concatenate everything into Features (26 slots).</summary>
-    public static IEstimator<ITransformer> DiamondsFeaturizer(MLContext ml)
-        => ml.Transforms.Categorical.OneHotEncoding(new[] { new InputOutputColumnPair("cut"), new InputOutputColumnPair("color"), new InputOutputColumnPair("clarity") })
-            .Append(ml.Transforms.Concatenate("Features", "carat", "cut", "color", "clarity", "depth", "table", "x", "y", "z"));
+    public static IEstimator<ITransformer> DiamondsFeaturizer(MLContext ml) => Shared.BundledData.DiamondsFeaturizer(ml);
 
     /// <summary>The first <paramref name="rows"/> diamonds, featurized and cached in memory.</summary>
     public static IDataView FeaturizedDiamonds(MLContext ml, int rows)
