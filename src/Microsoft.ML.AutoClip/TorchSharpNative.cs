@@ -165,18 +165,15 @@ public static class TorchSharpNative
             return libTorchSharpDirectory;
         }
         string rid = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? "linux-arm64" : "linux-x64";
-        string packages = Path.GetFullPath(Path.Combine(torchSharpDirectory, "..", "..", "..", ".."));
-        var found = new List<string>();
-        foreach (string package in new[] { "libtorch-cpu-" + rid })
+        string root = Path.GetFullPath(Path.Combine(torchSharpDirectory, "..", "..", "..", "..", "libtorch-cpu-" + rid));
+        if (!Directory.Exists(root))
         {
-            string root = Path.Combine(packages, package);
-            if (Directory.Exists(root))
-            {
-                found.AddRange(Directory.GetDirectories(root)
-                    .Select(v => Path.Combine(v, "runtimes", rid, "native"))
-                    .Where(d => File.Exists(Path.Combine(d, "libtorch.so"))));
-            }
+            return null;
         }
-        return found.OrderByDescending(d => d, StringComparer.Ordinal).FirstOrDefault();
+        return Directory.GetDirectories(root)
+            .Select(version => Path.Combine(version, "runtimes", rid, "native"))
+            .Where(d => File.Exists(Path.Combine(d, "libtorch.so")))
+            .OrderByDescending(d => d, StringComparer.Ordinal)
+            .FirstOrDefault();
     }
 }
