@@ -13,16 +13,56 @@ namespace Microsoft.ML.AutoClip.Benchmarks;
 
 /// <summary>
 /// The measurements that are whole runs rather than microbenchmarks (targets 3 to 6). Compared
-/// variants run interleaved (A, B, C, A, B, C, ...) in one process, and the medians are compared.
+/// variants run interleaved (A, B, C, A, B, C, ...) in one process. Times are medians over the
+/// rounds; a ratio is the median over the rounds of the ratio within each round, so that a slow
+/// stretch of this shared VM, which lasts seconds to minutes, weighs on both sides of it alike.
 /// </summary>
 public static class Measurements
 {
-    /// <summary>Median seconds of each variant over <paramref name="repetitions"/> interleaved rounds (after one warm-up round).</summary>
-    public static double[] Interleaved(int repetitions, params Action[] variants)
+    /// <summary>The seconds every variant took in every interleaved round.</summary>
+    public sealed class Rounds
     {
-        foreach (var variant in variants)
+        private readonly List<double>[] _seconds;
+
+        public Rounds(List<double>[] seconds) => _seconds = seconds;
+
+        /// <summary>Median seconds of one variant.</summary>
+        public double Median(int variant) => Measurements.Median(_seconds[variant]);
+
+        /// <summary>
+        /// How fast <paramref name="variant"/> runs against <paramref name="baseline"/> (baseline's time
+        /// over the variant's, above 1 when the variant is faster): the median over the rounds, with the
+        /// lower and upper quartiles.
+        /// </summary>
+        public (double Median, double Low, double High) Speed(int variant, int baseline)
         {
-            variant(); // warm-up: JIT, native library pages, caches
+            var ratios = _seconds[baseline].Zip(_seconds[variant], (b, v) => b / v).OrderBy(r => r).ToArray();
+            return (Measurements.Median(ratios), Quantile(ratios, 0.25), Quantile(ratios, 0.75));
+        }
+
+        private static double Quantile(double[] sorted, double q)
+        {
+            double position = q * (sorted.Length - 1);
+            int below = (int)Math.Floor(position);
+            int above = Math.Min(below + 1, sorted.Length - 1);
+            return sorted[below] + (sorted[above] - sorted[below]) * (position - below);
+        }
+    }
+
+    /// <summary>
+    /// Runs the variants in <paramref name="repetitions"/> interleaved rounds, after
+    /// <paramref name="warmupRounds"/> unmeasured ones, with a full garbage collection before each run.
+    /// Short variants need several warm-up rounds: .NET's tiered compilation reaches its final code
+    /// only after a method has run a while (see <see cref="InferenceWarmupRounds"/>).
+    /// </summary>
+    public static Rounds Interleaved(int repetitions, int warmupRounds, params Action[] variants)
+    {
+        for (int r = 0; r < warmupRounds; r++)
+        {
+            foreach (var variant in variants)
+            {
+                variant(); // JIT tiers, native library pages, caches
+            }
         }
         var times = variants.Select(_ => new List<double>()).ToArray();
         for (int r = 0; r < repetitions; r++)
@@ -36,7 +76,7 @@ public static class Measurements
                 times[v].Add(watch.Elapsed.TotalSeconds);
             }
         }
-        return times.Select(Median).ToArray();
+        return new Rounds(times);
     }
 
     public static double Median(IEnumerable<double> values)
@@ -47,7 +87,12 @@ public static class Measurements
 
     // ------------------------------------------------------------------ target 3: training throughput
 
-    public sealed record Throughput(int Rows, int Features, int Epochs, double AutoClipNetSeconds, double NoClippingSeconds, double HandWrittenSeconds);
+    /// <summary>Interleaved rounds of the training measurement.</summary>
+    public const int TrainingRounds = 5;
+
+    /// <summary>Training times, and speeds as (median, lower quartile, upper quartile) over the rounds: against the hand-written floor, and AutoClip's share (clipping off over on).</summary>
+    public sealed record Throughput(int Rows, int Features, int Epochs, double AutoClipNetSeconds, double NoClippingSeconds, double HandWrittenSeconds,
+        (double Median, double Low, double High) AutoClipNetSpeed, (double Median, double Low, double High) NoClippingSpeed, (double Median, double Low, double High) ClippingCost);
 
     /// <summary>
     /// AutoClipNet.Fit (reading the IDataView included) with AutoClip and with clipping off, against a
@@ -77,11 +122,12 @@ public static class Measurements
         using var xStd = ((xs - xs.mean(new long[] { 0 })) / (xs.std(new long[] { 0 }) + 1e-6f)).DetachFromDisposeScope();
         using var yStd = ((ys - ys.mean()) / ys.std()).DetachFromDisposeScope();
 
-        var seconds = Interleaved(quick ? 1 : 5,
+        var rounds = Interleaved(quick ? 1 : TrainingRounds, warmupRounds: 1,
             () => ml.Regression.Trainers.AutoClipNet(autoClip).Fit(data),
             () => ml.Regression.Trainers.AutoClipNet(noClipping).Fit(data),
             () => HandWrittenLoop(xStd, yStd, epochs, batchSize: 64));
-        return new Throughput(rows, f, epochs, seconds[0], seconds[1], seconds[2]);
+        return new Throughput(rows, f, epochs, rounds.Median(0), rounds.Median(1), rounds.Median(2),
+            rounds.Speed(0, baseline: 2), rounds.Speed(1, baseline: 2), rounds.Speed(1, baseline: 0));
     }
 
     private static void HandWrittenLoop(Tensor x, Tensor y, int epochs, int batchSize)
@@ -126,12 +172,28 @@ public static class Measurements
     /// <summary>The batch size AutoClipNet's Transform uses (AutoClipNetPredictionTransformer.TransformBatchSize).</summary>
     public const int TransformBatchSize = 4096;
 
-    public sealed record Inference(int Rows, double TransformSeconds, double RawBatchedSeconds, double RawOneShotSeconds, double CursorOnlySeconds, double PredictionEngineMicroseconds);
+    /// <summary>Interleaved rounds of the inference measurement.</summary>
+    public const int InferenceRounds = 21;
+
+    /// <summary>
+    /// Unmeasured rounds first. Everything Transform sets up (ML.NET's scorer, schema and cursor code)
+    /// runs once per call, so .NET recompiles it in the background only after about 30 calls; with 5
+    /// warm-up rounds that recompilation fell inside the measured rounds and took CPU from LibTorch's
+    /// threads (Transform up to 2x slower in some rounds; gone with DOTNET_TieredCompilation=0 or
+    /// with 40 warm-up rounds).
+    /// </summary>
+    public const int InferenceWarmupRounds = 40;
+
+    /// <summary>Inference times; TransformSpeed is Transform's speed against the raw batched forward (median, lower and upper quartile over the rounds).</summary>
+    public sealed record Inference(int Rows, double TransformSeconds, double RawBatchedSeconds, double RawOneShotSeconds, double CursorOnlySeconds,
+        double ScorerOnlySeconds, (double Median, double Low, double High) TransformSpeed, double PredictionEngineMicroseconds);
 
     /// <summary>
     /// Transform over the flights rows (reading the IDataView and consuming the Score column) against a
     /// raw TorchSharp forward of the same network over a pre-built, standardized tensor, in batches of
-    /// 4096 (as Transform does) and in one call. Also the PredictionEngine's single-row latency.
+    /// 4096 (as Transform does) and in one call. Also, to show where Transform's time goes: reading the
+    /// features through an ML.NET cursor alone, and AutoClipNet's own batch scorer over the same rows
+    /// already in memory (no IDataView). And the PredictionEngine's single-row latency.
     /// </summary>
     public static Inference InferenceSpeed(bool quick)
     {
@@ -210,7 +272,21 @@ public static class Measurements
             }
         }
 
-        var seconds = Interleaved(quick ? 1 : 7, Transform, () => Raw(TransformBatchSize), () => Raw(rows), CursorOnly);
+        // AutoClipNet's batch scorer (standardization folded into the weights, buffers reused) over the
+        // raw feature rows already in memory: Transform without the IDataView.
+        var rawFeatures = inputs.SelectMany(r => r.Features).ToArray();
+        using var scorer = parameters.CreateBatchScorer(TransformBatchSize);
+        void ScorerOnly()
+        {
+            for (int start = 0; start < rows; start += TransformBatchSize)
+            {
+                int n = Math.Min(TransformBatchSize, rows - start);
+                rawFeatures.AsSpan(start * 2, n * 2).CopyTo(scorer.Input);
+                scorer.Forward(n).CopyTo(output.AsSpan(start));
+            }
+        }
+
+        var rounds = Interleaved(quick ? 1 : InferenceRounds, warmupRounds: quick ? 1 : InferenceWarmupRounds, Transform, () => Raw(TransformBatchSize), () => Raw(rows), CursorOnly, ScorerOnly);
 
         var engine = ml.Model.CreatePredictionEngine<Row2, Score>(model);
         int predictions = quick ? 1_000 : 20_000;
@@ -229,7 +305,7 @@ public static class Measurements
             w.Dispose();
             b.Dispose();
         }
-        return new Inference(rows, seconds[0], seconds[1], seconds[2], seconds[3], latency);
+        return new Inference(rows, rounds.Median(0), rounds.Median(1), rounds.Median(2), rounds.Median(3), rounds.Median(4), rounds.Speed(0, baseline: 1), latency);
     }
 
     public sealed class Score

@@ -126,8 +126,11 @@ public sealed class AutoClipNetModelParameters : ModelParametersBase<float>, IVa
         return z * _labelScale + _labelMean;
     }
 
-    /// <summary>Scores <paramref name="rows"/> rows of raw features (row-major) in one TorchSharp batch.</summary>
-    internal void ScoreBatch(float[] features, int rows, Span<float> scores) => _batchNetwork.Value.Forward(features, rows, scores);
+    /// <summary>
+    /// Creates a scorer for batches of up to <paramref name="capacity"/> rows of raw features
+    /// (row-major): its network has the standardization folded in, so its outputs are the scores.
+    /// </summary>
+    internal MultiLayerPerceptron.BatchScorer CreateBatchScorer(int capacity) => _batchNetwork.Value.CreateBatchScorer(capacity);
 
     /// <summary>
     /// The same network with the standardization folded into its first and last layers, so that a

@@ -11,8 +11,9 @@ namespace Microsoft.ML.AutoClipNet;
 /// The output of <see cref="AutoClipNetPredictionTransformer.Transform"/>: ML.NET's scored view, except
 /// that the Score column is computed for batches of rows at once. Its cursor reads up to
 /// <see cref="AutoClipNetPredictionTransformer.TransformBatchSize"/> rows ahead from the scorer's
-/// pass-through cursor, keeps a copy of every active column of those rows, scores the batch with
-/// TorchSharp, and then replays the rows one by one.
+/// input, keeps a copy of every active column of those rows (the features go straight into the
+/// input tensor of a scorer the cursor owns), scores the batch with one TorchSharp forward, and then
+/// replays the rows one by one.
 /// </summary>
 internal sealed class BatchScoringDataView : IDataView
 {
@@ -76,7 +77,7 @@ internal sealed class BatchScoringDataView : IDataView
         private readonly ValueGetter<VBuffer<float>> _featureGetter;
         private readonly ValueGetter<DataViewRowId> _idGetter;
         private readonly DataViewRowId[] _ids;
-        private readonly float[] _features;
+        private readonly MultiLayerPerceptron.BatchScorer _scorer;
         private readonly float[] _scores;
         private VBuffer<float> _featureBuffer;
         private int _count;
@@ -97,8 +98,8 @@ internal sealed class BatchScoringDataView : IDataView
             _featureGetter = upstream.GetGetter<VBuffer<float>>(parent._features);
             _idGetter = upstream.GetIdGetter();
             _ids = new DataViewRowId[capacity];
-            _features = new float[capacity * parent._model.FeatureCount];
             _scores = new float[capacity];
+            _scorer = parent._model.CreateBatchScorer(capacity);
         }
 
         public override DataViewSchema Schema => _parent.Schema;
@@ -136,6 +137,8 @@ internal sealed class BatchScoringDataView : IDataView
             _count = 0;
             int f = _parent._model.FeatureCount;
             int capacity = _scores.Length;
+            // The features go straight into the scorer's input tensor.
+            var features = _scorer.Input;
             while (_count < capacity && _upstream.MoveNext())
             {
                 foreach (var buffer in _bufferList)
@@ -144,13 +147,13 @@ internal sealed class BatchScoringDataView : IDataView
                 }
                 _idGetter(ref _ids[_count]);
                 _featureGetter(ref _featureBuffer);
-                _featureBuffer.CopyTo(_features.AsSpan(_count * f, f));
+                _featureBuffer.CopyTo(features.Slice(_count * f, f));
                 _count++;
             }
             if (_count > 0)
             {
                 _parent._host.CheckAlive();
-                _parent._model.ScoreBatch(_features, _count, _scores);
+                _scorer.Forward(_count).CopyTo(_scores);
             }
         }
 
@@ -180,6 +183,7 @@ internal sealed class BatchScoringDataView : IDataView
             if (!_disposed && disposing)
             {
                 _upstream.Dispose();
+                _scorer.Dispose();
             }
             _disposed = true;
             base.Dispose(disposing);

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Runtime.InteropServices;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -205,30 +206,102 @@ internal sealed class MultiLayerPerceptron : IDisposable
         return x >= 0 ? y : -y;
     }
 
-    /// <summary>Scores <paramref name="rows"/> standardized rows at once with TorchSharp.</summary>
-    public void Forward(float[] inputs, int rows, Span<float> outputs)
+    /// <summary>
+    /// Creates the tensors that score batches of up to <paramref name="capacity"/> rows with TorchSharp.
+    /// The weights are shared with every other scorer of this network; the scorer owns its input,
+    /// hidden and output buffers, so scoring a batch allocates no tensor memory.
+    /// </summary>
+    public BatchScorer CreateBatchScorer(int capacity) => new(this, _tensors.Value, capacity);
+
+    /// <summary>
+    /// Runs the network over batches of rows in tensors allocated once: the caller writes a batch's
+    /// rows straight into <see cref="Input"/>, and <see cref="Forward"/> computes each layer in place
+    /// (bias copied into the layer's buffer, then one GEMM accumulating into it, then the activation
+    /// in place). Not thread-safe: one scorer per cursor.
+    /// </summary>
+    internal sealed class BatchScorer : IDisposable
     {
-        var layers = _tensors.Value;
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var x = rows * InputSize == inputs.Length
-            ? tensor(inputs, rows, InputSize)
-            : tensor(inputs.AsSpan(0, rows * InputSize).ToArray(), rows, InputSize);
-        for (int l = 0; l < layers.Length; l++)
+        private readonly MultiLayerPerceptron _network;
+        private readonly (Tensor WeightT, Tensor Bias)[] _layers;
+        private readonly Tensor _input;
+        private readonly Tensor[] _outputs;
+
+        public BatchScorer(MultiLayerPerceptron network, (Tensor Weight, Tensor Bias)[] layers, int capacity)
         {
-            x = nn.functional.linear(x, layers[l].Weight, layers[l].Bias);
-            if (l < layers.Length - 1)
+            if (capacity < 1)
             {
-                x = Activation switch
+                throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "A batch holds at least one row.");
+            }
+            _network = network;
+            Capacity = capacity;
+            // Created outside any dispose scope the caller may have open: they live as long as the scorer.
+            _layers = new (Tensor, Tensor)[layers.Length];
+            _outputs = new Tensor[layers.Length];
+            for (int l = 0; l < layers.Length; l++)
+            {
+                _layers[l] = (layers[l].Weight.t().DetachFromDisposeScope(), layers[l].Bias);
+                _outputs[l] = empty(capacity, network.LayerSizes[l]).DetachFromDisposeScope();
+            }
+            _input = empty(capacity, network.InputSize).DetachFromDisposeScope();
+        }
+
+        /// <summary>The most rows one <see cref="Forward"/> call scores.</summary>
+        public int Capacity { get; }
+
+        /// <summary>The input rows, row-major: row i's features at [i·InputSize, (i+1)·InputSize).</summary>
+        public Span<float> Input => MemoryMarshal.Cast<byte, float>(_input.bytes);
+
+        /// <summary>Scores the first <paramref name="rows"/> rows of <see cref="Input"/>; the result is valid until the next call.</summary>
+        public ReadOnlySpan<float> Forward(int rows)
+        {
+            if (rows < 1 || rows > Capacity)
+            {
+                throw new ArgumentOutOfRangeException(nameof(rows), rows, $"A batch of this scorer holds 1 to {Capacity} rows.");
+            }
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope();
+            var x = rows == Capacity ? _input : _input.narrow(0, 0, rows);
+            for (int l = 0; l < _layers.Length; l++)
+            {
+                var (weightT, bias) = _layers[l];
+                var y = rows == Capacity ? _outputs[l] : _outputs[l].narrow(0, 0, rows);
+                y.copy_(bias.expand(rows, bias.shape[0]));
+                y.addmm_(x, weightT);
+                if (l < _layers.Length - 1)
                 {
-                    AutoClipNetActivation.ReLU => nn.functional.relu(x),
-                    AutoClipNetActivation.Tanh => x.tanh(),
-                    AutoClipNetActivation.Gelu => nn.functional.gelu(x),
-                    _ => nn.functional.leaky_relu(x, 0.01),
-                };
+                    switch (_network.Activation)
+                    {
+                        case AutoClipNetActivation.ReLU:
+                            y.relu_();
+                            break;
+                        case AutoClipNetActivation.Tanh:
+                            y.tanh_();
+                            break;
+                        case AutoClipNetActivation.Gelu:
+                            y.gelu_();
+                            break;
+                        default:
+                            y.leaky_relu_(0.01);
+                            break;
+                    }
+                }
+                x = y;
+            }
+            return MemoryMarshal.Cast<byte, float>(_outputs[^1].bytes)[..rows];
+        }
+
+        public void Dispose()
+        {
+            _input.Dispose();
+            foreach (var output in _outputs)
+            {
+                output.Dispose();
+            }
+            foreach (var (weightT, _) in _layers)
+            {
+                weightT.Dispose();
             }
         }
-        x.data<float>().CopyTo(outputs[..rows]);
     }
 
     private (Tensor Weight, Tensor Bias)[] CreateTensors()
