@@ -112,11 +112,19 @@ public sealed partial class AutoClipper
 
     /// <summary>Records the norm and scales the gradients, per the options.</summary>
     private AutoClipStep Apply(long step, double norm, IReadOnlyList<Tensor> grads)
+        => ScaleToThreshold(step, norm, Observe(norm), _options.NonFiniteGradients, grads);
+
+    /// <summary>
+    /// The clipping step shared by AutoClip and a fixed threshold: a non-finite
+    /// <paramref name="norm"/> throws or skips the step as <paramref name="policy"/> says (gradients
+    /// untouched); otherwise <paramref name="grads"/> are multiplied in place by
+    /// <see cref="ClipScale"/> when it is below 1.
+    /// </summary>
+    internal static AutoClipStep ScaleToThreshold(long step, double norm, double threshold, NonFiniteGradientPolicy policy, IReadOnlyList<Tensor> grads)
     {
-        double threshold = Observe(norm);
-        if (double.IsNaN(threshold))
+        if (!double.IsFinite(norm))
         {
-            if (_options.NonFiniteGradients == NonFiniteGradientPolicy.Throw)
+            if (policy == NonFiniteGradientPolicy.Throw)
             {
                 throw new NonFiniteGradientException(step, norm);
             }

@@ -375,22 +375,9 @@ internal sealed class TrainingRun : IDisposable
                 var record = _clipper!.ClipGradient(_gradient);
                 return (record.GradientNorm, record.Threshold, record.Scale, record.Skipped);
             case AutoClipNetClipping.FixedNorm:
-                double norm = linalg.vector_norm(_gradient).to_type(ScalarType.Float64).item<double>();
-                if (!double.IsFinite(norm))
-                {
-                    if (_options.NonFiniteGradients == NonFiniteGradientPolicy.Throw)
-                    {
-                        throw new NonFiniteGradientException(_step, norm);
-                    }
-                    return (norm, double.NaN, 1.0, true);
-                }
-                double scale = AutoClipper.ClipScale(norm, _options.FixedClipNorm);
-                if (scale < 1)
-                {
-                    using var noGrad = no_grad();
-                    _gradient.mul_(scale);
-                }
-                return (norm, _options.FixedClipNorm, scale, false);
+                var gradient = new[] { _gradient };
+                var step = AutoClipper.ScaleToThreshold(_step, AutoClipper.TotalNorm(gradient), _options.FixedClipNorm, _options.NonFiniteGradients, gradient);
+                return (step.GradientNorm, step.Threshold, step.Scale, step.Skipped);
             default:
                 return (double.NaN, double.NaN, 1.0, false);
         }

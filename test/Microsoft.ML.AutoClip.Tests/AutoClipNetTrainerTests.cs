@@ -266,6 +266,8 @@ public sealed class AutoClipNetTrainerTests
                         break;
                     case AutoClipNetClipping.FixedNorm:
                         Assert.IsTrue(steps.All(s => s.Threshold == 1.0));
+                        Assert.IsTrue(steps.All(s => s.Scale == AutoClipper.ClipScale(s.GradientNorm, 1.0) && !s.Skipped), $"{optimizer}: every step scaled to the fixed norm");
+                        Assert.IsTrue(steps.Any(s => s.Scale < 1) && steps.Any(s => s.Scale == 1), $"{optimizer}: some steps above the fixed norm, some within it");
                         Assert.IsNull(model.Model.AutoClipState);
                         break;
                     default:
