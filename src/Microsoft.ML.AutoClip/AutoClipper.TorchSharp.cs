@@ -27,22 +27,32 @@ public sealed partial class AutoClipper
         ArgumentNullException.ThrowIfNull(parameters);
         TorchSharpNative.EnsureLoadable();
         long step = ++_clipCalls;
-        using var scope = NewDisposeScope();
+        // Temporaries are disposed one by one rather than through a dispose scope: on a small model the
+        // step is a few microseconds of work per tensor, and a scope's bookkeeping would be a visible share.
         var grads = new List<Tensor>();
-        foreach (var parameter in parameters)
+        try
         {
-            var grad = parameter.grad;
-            if (grad is not null)
+            foreach (var parameter in parameters)
             {
-                grads.Add(grad);
+                var grad = parameter.grad;
+                if (grad is not null)
+                {
+                    grads.Add(grad);
+                }
+            }
+            if (grads.Count == 0)
+            {
+                return new AutoClipStep(step, 0, Threshold, 1.0, Skipped: false);
+            }
+            return Apply(step, grads);
+        }
+        finally
+        {
+            foreach (var grad in grads)
+            {
+                grad.Dispose(); // the handle obtained from parameter.grad, not the gradient itself
             }
         }
-        if (grads.Count == 0)
-        {
-            return new AutoClipStep(step, 0, Threshold, 1.0, Skipped: false);
-        }
-
-        return Apply(step, TotalNorm(grads), grads);
     }
 
     /// <summary>
@@ -56,11 +66,7 @@ public sealed partial class AutoClipper
         ArgumentNullException.ThrowIfNull(gradient);
         TorchSharpNative.EnsureLoadable();
         long step = ++_clipCalls;
-        using var scope = NewDisposeScope();
-        // One reduction in the gradient's own precision (LibTorch accumulates it in blocks), then one read back.
-        using var total = linalg.vector_norm(gradient);
-        double norm = total.to_type(ScalarType.Float64).item<double>();
-        return Apply(step, norm, new[] { gradient });
+        return Apply(step, new[] { gradient });
     }
 
     /// <summary>
@@ -110,17 +116,22 @@ public sealed partial class AutoClipper
         return buffer;
     }
 
-    /// <summary>Records the norm and scales the gradients, per the options.</summary>
-    private AutoClipStep Apply(long step, double norm, IReadOnlyList<Tensor> grads)
-        => ScaleToThreshold(step, norm, Observe(norm), _options.NonFiniteGradients, grads);
+    /// <summary>Takes the gradients' norm, records it, and scales the gradients, per the options.</summary>
+    private AutoClipStep Apply(long step, IReadOnlyList<Tensor> grads)
+    {
+        double norm = TotalNorm(grads, out bool managed);
+        return ScaleToThreshold(step, norm, Observe(norm), _options.NonFiniteGradients, grads, scaleInManagedCode: managed);
+    }
 
     /// <summary>
     /// The clipping step shared by AutoClip and a fixed threshold: a non-finite
     /// <paramref name="norm"/> throws or skips the step as <paramref name="policy"/> says (gradients
     /// untouched); otherwise <paramref name="grads"/> are multiplied in place by
-    /// <see cref="ClipScale"/> when it is below 1.
+    /// <see cref="ClipScale"/> when it is below 1, by LibTorch or, for gradients
+    /// <see cref="ManagedGradients"/> handles, in managed code.
     /// </summary>
-    internal static AutoClipStep ScaleToThreshold(long step, double norm, double threshold, NonFiniteGradientPolicy policy, IReadOnlyList<Tensor> grads)
+    internal static AutoClipStep ScaleToThreshold(long step, double norm, double threshold, NonFiniteGradientPolicy policy, IReadOnlyList<Tensor> grads,
+        bool scaleInManagedCode = false)
     {
         if (!double.IsFinite(norm))
         {
@@ -132,12 +143,17 @@ public sealed partial class AutoClipper
         }
 
         double scale = ClipScale(norm, threshold);
-        if (scale < 1.0)
+        if (scale < 1.0 && scaleInManagedCode)
+        {
+            ManagedGradients.Scale(grads, (float)scale);
+        }
+        else if (scale < 1.0)
         {
             using var noGrad = no_grad();
+            using var factor = scale.ToScalar();
             foreach (var grad in grads)
             {
-                grad.mul_(scale);
+                grad.mul_(factor);
             }
         }
         return new AutoClipStep(step, norm, threshold, scale, Skipped: false);
@@ -151,20 +167,49 @@ public sealed partial class AutoClipper
     }
 
     /// <summary>
-    /// sqrt(sum of squared per-tensor norms), accumulated in double precision as the reference does,
-    /// with a single read back from the device.
+    /// The L2 norm of all the gradients together. Small CPU float32 gradients are read in managed code
+    /// (<see cref="ManagedGradients"/>; <paramref name="managed"/> is then true, and the scaling should
+    /// be done there too); otherwise sqrt(sum of squared per-tensor norms), each norm taken by LibTorch
+    /// in the gradient's precision and the sum accumulated in double precision, as the reference does,
+    /// with one read back from the device. Every temporary tensor is disposed here.
     /// </summary>
-    internal static double TotalNorm(IReadOnlyList<Tensor> grads)
+    internal static double TotalNorm(IReadOnlyList<Tensor> grads, out bool managed)
     {
-        if (grads.Count == 1)
-        {
-            return linalg.vector_norm(grads[0]).to_type(ScalarType.Float64).item<double>();
-        }
+        managed = ManagedGradients.Applies(grads);
+        return managed ? ManagedGradients.Norm(grads) : LibTorchNorm(grads);
+    }
+
+    private static double LibTorchNorm(IReadOnlyList<Tensor> grads)
+    {
         var norms = new Tensor[grads.Count];
-        for (int i = 0; i < norms.Length; i++)
+        try
         {
-            norms[i] = linalg.vector_norm(grads[i]);
+            for (int i = 0; i < norms.Length; i++)
+            {
+                norms[i] = linalg.vector_norm(grads[i]);
+            }
+            if (norms[0].device_type == DeviceType.CPU && norms[0].dtype is ScalarType.Float32 or ScalarType.Float64)
+            {
+                // On the CPU each norm is read directly: no further tensor operation.
+                double sum = 0;
+                foreach (var norm in norms)
+                {
+                    double value = norm.dtype == ScalarType.Float32 ? norm.item<float>() : norm.item<double>();
+                    sum += value * value;
+                }
+                return Math.Sqrt(sum);
+            }
+            using var stacked = stack(norms);
+            using var wide = stacked.to_type(ScalarType.Float64);
+            using var total = linalg.vector_norm(wide);
+            return total.item<double>();
         }
-        return linalg.vector_norm(stack(norms).to_type(ScalarType.Float64)).item<double>();
+        finally
+        {
+            foreach (var norm in norms)
+            {
+                norm?.Dispose();
+            }
+        }
     }
 }

@@ -376,7 +376,8 @@ internal sealed class TrainingRun : IDisposable
                 return (record.GradientNorm, record.Threshold, record.Scale, record.Skipped);
             case AutoClipNetClipping.FixedNorm:
                 var gradient = new[] { _gradient };
-                var step = AutoClipper.ScaleToThreshold(_step, AutoClipper.TotalNorm(gradient), _options.FixedClipNorm, _options.NonFiniteGradients, gradient);
+                double norm = AutoClipper.TotalNorm(gradient, out bool managed);
+                var step = AutoClipper.ScaleToThreshold(_step, norm, _options.FixedClipNorm, _options.NonFiniteGradients, gradient, scaleInManagedCode: managed);
                 return (step.GradientNorm, step.Threshold, step.Scale, step.Skipped);
             default:
                 return (double.NaN, double.NaN, 1.0, false);

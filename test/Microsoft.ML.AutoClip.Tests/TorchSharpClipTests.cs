@@ -195,4 +195,67 @@ public sealed class TorchSharpClipTests
             Assert.AreEqual(record.Scale, Norm(after) / expectedNorm, 1e-5);
         }
     }
+
+    [TestMethod]
+    public void Clipping_leaves_no_tensor_alive_inside_or_outside_a_dispose_scope()
+    {
+        manual_seed(6);
+        using var model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1));
+        var parameters = model.parameters().ToArray();
+        using (var backward = NewDisposeScope())
+        {
+            nn.functional.mse_loss(model.call(randn(16, 4)), randn(16, 1)).backward();
+        }
+        using var buffer = AutoClipper.CreateContiguousGradients(parameters);
+        // Percentile 0 of a history of small norms: every step below clips (the scaling path runs).
+        var clipper = new AutoClipper(new AutoClipOptions { Percentile = 0 });
+        clipper.Observe(1e-3);
+        var skipper = new AutoClipper();
+        using var nan = full(3, float.NaN);
+        // Float64 gradients take the LibTorch path (float32 ones this small are clipped in managed code).
+        using var wide = new Parameter(zeros(new long[] { 2, 3 }, dtype: ScalarType.Float64));
+        using (var g = ones(new long[] { 2, 3 }, dtype: ScalarType.Float64))
+        {
+            wide.grad = g.clone();
+        }
+        using var wideBias = new Parameter(zeros(new long[] { 3 }, dtype: ScalarType.Float64));
+        using (var g = ones(new long[] { 3 }, dtype: ScalarType.Float64))
+        {
+            wideBias.grad = g.clone();
+        }
+        var wideClipper = new AutoClipper(new AutoClipOptions { Percentile = 0 });
+        wideClipper.Observe(1e-3);
+
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 5; i++)
+        {
+            // Gradients of norm sqrt(#parameters) again before each call (fill_ works in place, through the views).
+            buffer.fill_(1);
+            Assert.IsTrue(clipper.ClipGradients(parameters).Clipped);
+            buffer.fill_(1);
+            Assert.IsTrue(clipper.ClipGradients(model).Clipped);
+            buffer.fill_(1);
+            Assert.IsTrue(clipper.ClipGradient(buffer).Clipped);
+            Assert.IsTrue(skipper.ClipGradient(nan).Skipped);
+            foreach (var parameter in new[] { wide, wideBias })
+            {
+                using var g = parameter.grad!;
+                g.fill_(1);
+            }
+            Assert.IsTrue(wideClipper.ClipGradients(new[] { wide, wideBias }).Clipped);
+        }
+        Assert.AreEqual(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount, "outside any scope");
+
+        using (var outer = NewDisposeScope())
+        {
+            buffer.fill_(1);
+            Assert.IsTrue(clipper.ClipGradients(parameters).Clipped);
+            buffer.fill_(1);
+            Assert.IsTrue(clipper.ClipGradient(buffer).Clipped);
+            Assert.AreEqual(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount, "inside a caller's scope, before it closes");
+        }
+        Assert.AreEqual(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount, "after the caller's scope closed");
+        // The gradients are still usable after the caller's scope closed.
+        Assert.IsTrue(double.IsFinite(clipper.ClipGradients(parameters).GradientNorm));
+    }
 }
