@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using BenchmarkDotNet.Attributes;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -10,15 +9,22 @@ namespace Microsoft.ML.AutoClip.Benchmarks;
 
 /// <summary>
 /// Target 2: one clip step on real gradients of an MLP, AutoClip's (norm, record, threshold, scale),
-/// per parameter tensor and on a contiguous gradient buffer, against TorchSharp's fixed clip_grad_norm_. Both clip by half at every step: before each
-/// measured step the gradients are restored from a copy, outside the measurement.
+/// per parameter tensor and on a contiguous gradient buffer, against TorchSharp's fixed
+/// clip_grad_norm_. All three clip by half at every step: before each measured call the gradients
+/// are restored from a copy, outside the measurement. Measured in interleaved rounds by
+/// <see cref="Measurements.ClipSpeed"/>.
 /// </summary>
-public class ClipBenchmarks
+public sealed class ClipStep : IDisposable
 {
     public static IEnumerable<string> Models => Run.Quick ? new[] { "100k" } : new[] { "100k", "10M" };
 
-    [ParamsSource(nameof(Models))]
-    public string Model = "100k";
+    public ClipStep(string model)
+    {
+        Model = model;
+        Setup();
+    }
+
+    public string Model { get; }
 
     private Sequential _network = null!;
     private Parameter[] _parameters = Array.Empty<Parameter>();
@@ -30,8 +36,7 @@ public class ClipBenchmarks
 
     public long ParameterCount => _parameters.Sum(p => p.numel());
 
-    [GlobalSetup]
-    public void Setup()
+    private void Setup()
     {
         random.manual_seed(0);
         // 100k: 256-256-128-1 (98,945 parameters). 10M: 2048-2048-2048-512-1 (9,441,793 parameters).
@@ -69,7 +74,6 @@ public class ClipBenchmarks
         }
     }
 
-    [IterationSetup]
     public void RestoreGradients()
     {
         using var noGrad = no_grad();
@@ -80,19 +84,15 @@ public class ClipBenchmarks
         }
     }
 
-    [Benchmark(Baseline = true)]
     public double ClipGradNorm() => nn.utils.clip_grad_norm_(_parameters, _fixedNorm);
 
     /// <summary>AutoClipper.ClipGradients: one norm per parameter tensor, combined in double precision.</summary>
-    [Benchmark]
     public double AutoClip() => _clipper.ClipGradients(_parameters).Scale;
 
     /// <summary>AutoClipper.ClipGradient on the contiguous buffer all gradients are views of (AutoClipNet's path).</summary>
-    [Benchmark]
     public double AutoClipContiguous() => _contiguousClipper.ClipGradient(_buffer).Scale;
 
-    [GlobalCleanup]
-    public void Cleanup()
+    public void Dispose()
     {
         foreach (var g in _savedGradients)
         {

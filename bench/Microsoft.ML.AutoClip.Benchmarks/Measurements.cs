@@ -40,6 +40,16 @@ public static class Measurements
             return (Measurements.Median(ratios), Quantile(ratios, 0.25), Quantile(ratios, 0.75));
         }
 
+        /// <summary>
+        /// <paramref name="variant"/>'s time over <paramref name="baseline"/>'s (below 1 when the
+        /// variant is faster): the median over the rounds, with the lower and upper quartiles.
+        /// </summary>
+        public (double Median, double Low, double High) TimeRatio(int variant, int baseline)
+        {
+            var ratios = _seconds[variant].Zip(_seconds[baseline], (v, b) => v / b).OrderBy(r => r).ToArray();
+            return (Measurements.Median(ratios), Quantile(ratios, 0.25), Quantile(ratios, 0.75));
+        }
+
         private static double Quantile(double[] sorted, double q)
         {
             double position = q * (sorted.Length - 1);
@@ -83,6 +93,58 @@ public static class Measurements
     {
         var sorted = values.OrderBy(v => v).ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    // ------------------------------------------------------------------ target 2: clip step
+
+    /// <summary>Interleaved rounds of the clip measurement, after as many warm-up rounds again.</summary>
+    public const int ClipRounds = 41;
+
+    /// <summary>Median microseconds per call, and AutoClip's time over clip_grad_norm_'s (median, lower and upper quartile over the rounds).</summary>
+    public sealed record Clip(string Model, long Parameters, double ClipGradNormMicroseconds, double PerTensorMicroseconds, double ContiguousMicroseconds,
+        (double Median, double Low, double High) PerTensorRatio, (double Median, double Low, double High) ContiguousRatio);
+
+    /// <summary>
+    /// The three clip steps of <see cref="ClipStep"/> in interleaved rounds. A round times several
+    /// calls of each (gradients restored before each call, outside the timing) and keeps the mean per
+    /// call, so the ratios are taken within one round. (BenchmarkDotNet measures one method after the
+    /// other; on this VM, whose speed drifts over minutes, that moved the ratio of the same code from
+    /// 0.8x to 1.85x between two runs.)
+    /// </summary>
+    public static List<Clip> ClipSpeed(bool quick)
+    {
+        var results = new List<Clip>();
+        foreach (string model in ClipStep.Models)
+        {
+            using var clip = new ClipStep(model);
+            int calls = model == "100k" ? 20 : 3;
+            var steps = new Func<double>[] { clip.ClipGradNorm, clip.AutoClip, clip.AutoClipContiguous };
+            var seconds = steps.Select(_ => new List<double>()).ToArray();
+            var watch = new Stopwatch();
+            int rounds = quick ? 1 : ClipRounds;
+            for (int r = -rounds; r < rounds; r++) // the first half warms up
+            {
+                for (int v = 0; v < steps.Length; v++)
+                {
+                    watch.Reset();
+                    for (int i = 0; i < calls; i++)
+                    {
+                        clip.RestoreGradients();
+                        watch.Start();
+                        steps[v]();
+                        watch.Stop();
+                    }
+                    if (r >= 0)
+                    {
+                        seconds[v].Add(watch.Elapsed.TotalSeconds / calls);
+                    }
+                }
+            }
+            var measured = new Rounds(seconds);
+            results.Add(new Clip(model, clip.ParameterCount, measured.Median(0) * 1e6, measured.Median(1) * 1e6, measured.Median(2) * 1e6,
+                measured.TimeRatio(1, baseline: 0), measured.TimeRatio(2, baseline: 0)));
+        }
+        return results;
     }
 
     // ------------------------------------------------------------------ target 3: training throughput

@@ -36,7 +36,7 @@ if (Wanted("threshold"))
 }
 if (Wanted("clip"))
 {
-    report.Clip(Run.Benchmark<ClipBenchmarks>(iterations: 200));
+    report.Clip(Measurements.ClipSpeed(Run.Quick));
 }
 if (Wanted("training"))
 {
@@ -155,7 +155,7 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             _body.AppendLine();
         }
 
-        public void Clip(Summary summary)
+        public void Clip(List<Measurements.Clip> results)
         {
             _body.AppendLine("## 2. Clip step on real gradients");
             _body.AppendLine();
@@ -163,18 +163,16 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             _body.AppendLine("on the same gradients of an MLP after one backward pass; all scale the gradients by one half. `ClipGradients`");
             _body.AppendLine("takes one norm per parameter tensor; `ClipGradient` clips the contiguous buffer that every gradient is a view of");
             _body.AppendLine("(`AutoClipper.CreateContiguousGradients`, the path AutoClipNet trains with). Gradients are restored before each");
-            _body.AppendLine("measured call. Median per call.");
+            _body.AppendLine($"call, outside the timing. {Rounds(Measurements.ClipRounds)} Times per call.");
             _body.AppendLine();
-            _body.AppendLine("| model | clip_grad_norm_ | AutoClip `ClipGradients` (per tensor) | ratio | AutoClip `ClipGradient` (contiguous) | ratio | target | verdict |");
+            _body.AppendLine("| model | clip_grad_norm_ | AutoClip `ClipGradients` (per tensor) | time ratio | AutoClip `ClipGradient` (contiguous) | time ratio | target | verdict |");
             _body.AppendLine("|---|---|---|---|---|---|---|---|");
-            foreach (string model in ClipBenchmarks.Models)
+            foreach (var c in results)
             {
-                double perTensor = MedianNs(summary, nameof(ClipBenchmarks.AutoClip), nameof(ClipBenchmarks.Model), model);
-                double contiguous = MedianNs(summary, nameof(ClipBenchmarks.AutoClipContiguous), nameof(ClipBenchmarks.Model), model);
-                double fixedClip = MedianNs(summary, nameof(ClipBenchmarks.ClipGradNorm), nameof(ClipBenchmarks.Model), model);
-                string size = model == "100k" ? "256-256-128-1 (98,945 parameters)" : "2048-2048-2048-512-1 (9,441,793 parameters)";
-                _body.AppendLine($"| {size} | {Time(fixedClip)} | {Time(perTensor)} | {perTensor / fixedClip:F2}x | {Time(contiguous)} | {contiguous / fixedClip:F2}x | ≤ 1.05x | " +
-                    $"per tensor {Verdict(perTensor / fixedClip <= 1.05)}, contiguous {Verdict(contiguous / fixedClip <= 1.05)} |");
+                string size = c.Model == "100k" ? $"256-256-128-1 ({c.Parameters:N0} parameters)" : $"2048-2048-2048-512-1 ({c.Parameters:N0} parameters)";
+                _body.AppendLine($"| {size} | {Time(c.ClipGradNormMicroseconds * 1e3)} | {Time(c.PerTensorMicroseconds * 1e3)} | {Ratio(c.PerTensorRatio)} | " +
+                    $"{Time(c.ContiguousMicroseconds * 1e3)} | {Ratio(c.ContiguousRatio)} | ≤ 1.05x | " +
+                    $"per tensor {Verdict(c.PerTensorRatio.Median <= 1.05)}, contiguous {Verdict(c.ContiguousRatio.Median <= 1.05)} |");
             }
             _body.AppendLine();
         }
