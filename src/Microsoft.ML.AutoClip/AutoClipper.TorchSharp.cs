@@ -9,6 +9,7 @@ namespace Microsoft.ML.AutoClip;
 public sealed partial class AutoClipper
 {
     private long _clipCalls;
+    private Func<double, double>? _observe; // Observe as a delegate, made once
 
     /// <summary>
     /// One AutoClip step on the gradients of <paramref name="parameters"/>, in place: computes the
@@ -118,9 +119,18 @@ public sealed partial class AutoClipper
 
     /// <summary>Takes the gradients' norm, records it, and scales the gradients, per the options.</summary>
     private AutoClipStep Apply(long step, IReadOnlyList<Tensor> grads)
+        => ClipToThreshold(step, grads, _observe ??= Observe, _options.NonFiniteGradients);
+
+    /// <summary>
+    /// One clipping step, shared by AutoClip and a fixed threshold: the gradients' norm (in managed
+    /// code or by LibTorch, see <see cref="TotalNorm"/>), the threshold <paramref name="thresholdFor"/>
+    /// gives for it (asked even when the norm is not finite, so that AutoClip counts that step), then
+    /// <see cref="ScaleToThreshold"/> on the same path the norm took.
+    /// </summary>
+    internal static AutoClipStep ClipToThreshold(long step, IReadOnlyList<Tensor> grads, Func<double, double> thresholdFor, NonFiniteGradientPolicy policy)
     {
         double norm = TotalNorm(grads, out bool managed);
-        return ScaleToThreshold(step, norm, Observe(norm), _options.NonFiniteGradients, grads, scaleInManagedCode: managed);
+        return ScaleToThreshold(step, norm, thresholdFor(norm), policy, grads, scaleInManagedCode: managed);
     }
 
     /// <summary>

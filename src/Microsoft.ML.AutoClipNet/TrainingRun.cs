@@ -49,6 +49,7 @@ internal sealed class TrainingRun : IDisposable
 
     private int _epoch;
     private long _step;
+    private Func<double, double>? _fixedThreshold; // FixedNorm clipping: the same threshold for every norm
     private long _streamedValidationRows; // rows held out by the seeded hash when streaming
     private double _epochLossSum;
     private int _epochSteps;
@@ -375,9 +376,7 @@ internal sealed class TrainingRun : IDisposable
                 var record = _clipper!.ClipGradient(_gradient);
                 return (record.GradientNorm, record.Threshold, record.Scale, record.Skipped);
             case AutoClipNetClipping.FixedNorm:
-                var gradient = new[] { _gradient };
-                double norm = AutoClipper.TotalNorm(gradient, out bool managed);
-                var step = AutoClipper.ScaleToThreshold(_step, norm, _options.FixedClipNorm, _options.NonFiniteGradients, gradient, scaleInManagedCode: managed);
+                var step = AutoClipper.ClipToThreshold(_step, new[] { _gradient }, _fixedThreshold ??= _ => _options.FixedClipNorm, _options.NonFiniteGradients);
                 return (step.GradientNorm, step.Threshold, step.Scale, step.Skipped);
             default:
                 return (double.NaN, double.NaN, 1.0, false);
