@@ -198,7 +198,7 @@ public sealed partial class AutoClipper
             {
                 norms[i] = linalg.vector_norm(grads[i]);
             }
-            if (norms[0].device_type == DeviceType.CPU && norms[0].dtype is ScalarType.Float32 or ScalarType.Float64)
+            if (Array.TrueForAll(norms, n => n.device_type == DeviceType.CPU && n.dtype is ScalarType.Float32 or ScalarType.Float64))
             {
                 // On the CPU each norm is read directly: no further tensor operation.
                 double sum = 0;

@@ -95,4 +95,14 @@ public sealed class ManagedGradientsTests
         Assert.IsTrue(record.Skipped);
         Assert.AreEqual(0, clipper.RecordedSteps);
     }
+
+    [TestMethod]
+    public void Gradients_of_mixed_dtypes_take_the_LibTorch_path_and_are_measured_together()
+    {
+        using var single = full(4, 1.5f);
+        using var half = full(new long[] { 9 }, 2.0, dtype: ScalarType.Float16);
+        double norm = AutoClipper.TotalNorm(new[] { single, half }, out bool managed);
+        Assert.IsFalse(managed);
+        Assert.AreEqual(Math.Sqrt(4 * 1.5 * 1.5 + 9 * 2.0 * 2.0), norm, 1e-3);
+    }
 }
