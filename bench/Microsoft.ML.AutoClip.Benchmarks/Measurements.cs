@@ -66,24 +66,31 @@ public static class Measurements
     /// only after a method has run a while (see <see cref="InferenceWarmupRounds"/>).
     /// </summary>
     public static Rounds Interleaved(int repetitions, int warmupRounds, params Action[] variants)
+        => Interleaved(repetitions, warmupRounds, variants.Select(variant => (Func<double>)(() =>
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            var watch = Stopwatch.StartNew();
+            variant();
+            return watch.Elapsed.TotalSeconds;
+        })).ToArray());
+
+    /// <summary>The interleaving itself: each variant runs and returns the seconds it measured.</summary>
+    public static Rounds Interleaved(int repetitions, int warmupRounds, params Func<double>[] timedVariants)
     {
         for (int r = 0; r < warmupRounds; r++)
         {
-            foreach (var variant in variants)
+            foreach (var variant in timedVariants)
             {
                 variant(); // JIT tiers, native library pages, caches
             }
         }
-        var times = variants.Select(_ => new List<double>()).ToArray();
+        var times = timedVariants.Select(_ => new List<double>()).ToArray();
         for (int r = 0; r < repetitions; r++)
         {
-            for (int v = 0; v < variants.Length; v++)
+            for (int v = 0; v < timedVariants.Length; v++)
             {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-                var watch = Stopwatch.StartNew();
-                variants[v]();
-                times[v].Add(watch.Elapsed.TotalSeconds);
+                times[v].Add(timedVariants[v]());
             }
         }
         return new Rounds(times);
@@ -118,29 +125,21 @@ public static class Measurements
         {
             using var clip = new ClipStep(model);
             int calls = model == "100k" ? 20 : 3;
-            var steps = new Func<double>[] { clip.ClipGradNorm, clip.AutoClip, clip.AutoClipContiguous };
-            var seconds = steps.Select(_ => new List<double>()).ToArray();
-            var watch = new Stopwatch();
-            int rounds = quick ? 1 : ClipRounds;
-            for (int r = -rounds; r < rounds; r++) // the first half warms up
+            // Seconds per call over `calls` calls, gradients restored before each call, outside the timing.
+            Func<double> PerCall(Func<double> step) => () =>
             {
-                for (int v = 0; v < steps.Length; v++)
+                var watch = new Stopwatch();
+                for (int i = 0; i < calls; i++)
                 {
-                    watch.Reset();
-                    for (int i = 0; i < calls; i++)
-                    {
-                        clip.RestoreGradients();
-                        watch.Start();
-                        steps[v]();
-                        watch.Stop();
-                    }
-                    if (r >= 0)
-                    {
-                        seconds[v].Add(watch.Elapsed.TotalSeconds / calls);
-                    }
+                    clip.RestoreGradients();
+                    watch.Start();
+                    step();
+                    watch.Stop();
                 }
-            }
-            var measured = new Rounds(seconds);
+                return watch.Elapsed.TotalSeconds / calls;
+            };
+            int rounds = quick ? 1 : ClipRounds;
+            var measured = Interleaved(rounds, warmupRounds: rounds, PerCall(clip.ClipGradNorm), PerCall(clip.AutoClip), PerCall(clip.AutoClipContiguous));
             results.Add(new Clip(model, clip.ParameterCount, measured.Median(0) * 1e6, measured.Median(1) * 1e6, measured.Median(2) * 1e6,
                 measured.TimeRatio(1, baseline: 0), measured.TimeRatio(2, baseline: 0)));
         }
