@@ -41,38 +41,39 @@ internal static class TrainingDynamics
         var runs = new[] { ("AutoClip, p = 10", withClip), ("no clipping", without) };
 
         string figures = Path.Combine(docs, "figures");
+        // One line per run over the iterations.
+        void SaveLines(string title, string yLabel, string file, Func<AutoClipNetModelParameters, (double[] X, double[] Y)> series)
+        {
+            var plot = new Plot();
+            foreach (var (name, model) in runs)
+            {
+                var (x, y) = series(model);
+                var line = plot.Add.Scatter(x, y);
+                line.LegendText = name;
+                line.MarkerSize = 0;
+                line.LineWidth = 1.5f;
+            }
+            plot.Title(title);
+            plot.Axes.Bottom.Label.Text = "iteration";
+            plot.Axes.Left.Label.Text = yLabel;
+            plot.ShowLegend();
+            plot.SavePng(Path.Combine(figures, file), 800, 450);
+        }
+
         // Step size ||θ_t − θ_{t−1}|| over iterations.
-        var stepSize = new Plot();
-        foreach (var (name, model) in runs)
+        SaveLines("Step size", "log10 ||θ_t − θ_t−1||", "dynamics-step-size.png", model =>
         {
             var d = model.TrainingHistory.Diagnostics;
-            var line = stepSize.Add.Scatter(d.Select(x => (double)x.Step).ToArray(), d.Select(x => Math.Log10(x.StepSize)).ToArray());
-            line.LegendText = name;
-            line.MarkerSize = 0;
-            line.LineWidth = 1.5f;
-        }
-        stepSize.Title("Step size");
-        stepSize.Axes.Bottom.Label.Text = "iteration";
-        stepSize.Axes.Left.Label.Text = "log10 ||θ_t − θ_t−1||";
-        stepSize.ShowLegend();
-        stepSize.SavePng(Path.Combine(figures, "dynamics-step-size.png"), 800, 450);
+            return (d.Select(x => (double)x.Step).ToArray(), d.Select(x => Math.Log10(x.StepSize)).ToArray());
+        });
 
         // Training loss over iterations (every step, smoothed over 20 steps).
-        var loss = new Plot();
-        foreach (var (name, model) in runs)
+        SaveLines("Training loss (mean of the last 20 minibatches)", "log10 loss (standardized units)", "dynamics-loss.png", model =>
         {
             var steps = model.TrainingHistory.Steps;
             double[] smoothed = steps.Select((s, i) => steps.Skip(Math.Max(0, i - 19)).Take(Math.Min(20, i + 1)).Average(x => (double)x.Loss)).ToArray();
-            var line = loss.Add.Scatter(steps.Select(s => (double)s.Step).ToArray(), smoothed.Select(Math.Log10).ToArray());
-            line.LegendText = name;
-            line.MarkerSize = 0;
-            line.LineWidth = 1.5f;
-        }
-        loss.Title("Training loss (mean of the last 20 minibatches)");
-        loss.Axes.Bottom.Label.Text = "iteration";
-        loss.Axes.Left.Label.Text = "log10 loss (standardized units)";
-        loss.ShowLegend();
-        loss.SavePng(Path.Combine(figures, "dynamics-loss.png"), 800, 450);
+            return (steps.Select(s => (double)s.Step).ToArray(), smoothed.Select(Math.Log10).ToArray());
+        });
 
         // log smoothness against log gradient norm, one figure per run, with the final threshold.
         var report = new StringBuilder();
