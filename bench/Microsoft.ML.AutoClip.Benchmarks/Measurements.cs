@@ -478,37 +478,4 @@ public static class Measurements
     }
 
     // ------------------------------------------------------------------ target 6: against other trainers
-
-    public sealed record TrainerResult(string Data, string Trainer, double FitSeconds, double Rmse, double RSquared);
-
-    /// <summary>Fit time and held-out RMSE / R² of AutoClipNet (defaults) beside ML.NET's own regression trainers.</summary>
-    public static List<TrainerResult> Comparison(bool quick)
-    {
-        var results = new List<TrainerResult>();
-        var ml = new MLContext(seed: 0);
-        foreach (var (name, data) in new[] { ("diamonds", Data.Diamonds(ml, quick ? 3_000 : null)), ("flights-200k", Data.Flights(ml, quick ? 3_000 : null)) })
-        {
-            var split = ml.Data.TrainTestSplit(data, testFraction: 0.2, seed: 1);
-            var train = ml.Data.Cache(split.TrainSet);
-            var test = ml.Data.Cache(split.TestSet);
-            var trainers = new (string, IEstimator<ITransformer>)[]
-            {
-                ("AutoClipNet", ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options { NumberOfEpochs = quick ? 1 : 30, Seed = 1 })),
-                ("Sdca", ml.Transforms.NormalizeMinMax("Features").Append(ml.Regression.Trainers.Sdca())),
-                ("OnlineGradientDescent", ml.Transforms.NormalizeMinMax("Features").Append(ml.Regression.Trainers.OnlineGradientDescent())),
-                ("FastTree", ml.Regression.Trainers.FastTree()),
-                ("LightGbm", ml.Regression.Trainers.LightGbm()),
-            };
-            foreach (var (trainerName, trainer) in trainers)
-            {
-                var watch = Stopwatch.StartNew();
-                var model = trainer.Fit(train);
-                double seconds = watch.Elapsed.TotalSeconds;
-                var metrics = ml.Regression.Evaluate(model.Transform(test));
-                results.Add(new TrainerResult(name, trainerName, seconds, metrics.RootMeanSquaredError, metrics.RSquared));
-                Console.WriteLine($"{name,-13} {trainerName,-22} fit {seconds,7:F2} s  RMSE {metrics.RootMeanSquaredError,9:F2}  R² {metrics.RSquared,7:F4}");
-            }
-        }
-        return results;
-    }
 }

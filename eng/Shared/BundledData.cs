@@ -1,9 +1,37 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
 namespace Microsoft.ML.AutoClip.Shared;
+
+/// <summary>The task a bundled data set is for.</summary>
+internal enum DataTask
+{
+    Regression,
+    Binary,
+    Multiclass,
+}
+
+/// <summary>
+/// A bundled data set (data/*.csv, provenance in data/SOURCES.md) as ML.NET users would load it: the
+/// target, which columns are categories, and for binary sets the positive class.
+/// </summary>
+/// <param name="Name">Short name ("telco-churn").</param>
+/// <param name="File">The CSV in data/.</param>
+/// <param name="Task">What the target is for.</param>
+/// <param name="Target">The target column in the CSV.</param>
+/// <param name="Categorical">Columns read as text and one-hot encoded (every other column is a number).</param>
+/// <param name="PositiveClass">Binary sets: the target value that is true.</param>
+/// <param name="NegativeClass">Binary sets: the target value that is false.</param>
+/// <param name="Ignore">Columns that are not features (identifiers).</param>
+internal sealed record BundledDataSet(string Name, string File, DataTask Task, string Target, string[] Categorical, string? PositiveClass = null, string? NegativeClass = null,
+    string[]? Ignore = null)
+{
+    public override string ToString() => Name;
+}
 
 /// <summary>
 /// The real data sets bundled in data/ (see data/SOURCES.md), loaded as ML.NET users would. One copy
@@ -13,6 +41,113 @@ namespace Microsoft.ML.AutoClip.Shared;
 internal static class BundledData
 {
     public static string PathOf(string file) => Path.Combine(AppContext.BaseDirectory, "data", file);
+
+    public static readonly BundledDataSet DiamondsSet = new("diamonds", "diamonds.csv", DataTask.Regression, "price", new[] { "cut", "color", "clarity" });
+    public static readonly BundledDataSet FlightsSet = new("flights-200k", "flights-200k.csv", DataTask.Regression, "delay", Array.Empty<string>());
+    public static readonly BundledDataSet CarsSet = new("cars", "cars.csv", DataTask.Regression, "Miles_per_Gallon", new[] { "Year", "Origin" }, Ignore: new[] { "Name" });
+    public static readonly BundledDataSet DiabetesSet = new("diabetes", "diabetes.csv", DataTask.Regression, "progression", Array.Empty<string>());
+    public static readonly BundledDataSet AmesSet = new("ames", "ames.csv", DataTask.Regression, "Sale_Price", new[]
+    {
+        "MS_SubClass", "MS_Zoning", "Street", "Alley", "Lot_Shape", "Land_Contour", "Utilities", "Lot_Config", "Land_Slope", "Neighborhood", "Condition_1",
+        "Condition_2", "Bldg_Type", "House_Style", "Overall_Cond", "Roof_Style", "Roof_Matl", "Exterior_1st", "Exterior_2nd", "Mas_Vnr_Type", "Exter_Cond",
+        "Foundation", "Bsmt_Cond", "Bsmt_Exposure", "BsmtFin_Type_1", "BsmtFin_Type_2", "Heating", "Heating_QC", "Central_Air", "Electrical", "Functional",
+        "Garage_Type", "Garage_Finish", "Garage_Cond", "Paved_Drive", "Pool_QC", "Fence", "Misc_Feature", "Sale_Type", "Sale_Condition",
+    });
+    public static readonly BundledDataSet SacramentoSet = new("sacramento", "sacramento.csv", DataTask.Regression, "price", new[] { "city", "zip", "type" });
+    public static readonly BundledDataSet StackOverflowSet = new("stackoverflow", "stackoverflow.csv", DataTask.Regression, "Salary", new[] { "Country", "Remote" });
+
+    public static readonly BundledDataSet TelcoChurnSet = new("telco-churn", "telco-churn.csv", DataTask.Binary, "churn", new[]
+    {
+        "multiple_lines", "internet_service", "online_security", "online_backup", "device_protection", "tech_support", "streaming_tv", "streaming_movies",
+        "contract", "payment_method",
+    }, PositiveClass: "Yes", NegativeClass: "No");
+    public static readonly BundledDataSet CreditSet = new("credit", "credit.csv", DataTask.Binary, "Status", new[] { "Home", "Marital", "Records", "Job" }, PositiveClass: "bad", NegativeClass: "good");
+    public static readonly BundledDataSet SpamSet = new("spam", "spam.csv", DataTask.Binary, "type", Array.Empty<string>(), PositiveClass: "spam", NegativeClass: "nonspam");
+    public static readonly BundledDataSet BreastCancerSet = new("breast-cancer", "breast-cancer.csv", DataTask.Binary, "diagnosis", Array.Empty<string>(), PositiveClass: "malignant", NegativeClass: "benign");
+    public static readonly BundledDataSet PimaSet = new("pima-diabetes", "pima-diabetes.csv", DataTask.Binary, "diabetes", Array.Empty<string>(), PositiveClass: "pos", NegativeClass: "neg");
+    public static readonly BundledDataSet AttritionSet = new("attrition", "attrition.csv", DataTask.Binary, "Attrition", new[]
+    {
+        "BusinessTravel", "Department", "Education", "EducationField", "EnvironmentSatisfaction", "Gender", "JobInvolvement", "JobRole", "JobSatisfaction",
+        "MaritalStatus", "OverTime", "PerformanceRating", "RelationshipSatisfaction", "WorkLifeBalance",
+    }, PositiveClass: "Yes", NegativeClass: "No");
+
+    public static readonly BundledDataSet LetterSet = new("letter", "letter.csv", DataTask.Multiclass, "lettr", Array.Empty<string>());
+    public static readonly BundledDataSet SatelliteSet = new("satellite", "satellite.csv", DataTask.Multiclass, "classes", Array.Empty<string>());
+    public static readonly BundledDataSet VehicleSet = new("vehicle", "vehicle.csv", DataTask.Multiclass, "Class", Array.Empty<string>());
+    public static readonly BundledDataSet DigitsSet = new("digits", "digits.csv", DataTask.Multiclass, "digit", Array.Empty<string>());
+    public static readonly BundledDataSet HpcJobsSet = new("hpc-jobs", "hpc-jobs.csv", DataTask.Multiclass, "class", new[] { "protocol", "day" });
+
+    /// <summary>Every bundled set, by task: the ones the issue names first, then those added from Debian packages.</summary>
+    public static readonly BundledDataSet[] All =
+    {
+        DiamondsSet, FlightsSet, CarsSet, DiabetesSet, AmesSet, SacramentoSet, StackOverflowSet,
+        TelcoChurnSet, CreditSet, SpamSet, BreastCancerSet, PimaSet, AttritionSet,
+        LetterSet, SatelliteSet, VehicleSet, DigitsSet, HpcJobsSet,
+    };
+
+    public static BundledDataSet Named(string name) => All.FirstOrDefault(d => d.Name == name)
+        ?? throw new ArgumentException($"No bundled data set '{name}'; there are {string.Join(", ", All.Select(d => d.Name))}.");
+
+    /// <summary>
+    /// Loads a set: the target as "Label" (Single for regression), or as "LabelText" (text; numbers as
+    /// text too) for classification, which <see cref="Featurizer"/> turns into the task's label. Numeric
+    /// columns are Single with empty fields as NaN; categorical ones text. Rows without a target are dropped.
+    /// </summary>
+    public static IDataView Load(MLContext ml, BundledDataSet set)
+    {
+        string path = PathOf(set.File);
+        string header = File.ReadLines(path).First();
+        string[] names = header.Split(',').Select(n => n.Trim().Trim('"')).ToArray();
+        var columns = new List<TextLoader.Column>();
+        for (int i = 0; i < names.Length; i++)
+        {
+            string name = names[i];
+            if (name == set.Target)
+            {
+                columns.Add(set.Task == DataTask.Regression ? new TextLoader.Column("Label", DataKind.Single, i) : new TextLoader.Column("LabelText", DataKind.String, i));
+            }
+            else if (set.Ignore?.Contains(name) != true)
+            {
+                columns.Add(new TextLoader.Column(ColumnName(name), set.Categorical.Contains(name) ? DataKind.String : DataKind.Single, i));
+            }
+        }
+        var loader = ml.Data.CreateTextLoader(new TextLoader.Options
+        {
+            Columns = columns.ToArray(),
+            HasHeader = true,
+            Separators = new[] { ',' },
+            AllowQuoting = true,
+            MissingRealsAsNaNs = true,
+        });
+        var data = loader.Load(path);
+        return set.Task == DataTask.Regression ? ml.Data.FilterRowsByMissingValues(data, "Label") : data;
+    }
+
+    /// <summary>The features, and the task's label: Label as Boolean (binary, true for the positive class) or as a key (multiclass).</summary>
+    public static IEstimator<ITransformer> Featurizer(MLContext ml, BundledDataSet set)
+    {
+        string path = PathOf(set.File);
+        string[] names = File.ReadLines(path).First().Split(',').Select(n => n.Trim().Trim('"')).Where(n => n != set.Target && set.Ignore?.Contains(n) != true).ToArray();
+        string[] numeric = names.Where(n => !set.Categorical.Contains(n)).Select(ColumnName).ToArray();
+        string[] categorical = set.Categorical.Select(ColumnName).ToArray();
+        IEstimator<ITransformer> pipeline = set.Task switch
+        {
+            DataTask.Binary => ml.Transforms.Conversion.MapValue("Label",
+                new[] { KeyValuePair.Create(set.PositiveClass!, true), KeyValuePair.Create(set.NegativeClass!, false) }, "LabelText"),
+            DataTask.Multiclass => ml.Transforms.Conversion.MapValueToKey("Label", "LabelText"),
+            _ => ml.Transforms.CopyColumns("Label", "Label"),
+        };
+        // Empty numeric fields become the column's mean (the trainers want finite numbers).
+        pipeline = pipeline.Append(ml.Transforms.ReplaceMissingValues(numeric.Select(n => new InputOutputColumnPair(n)).ToArray()));
+        if (categorical.Length > 0)
+        {
+            pipeline = pipeline.Append(ml.Transforms.Categorical.OneHotEncoding(categorical.Select(c => new InputOutputColumnPair(c)).ToArray()));
+        }
+        return pipeline.Append(ml.Transforms.Concatenate("Features", numeric.Concat(categorical).ToArray()));
+    }
+
+    /// <summary>Column names as ML.NET columns: the CSV's, with characters other than letters, digits and '_' replaced by '_' (vehicle's names differ only in case, which ML.NET keeps apart).</summary>
+    public static string ColumnName(string csvName) => new(csvName.Select(c => char.IsLetterOrDigit(c) || c == '_' ? c : '_').ToArray());
 
     /// <summary>diamonds.csv: price as the Single label "Label", and the nine measurements.</summary>
     public static IDataView Diamonds(MLContext ml) => ml.Data.LoadFromTextFile(PathOf("diamonds.csv"), new[]

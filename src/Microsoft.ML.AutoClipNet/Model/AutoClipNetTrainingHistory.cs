@@ -1,0 +1,70 @@
+using System.Collections.Generic;
+
+namespace Microsoft.ML.AutoClipNet;
+
+/// <summary>One optimizer step of AutoClipNet training.</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="Step">1-based step over the whole run.</param>
+/// <param name="Loss">The minibatch's mean squared error (in standardized label units when the label is standardized).</param>
+/// <param name="GradientNorm">The total gradient norm before clipping (NaN when clipping is off).</param>
+/// <param name="Threshold">The clipping threshold (AutoClip's percentile, or the fixed norm; NaN when off or skipped).</param>
+/// <param name="Scale">The factor the gradient was multiplied by (1: not clipped).</param>
+/// <param name="Skipped">True when the gradient was not finite and the step was skipped.</param>
+public readonly record struct AutoClipNetTrainingStep(int Epoch, long Step, float Loss, double GradientNorm, double Threshold, double Scale, bool Skipped)
+{
+    /// <summary>True when the gradient was scaled down.</summary>
+    public bool Clipped => Scale < 1.0;
+}
+
+/// <summary>The losses of one epoch (mean squared error, in standardized label units when the label is standardized).</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="TrainingLoss">Mean of the epoch's minibatch losses.</param>
+/// <param name="ValidationLoss">Loss on the validation rows after the epoch (NaN without validation data).</param>
+public readonly record struct AutoClipNetEpoch(int Epoch, double TrainingLoss, double ValidationLoss);
+
+/// <summary>
+/// The AutoClip paper's training-dynamics diagnostics, recorded every
+/// <see cref="AutoClipNetOptionsBase.DiagnosticsInterval"/> steps.
+/// </summary>
+/// <param name="Step">The step t at which they were measured.</param>
+/// <param name="GradientNorm">||g_t||, the gradient norm before clipping.</param>
+/// <param name="StepSize">||θ_t − θ_{t−1}||: how far the previous update moved the weights.</param>
+/// <param name="Smoothness">||g_t − g_{t−1}|| / ||θ_t − θ_{t−1}||: the local estimate of the gradient's Lipschitz constant.</param>
+public readonly record struct AutoClipNetDiagnostic(long Step, double GradientNorm, double StepSize, double Smoothness);
+
+/// <summary>What happened during training: every step, every epoch, and the diagnostics if they were requested.</summary>
+public sealed class AutoClipNetTrainingHistory
+{
+    internal AutoClipNetTrainingHistory(IReadOnlyList<AutoClipNetTrainingStep> steps, IReadOnlyList<AutoClipNetEpoch> epochs,
+        IReadOnlyList<AutoClipNetDiagnostic> diagnostics, int bestEpoch, long trainingRows, long validationRows, long droppedRows)
+    {
+        Steps = steps;
+        Epochs = epochs;
+        Diagnostics = diagnostics;
+        BestEpoch = bestEpoch;
+        TrainingRows = trainingRows;
+        ValidationRows = validationRows;
+        DroppedRows = droppedRows;
+    }
+
+    /// <summary>Every optimizer step, in order.</summary>
+    public IReadOnlyList<AutoClipNetTrainingStep> Steps { get; }
+
+    /// <summary>Every epoch that ran, in order.</summary>
+    public IReadOnlyList<AutoClipNetEpoch> Epochs { get; }
+
+    /// <summary>Step size and local smoothness every DiagnosticsInterval steps (empty when off).</summary>
+    public IReadOnlyList<AutoClipNetDiagnostic> Diagnostics { get; }
+
+    /// <summary>The epoch whose weights the model holds (the best validation loss, or the last epoch without validation).</summary>
+    public int BestEpoch { get; }
+
+    /// <summary>Rows trained on.</summary>
+    public long TrainingRows { get; }
+
+    /// <summary>Rows used for validation (0 without validation).</summary>
+    public long ValidationRows { get; }
+
+    /// <summary>Rows skipped because of NaN or infinite values (with DropNonFiniteRows).</summary>
+    public long DroppedRows { get; }
+}

@@ -1,0 +1,244 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.IO.Hashing;
+using Microsoft.ML.AutoClip;
+using Microsoft.ML.AutoClipNet.Network;
+
+namespace Microsoft.ML.AutoClipNet.Model;
+
+/// <summary>The task a saved network was trained for; stored so that a model never loads as another task.</summary>
+internal enum ModelTask
+{
+    Regression = 1,
+    Binary = 2,
+    Multiclass = 3,
+}
+
+/// <summary>A history's counts without its records.</summary>
+internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long ValidationRows, long DroppedRows);
+
+/// <summary>
+/// The saved form of every AutoClipNet model (format 2.1), written inside ML.NET's model zip.
+/// </summary>
+/// <remarks>
+/// <para>The model's own stream (ML.NET's <c>Model.key</c>), after ModelParametersBase's <c>int sizeof(float)</c>,
+/// little-endian:</para>
+/// <code>
+///   long     L, the payload's length in bytes
+///   byte[L]  payload
+///   ulong    XxHash3 (64 bits, seed 0) of the payload
+/// payload:
+///   int      task (1 regression, 2 binary, 3 multiclass)
+///   network  NetworkDescription.Write: int inputs; int layer count; per layer: int kind, then its fields
+///   int      H; byte[H] the task's own fields (regression: label mean, label scale; multiclass: class count)
+///   byte     1 if an AutoClip state follows, else 0; AutoClipperState (its own versioned layout)
+///   int      best epoch; long training rows; long validation rows; long dropped rows
+///   byte     where the steps, epochs and diagnostics are: 0 nowhere, 1 in the stream "TrainingHistory.bin"
+/// </code>
+/// <para>The stream <c>TrainingHistory.bin</c> beside it holds the same checksummed block (length, payload,
+/// hash), whose payload is: int history layout (1); int step count, per step int epoch, long step, float
+/// loss, double norm, double threshold, double scale, byte skipped; int epoch count, per epoch int epoch,
+/// double training loss, double validation loss; int diagnostic count, per entry long step, double norm,
+/// double step size, double smoothness.</para>
+/// <para>Every block is verified before a byte of it is parsed: a model with a single changed bit is
+/// refused with an error naming the zip entry. Version history (the model signatures' version numbers):
+/// regression 0x00010001 (format 1.1, read by <see cref="Legacy.Format11"/>): no checksum, fixed MLP layout,
+/// history inside the model stream; 0x00020001 (format 2.1): this layout, for every task.</para>
+/// </remarks>
+internal static class ModelFormat
+{
+    /// <summary>Format 2.1: layers, checksummed blocks, the history in its own stream.</summary>
+    public const uint Version21 = 0x00020001;
+
+    public const string HistoryStream = "TrainingHistory.bin";
+
+    private const int HistoryLayout = 1;
+
+    /// <summary>Writes a checksummed block: its length, the bytes <paramref name="write"/> produces, their XxHash3.</summary>
+    public static void WriteBlock(BinaryWriter writer, Action<BinaryWriter> write)
+    {
+        using var buffer = new MemoryStream();
+        using (var inner = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            write(inner);
+        }
+        var bytes = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
+        writer.Write((long)bytes.Length);
+        writer.Write(bytes);
+        writer.Write(XxHash3.HashToUInt64(bytes));
+    }
+
+    /// <summary>
+    /// Reads a checksummed block, verifies its hash and hands its payload to <paramref name="read"/>.
+    /// <paramref name="where"/> names the stream in errors ("the stream 'Model/Model.key'").
+    /// </summary>
+    public static T ReadBlock<T>(BinaryReader reader, string where, Func<BinaryReader, T> read)
+    {
+        long length;
+        byte[] payload;
+        ulong stored;
+        try
+        {
+            length = reader.ReadInt64();
+            if (length < 0 || length > int.MaxValue)
+            {
+                throw new InvalidDataException($"The AutoClipNet model in this file is corrupt: {where} declares {length} bytes.");
+            }
+            payload = reader.ReadBytes((int)length);
+            if (payload.Length != length)
+            {
+                throw new InvalidDataException($"The AutoClipNet model in this file is truncated: {where} declares {length} bytes and holds {payload.Length}.");
+            }
+            stored = reader.ReadUInt64();
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new InvalidDataException($"The AutoClipNet model in this file is truncated: {where} ends early.", e);
+        }
+        ulong actual = XxHash3.HashToUInt64(payload);
+        if (actual != stored)
+        {
+            throw new InvalidDataException(
+                $"The AutoClipNet model in this file is corrupt: the checksum of {where} does not match its contents " +
+                $"(stored 0x{stored:X16}, computed 0x{actual:X16}). The file was damaged after it was saved; nothing was loaded from it.");
+        }
+        using var stream = new MemoryStream(payload, writable: false);
+        using var inner = new BinaryReader(stream);
+        try
+        {
+            var result = read(inner);
+            if (stream.Position != stream.Length)
+            {
+                throw new InvalidDataException($"{stream.Length - stream.Position} bytes are left over.");
+            }
+            return result;
+        }
+        catch (Exception e) when (e is EndOfStreamException or InvalidDataException or ArgumentException && !e.Message.StartsWith("The AutoClipNet model", StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"The AutoClipNet model in this file is corrupt: {where}: {e.Message}", e);
+        }
+    }
+
+    public static void WriteMain(BinaryWriter writer, ModelTask task, NetworkDescription network, ReadOnlySpan<byte> head, AutoClipperState? state,
+        AutoClipNetTrainingHistory history, bool historyStream)
+    {
+        byte[] headBytes = head.ToArray();
+        WriteBlock(writer, w =>
+        {
+            w.Write((int)task);
+            network.Write(w);
+            w.Write(headBytes.Length);
+            w.Write(headBytes);
+            w.Write((byte)(state is null ? 0 : 1));
+            state?.Save(w);
+            w.Write(history.BestEpoch);
+            w.Write(history.TrainingRows);
+            w.Write(history.ValidationRows);
+            w.Write(history.DroppedRows);
+            w.Write((byte)(historyStream ? 1 : 0));
+        });
+    }
+
+    public static (NetworkDescription Network, byte[] Head, AutoClipperState? State, HistorySummary Summary, bool HistoryStream) ReadMain(BinaryReader reader, ModelTask task, string where)
+        => ReadBlock(reader, where, r =>
+        {
+            var stored = (ModelTask)r.ReadInt32();
+            if (stored != task)
+            {
+                throw new InvalidDataException($"it holds a {stored} network where a {task} one was expected.");
+            }
+            var network = NetworkDescription.Read(r);
+            int headLength = Serialization.ReadCount(r, "task header's length", 0, 1 << 20);
+            var head = r.ReadBytes(headLength);
+            if (head.Length != headLength)
+            {
+                throw new EndOfStreamException();
+            }
+            var state = r.ReadByte() switch
+            {
+                0 => null,
+                1 => AutoClipperState.Load(r),
+                var b => throw new InvalidDataException($"bad AutoClip state marker {b}."),
+            };
+            var summary = new HistorySummary(r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64());
+            bool historyStream = r.ReadByte() switch
+            {
+                0 => false,
+                1 => true,
+                var b => throw new InvalidDataException($"bad history marker {b}."),
+            };
+            return (network, head, state, summary, historyStream);
+        });
+
+    public static void WriteHistory(BinaryWriter writer, AutoClipNetTrainingHistory h) => WriteBlock(writer, w =>
+    {
+        w.Write(HistoryLayout);
+        WriteRecords(w, h);
+    });
+
+    /// <summary>The steps, epochs and diagnostics (the same fields in format 1.1, which stored them inside the model stream).</summary>
+    internal static void WriteRecords(BinaryWriter w, AutoClipNetTrainingHistory h)
+    {
+        w.Write(h.Steps.Count);
+        foreach (var s in h.Steps)
+        {
+            w.Write(s.Epoch);
+            w.Write(s.Step);
+            w.Write(s.Loss);
+            w.Write(s.GradientNorm);
+            w.Write(s.Threshold);
+            w.Write(s.Scale);
+            w.Write((byte)(s.Skipped ? 1 : 0));
+        }
+        w.Write(h.Epochs.Count);
+        foreach (var e in h.Epochs)
+        {
+            w.Write(e.Epoch);
+            w.Write(e.TrainingLoss);
+            w.Write(e.ValidationLoss);
+        }
+        w.Write(h.Diagnostics.Count);
+        foreach (var d in h.Diagnostics)
+        {
+            w.Write(d.Step);
+            w.Write(d.GradientNorm);
+            w.Write(d.StepSize);
+            w.Write(d.Smoothness);
+        }
+    }
+
+    public static AutoClipNetTrainingHistory ReadHistory(BinaryReader reader, string where, HistorySummary summary) => ReadBlock(reader, where, r =>
+    {
+        int layout = r.ReadInt32();
+        if (layout != HistoryLayout)
+        {
+            throw new InvalidDataException($"unknown training history layout {layout}.");
+        }
+        return ReadRecords(r, summary);
+    });
+
+    /// <summary>Reads what <see cref="WriteRecords"/> wrote.</summary>
+    internal static AutoClipNetTrainingHistory ReadRecords(BinaryReader r, HistorySummary summary)
+    {
+        int stepCount = Serialization.ReadCount(r, "step count", 0, int.MaxValue);
+        var steps = new List<AutoClipNetTrainingStep>(Math.Min(stepCount, 1 << 16));
+        for (int i = 0; i < stepCount; i++)
+        {
+            steps.Add(new AutoClipNetTrainingStep(r.ReadInt32(), r.ReadInt64(), r.ReadSingle(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadByte() != 0));
+        }
+        int epochCount = Serialization.ReadCount(r, "epoch count", 0, int.MaxValue);
+        var epochs = new List<AutoClipNetEpoch>(Math.Min(epochCount, 1 << 16));
+        for (int i = 0; i < epochCount; i++)
+        {
+            epochs.Add(new AutoClipNetEpoch(r.ReadInt32(), r.ReadDouble(), r.ReadDouble()));
+        }
+        int diagnosticCount = Serialization.ReadCount(r, "diagnostic count", 0, int.MaxValue);
+        var diagnostics = new List<AutoClipNetDiagnostic>(Math.Min(diagnosticCount, 1 << 16));
+        for (int i = 0; i < diagnosticCount; i++)
+        {
+            diagnostics.Add(new AutoClipNetDiagnostic(r.ReadInt64(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble()));
+        }
+        return new AutoClipNetTrainingHistory(steps, epochs, diagnostics, summary.BestEpoch, summary.TrainingRows, summary.ValidationRows, summary.DroppedRows);
+    }
+}

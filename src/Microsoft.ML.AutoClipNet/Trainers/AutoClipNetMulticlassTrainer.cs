@@ -1,0 +1,94 @@
+using System;
+using System.Linq;
+using Microsoft.ML.AutoClipNet.Data;
+using Microsoft.ML.AutoClipNet.Training;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Trainers;
+
+namespace Microsoft.ML.AutoClipNet;
+
+/// <summary>
+/// AutoClipNet for multiclass classification: a TorchSharp network trained with AutoClip in every
+/// step, on softmax cross-entropy. Create it with <c>mlContext.MulticlassClassification.Trainers.AutoClipNet(...)</c>.
+/// </summary>
+/// <remarks>
+/// The label is a key (<c>mlContext.Transforms.Conversion.MapValueToKey</c>). Outputs are ML.NET's:
+/// <c>Score</c>, the probability of every class (with the label's values as slot names), and
+/// <c>PredictedLabel</c>, the most probable class as a key carrying the label's key values, so
+/// <c>MapKeyToValue("PredictedLabel")</c> gives the class names back.
+/// </remarks>
+public sealed class AutoClipNetMulticlassTrainer : AutoClipNetTrainerBase<AutoClipNetMulticlassTrainer.Options,
+    MulticlassPredictionTransformer<AutoClipNetMulticlassModelParameters>, AutoClipNetMulticlassModelParameters>
+{
+    internal const string LoadName = "AutoClipNetMulticlass";
+
+    internal AutoClipNetMulticlassTrainer(IHostEnvironment env, Options options)
+        : base(env, LoadName, options, TrainerUtils.MakeU4ScalarColumn(options.LabelColumnName))
+    {
+    }
+
+    /// <summary>The options of <see cref="AutoClipNetMulticlassTrainer"/>: the shared ones and label smoothing.</summary>
+    public sealed class Options : AutoClipNetOptionsBase
+    {
+        /// <summary>
+        /// Label smoothing ε, 0 ≤ ε &lt; 1: the training target puts 1 − ε on the row's class and spreads ε
+        /// over all classes. Default 0 (log-loss-calibrated probabilities).
+        /// </summary>
+        public double LabelSmoothing;
+
+        private protected override string OptionsName => "AutoClipNetMulticlassTrainer.Options";
+
+        /// <inheritdoc/>
+        public override void Validate()
+        {
+            base.Validate();
+            Check(LabelSmoothing >= 0 && LabelSmoothing < 1, nameof(LabelSmoothing), LabelSmoothing, "in [0, 1)");
+        }
+
+        internal Options Clone() => (Options)CloneBase();
+    }
+
+    private protected override Options Clone(Options options) => options.Clone();
+
+    /// <inheritdoc/>
+    protected override PredictionKind PredictionKind => PredictionKind.MulticlassClassification;
+
+    private protected override LabelKind LabelKind => LabelKind.Key;
+
+    /// <inheritdoc/>
+    protected override SchemaShape.Column[] GetOutputColumnsCore(SchemaShape inputSchema)
+    {
+        if (!inputSchema.TryFindColumn(LabelColumn.Name, out var labelCol))
+        {
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), LabelColumn.Name, $"The data has no label column '{LabelColumn.Name}'.");
+        }
+        var predictedLabelAnnotations = new SchemaShape(labelCol.Annotations.Where(x => x.Name == AnnotationUtils.Kinds.KeyValues)
+            .Concat(AnnotationUtils.GetTrainerOutputAnnotation()));
+        return new[]
+        {
+            new SchemaShape.Column(DefaultColumnNames.Score, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false,
+                new SchemaShape(AnnotationUtils.AnnotationsForMulticlassScoreColumn(labelCol))),
+            new SchemaShape.Column(DefaultColumnNames.PredictedLabel, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true, predictedLabelAnnotations),
+        };
+    }
+
+    private protected override Objective CreateObjective(TrainingSet train, int classCount) => new MulticlassObjective(classCount, _options.LabelSmoothing);
+
+    private protected override void CheckTrainingRows(TrainingSet train, int classCount, ITrainingMonitor monitor)
+    {
+        var missing = Enumerable.Range(0, classCount).Where(c => train.Label.ClassCounts[c] == 0).ToArray();
+        if (missing.Length > 0)
+        {
+            monitor.Warning($"{missing.Length} of the {classCount} classes of the label '{_options.LabelColumnName}' have no training row " +
+                $"(keys {string.Join(", ", missing.Take(10).Select(c => c + 1))}{(missing.Length > 10 ? ", ..." : "")}): the model keeps a score for them but learns to give them little probability.");
+        }
+    }
+
+    private protected override AutoClipNetMulticlassModelParameters CreateModel(TrainingResult result, Objective objective)
+        => new(Host, result.Network, result.AutoClipState, result.History);
+
+    /// <inheritdoc/>
+    protected override MulticlassPredictionTransformer<AutoClipNetMulticlassModelParameters> MakeTransformer(AutoClipNetMulticlassModelParameters model, DataViewSchema trainSchema)
+        => new(Host, model, trainSchema, FeatureColumn.Name, LabelColumn.Name);
+}

@@ -1,0 +1,73 @@
+using Microsoft.ML.AutoClipNet.Data;
+using Microsoft.ML.AutoClipNet.Training;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Trainers;
+
+namespace Microsoft.ML.AutoClipNet;
+
+/// <summary>
+/// AutoClipNet for regression: an ML.NET trainer that trains a TorchSharp network with AutoClip
+/// (adaptive gradient clipping, Seetharaman et al., MLSP 2020) in every training step. Create it with
+/// <c>mlContext.Regression.Trainers.AutoClipNet(...)</c>. (The regression trainer kept the name it had
+/// before the classification trainers, <see cref="AutoClipNetBinaryTrainer"/> and
+/// <see cref="AutoClipNetMulticlassTrainer"/>, joined it.)
+/// </summary>
+/// <remarks>
+/// Features and label are standardized inside the trainer (the statistics are saved with the model),
+/// so the defaults work on ordinary tabular data without a normalizer in the pipeline. Training with
+/// the same data, options and seed gives bit-identical weights and predictions on CPU.
+/// </remarks>
+public sealed class AutoClipNetTrainer : AutoClipNetTrainerBase<AutoClipNetTrainer.Options, AutoClipNetPredictionTransformer, AutoClipNetModelParameters>
+{
+    internal const string LoadName = "AutoClipNet";
+
+    internal AutoClipNetTrainer(IHostEnvironment env, Options options)
+        : base(env, LoadName, options, TrainerUtils.MakeR4ScalarColumn(options.LabelColumnName))
+    {
+    }
+
+    /// <summary>The options of <see cref="AutoClipNetTrainer"/>: the shared ones and the label's standardization.</summary>
+    public sealed class Options : AutoClipNetOptionsBase
+    {
+        /// <summary>Standardize the label inside the trainer; predictions are mapped back. Default true.</summary>
+        public bool StandardizeLabel = true;
+
+        private protected override string OptionsName => "AutoClipNetTrainer.Options";
+
+        internal Options Clone() => (Options)CloneBase();
+    }
+
+    private protected override Options Clone(Options options) => options.Clone();
+
+    /// <inheritdoc/>
+    protected override PredictionKind PredictionKind => PredictionKind.Regression;
+
+    private protected override LabelKind LabelKind => LabelKind.Single;
+
+    /// <inheritdoc/>
+    protected override SchemaShape.Column[] GetOutputColumnsCore(SchemaShape inputSchema) => new[]
+    {
+        new SchemaShape.Column(DefaultColumnNames.Score, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, false,
+            new SchemaShape(AnnotationUtils.GetTrainerOutputAnnotation())),
+    };
+
+    private protected override Objective CreateObjective(TrainingSet train, int classCount)
+    {
+        var label = train.Label;
+        bool standardize = _options.StandardizeLabel;
+        float mean = standardize ? (float)label.Mean : 0f;
+        float scale = standardize && label.StandardDeviation > 0 ? (float)label.StandardDeviation : 1f;
+        return new RegressionObjective(mean, scale);
+    }
+
+    private protected override AutoClipNetModelParameters CreateModel(TrainingResult result, Objective objective)
+    {
+        var regression = (RegressionObjective)objective;
+        return new AutoClipNetModelParameters(Host, result.Network, regression.LabelMean, regression.LabelScale, result.AutoClipState, result.History);
+    }
+
+    /// <inheritdoc/>
+    protected override AutoClipNetPredictionTransformer MakeTransformer(AutoClipNetModelParameters model, DataViewSchema trainSchema)
+        => new(Host, model, trainSchema, FeatureColumn.Name);
+}

@@ -1,0 +1,156 @@
+using System;
+using Microsoft.ML.AutoClipNet.Data;
+using Microsoft.ML.AutoClipNet.Network;
+using Microsoft.ML.AutoClipNet.Training;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Trainers;
+
+namespace Microsoft.ML.AutoClipNet;
+
+/// <summary>
+/// The part every AutoClipNet trainer shares: it reads the training data (schema checks, label
+/// encoding, statistics, packing or streaming), builds the network, runs the training loop with
+/// AutoClip in every step, and leaves to each task only what differs: the label's type, the
+/// objective, the model and the prediction transformer. Create the trainers from the catalogs:
+/// <c>mlContext.Regression.Trainers.AutoClipNet</c>, <c>mlContext.BinaryClassification.Trainers.AutoClipNet</c>,
+/// <c>mlContext.MulticlassClassification.Trainers.AutoClipNet</c>.
+/// </summary>
+/// <typeparam name="TOptions">The task's options.</typeparam>
+/// <typeparam name="TTransformer">The prediction transformer the trainer produces.</typeparam>
+/// <typeparam name="TModel">The model parameters the trainer produces.</typeparam>
+public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : TrainerEstimatorBase<TTransformer, TModel>
+    where TOptions : AutoClipNetOptionsBase
+    where TTransformer : ISingleFeaturePredictionTransformer<TModel>
+    where TModel : class
+{
+    private protected AutoClipNetTrainerBase(IHostEnvironment env, string name, TOptions options, SchemaShape.Column label)
+        : base(Contracts.CheckRef(env, nameof(env)).Register(name), TrainerUtils.MakeR4VecFeature(options.FeatureColumnName), label)
+    {
+        options.Validate();
+        _options = Clone(options);
+    }
+
+    /// <summary>The options, copied when the trainer was created.</summary>
+    private protected readonly TOptions _options;
+
+    /// <summary>The options this trainer was created with (a copy).</summary>
+    public TOptions TrainerOptions => Clone(_options);
+
+    private protected abstract TOptions Clone(TOptions options);
+
+    /// <inheritdoc/>
+    public override TrainerInfo Info { get; } = new TrainerInfo(normalization: false, caching: false, supportValid: true);
+
+    /// <summary>Trains on <paramref name="trainData"/>, measuring validation loss on <paramref name="validationData"/> after every epoch (early stopping per the options).</summary>
+    public TTransformer Fit(IDataView trainData, IDataView validationData) => TrainTransformer(trainData, validationData);
+
+    /// <summary>How this task stores its label.</summary>
+    private protected abstract LabelKind LabelKind { get; }
+
+    /// <summary>The objective for these training rows (<paramref name="classCount"/> from a key label, else 0).</summary>
+    private protected abstract Objective CreateObjective(TrainingSet train, int classCount);
+
+    /// <summary>Warnings about the training rows (a class with no rows).</summary>
+    private protected virtual void CheckTrainingRows(TrainingSet train, int classCount, ITrainingMonitor monitor)
+    {
+    }
+
+    /// <summary>The model from what training produced.</summary>
+    private protected abstract TModel CreateModel(TrainingResult result, Objective objective);
+
+    /// <inheritdoc/>
+    protected override void CheckLabelCompatible(SchemaShape.Column labelCol)
+    {
+        bool ok = LabelKind switch
+        {
+            LabelKind.Single => labelCol.Kind == SchemaShape.Column.VectorKind.Scalar && labelCol.ItemType == NumberDataViewType.Single,
+            LabelKind.Boolean => labelCol.Kind == SchemaShape.Column.VectorKind.Scalar && labelCol.ItemType == BooleanDataViewType.Instance,
+            _ => labelCol.Kind == SchemaShape.Column.VectorKind.Scalar && labelCol.IsKey,
+        };
+        if (!ok)
+        {
+            throw new ArgumentOutOfRangeException(nameof(labelCol), labelCol.GetTypeString(),
+                DataViewRowSource.WrongLabelType(labelCol.Name, labelCol.GetTypeString(), LabelKind, labelCol.ItemType is TextDataViewType, labelCol.IsKey, null));
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override TModel TrainModelCore(TrainContext context)
+    {
+        using var channel = Host.Start("Training AutoClipNet");
+        var monitor = new ChannelMonitor(Host, channel);
+        var options = _options;
+        int seed = options.Seed ?? Host.Rand.Next();
+
+        var source = new DataViewRowSource(Host, context.TrainingSet.Data, options.FeatureColumnName, options.LabelColumnName, LabelKind,
+            options.DropNonFiniteRows, "training data");
+        int classCount = source.ClassCount;
+        var train = TrainingSet.Read(source,
+            new TrainingSetOptions(options.MaxRowsInMemory, context.ValidationSet is null ? options.ValidationFraction : 0, seed, classCount, SampleQuantiles: false),
+            "training data");
+        if (train.DroppedRows > 0)
+        {
+            monitor.Warning($"Skipped {train.DroppedRows} training rows with a missing, NaN or infinite value (DropNonFiniteRows).");
+        }
+        TrainingSet? validation = null;
+        if (context.ValidationSet is not null)
+        {
+            var validationSource = new DataViewRowSource(Host, context.ValidationSet.Data, options.FeatureColumnName, options.LabelColumnName, LabelKind,
+                options.DropNonFiniteRows, "validation data");
+            if (validationSource.FeatureCount != source.FeatureCount)
+            {
+                throw new ArgumentOutOfRangeException("validationData", validationSource.FeatureCount,
+                    $"The validation data has {validationSource.FeatureCount} features in '{options.FeatureColumnName}'; the training data has {source.FeatureCount}.");
+            }
+            if (validationSource.ClassCount != classCount)
+            {
+                throw new ArgumentOutOfRangeException("validationData", validationSource.ClassCount,
+                    $"The validation data's label '{options.LabelColumnName}' has {validationSource.ClassCount} classes; the training data's has {classCount}. Map both with the same MapValueToKey transformer.");
+            }
+            validation = TrainingSet.Read(validationSource, new TrainingSetOptions(options.MaxRowsInMemory, 0, seed, classCount, SampleQuantiles: false), "validation data");
+        }
+        CheckTrainingRows(train, classCount, monitor);
+
+        using var objective = CreateObjective(train, classCount);
+        var network = NetworkBuilder.Mlp(train.Features, options.StandardizeFeatures, options.HiddenLayerSizes, options.Activation, objective.OutputCount, new Random(seed));
+        var settings = new TrainingSettings
+        {
+            Epochs = options.NumberOfEpochs,
+            BatchSize = options.BatchSize,
+            LearningRate = options.LearningRate,
+            Optimizer = options.Optimizer,
+            Momentum = options.Momentum,
+            WeightDecay = options.WeightDecay,
+            Clipping = options.Clipping,
+            AutoClip = options.ToAutoClipOptions(),
+            FixedClipNorm = options.FixedClipNorm,
+            Seed = seed,
+            ShufflePoolSize = options.ShufflePoolSize,
+            EarlyStoppingPatience = options.EarlyStoppingPatience,
+            DiagnosticsInterval = options.DiagnosticsInterval,
+        };
+        using var run = new TrainingRun(settings, network, objective, train, validation, monitor);
+        var result = run.Train();
+        return CreateModel(result, objective);
+    }
+
+    /// <summary>Training's progress into the ML.NET channel, and ML.NET's cancellation into training.</summary>
+    private sealed class ChannelMonitor : ITrainingMonitor
+    {
+        private readonly IHost _host;
+        private readonly IChannel _channel;
+
+        public ChannelMonitor(IHost host, IChannel channel)
+        {
+            _host = host;
+            _channel = channel;
+        }
+
+        public void Info(string message) => _channel.Info(message);
+
+        public void Warning(string message) => _channel.Warning(message);
+
+        public void CheckAlive() => _host.CheckAlive();
+    }
+}

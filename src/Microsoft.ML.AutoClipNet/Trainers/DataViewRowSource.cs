@@ -1,0 +1,230 @@
+using System;
+using System.Globalization;
+using Microsoft.ML.AutoClipNet.Data;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.AutoClipNet;
+
+/// <summary>How a task's label is stored in the IDataView.</summary>
+internal enum LabelKind
+{
+    /// <summary>Single (regression): the value.</summary>
+    Single,
+
+    /// <summary>Boolean (binary classification): 1 for true, 0 for false.</summary>
+    Boolean,
+
+    /// <summary>A key (multiclass classification, from MapValueToKey): the class index, key − 1.</summary>
+    Key,
+}
+
+/// <summary>
+/// The ML.NET side of reading training rows: checks the schema with errors that name the column, the
+/// type found and how to fix it, then reads feature vectors and labels through a cursor, encoding the
+/// label and refusing (or skipping and counting) rows with a missing or non-finite value.
+/// </summary>
+internal sealed class DataViewRowSource : IRowSource
+{
+    private readonly IHost _host;
+    private readonly IDataView _data;
+    private readonly DataViewSchema.Column _features;
+    private readonly DataViewSchema.Column _label;
+    private readonly LabelKind _labelKind;
+    private readonly bool _dropNonFinite;
+    private readonly string _dataName;
+
+    public DataViewRowSource(IHost host, IDataView data, string featureColumn, string labelColumn, LabelKind labelKind, bool dropNonFinite, string dataName)
+    {
+        (_features, _label, FeatureCount, ClassCount) = CheckSchema(data.Schema, featureColumn, labelColumn, labelKind, dataName);
+        _host = host;
+        _data = data;
+        _labelKind = labelKind;
+        _dropNonFinite = dropNonFinite;
+        _dataName = dataName;
+    }
+
+    public int FeatureCount { get; }
+
+    /// <summary>The key type's number of classes (multiclass), else 0.</summary>
+    public int ClassCount { get; }
+
+    /// <summary>Checks the columns' types with errors that name the column and the expected type.</summary>
+    public static (DataViewSchema.Column Features, DataViewSchema.Column Label, int FeatureCount, int ClassCount) CheckSchema(DataViewSchema schema,
+        string featureColumn, string labelColumn, LabelKind labelKind, string dataName)
+    {
+        var features = CheckFeatures(schema, featureColumn, dataName);
+        if (schema.GetColumnOrNull(labelColumn) is not { } label)
+        {
+            throw new ArgumentOutOfRangeException(nameof(labelColumn), labelColumn,
+                $"The {dataName} has no label column '{labelColumn}'. Set LabelColumnName, or copy the target with mlContext.Transforms.CopyColumns(\"{labelColumn}\", ...).");
+        }
+        int classes = CheckLabel(label, labelKind, dataName);
+        return (features, label, ((VectorDataViewType)features.Type).Size, classes);
+    }
+
+    public static DataViewSchema.Column CheckFeatures(DataViewSchema schema, string featureColumn, string dataName)
+    {
+        if (schema.GetColumnOrNull(featureColumn) is not { } features)
+        {
+            throw new ArgumentOutOfRangeException(nameof(featureColumn), featureColumn,
+                $"The {dataName} has no feature column '{featureColumn}'. Build one with mlContext.Transforms.Concatenate(\"{featureColumn}\", ...), or set FeatureColumnName.");
+        }
+        if (features.Type is not VectorDataViewType { ItemType: NumberDataViewType itemType } vector || itemType != NumberDataViewType.Single || !vector.IsKnownSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(featureColumn), features.Type.ToString(),
+                $"The feature column '{featureColumn}' of the {dataName} must be a known-size vector of Single, but is {features.Type}. " +
+                "Concatenate fixed-size numeric columns into it, and convert other types with mlContext.Transforms.Conversion.ConvertType.");
+        }
+        return features;
+    }
+
+    /// <summary>Checks the label column's type for the task; returns the number of classes of a key label (else 0).</summary>
+    public static int CheckLabel(DataViewSchema.Column label, LabelKind kind, string dataName)
+    {
+        string name = label.Name;
+        bool wrong = kind switch
+        {
+            LabelKind.Single => label.Type != NumberDataViewType.Single,
+            LabelKind.Boolean => label.Type != BooleanDataViewType.Instance,
+            _ => label.Type is not KeyDataViewType,
+        };
+        if (wrong)
+        {
+            throw new ArgumentOutOfRangeException("labelColumnName", label.Type.ToString(),
+                WrongLabelType(name, label.Type.ToString() ?? "", kind, label.Type is TextDataViewType, label.Type is KeyDataViewType, dataName));
+        }
+        switch (kind)
+        {
+            case LabelKind.Key:
+                var key = (KeyDataViewType)label.Type;
+                if (key.RawType != typeof(uint))
+                {
+                    throw new ArgumentOutOfRangeException("labelColumnName", label.Type.ToString(),
+                        $"The label column '{name}' of the {dataName} is a key of {key.RawType.Name}; AutoClipNet reads keys of UInt32, which mlContext.Transforms.Conversion.MapValueToKey(\"{name}\") makes.");
+                }
+                if (key.Count < 2 || key.Count > int.MaxValue)
+                {
+                    throw new ArgumentOutOfRangeException("labelColumnName", key.Count,
+                        $"The label column '{name}' of the {dataName} has {key.Count} class{(key.Count == 1 ? "" : "es")}; multiclass classification needs at least 2. " +
+                        "Check the column MapValueToKey learned its keys from, or use a regression or binary trainer.");
+                }
+                return (int)key.Count;
+        }
+        return 0;
+    }
+
+    /// <summary>The error for a label of the wrong type: what was found, what the task needs, and how to get it.</summary>
+    public static string WrongLabelType(string name, string found, LabelKind kind, bool isText, bool isKey, string? dataName)
+    {
+        string where = dataName is null ? $"The label column '{name}'" : $"The label column '{name}' of the {dataName}";
+        return kind switch
+        {
+            LabelKind.Single => $"{where} must be Single for regression, but is {found}. " +
+                $"Convert it with mlContext.Transforms.Conversion.ConvertType(\"{name}\", outputKind: DataKind.Single).",
+            LabelKind.Boolean => $"{where} must be Boolean for binary classification, but is {found}. " + (isText
+                ? $"Map its two values to true and false first, for example with mlContext.Transforms.Conversion.MapValue(\"{name}\", new[] {{ KeyValuePair.Create(\"Yes\", true), KeyValuePair.Create(\"No\", false) }})."
+                : isKey
+                ? "A key label is for multiclass classification (mlContext.MulticlassClassification.Trainers.AutoClipNet)."
+                : $"Convert it with mlContext.Transforms.Conversion.ConvertType(\"{name}\", outputKind: DataKind.Boolean) (non-zero becomes true)."),
+            _ => $"{where} must be a key (the class) for multiclass classification, but is {found}. " +
+                $"Map the class values to keys with mlContext.Transforms.Conversion.MapValueToKey(\"{name}\").",
+        };
+    }
+
+    public long ForEachRow(RowAction action)
+    {
+        int f = FeatureCount;
+        long dropped = 0;
+        var row = new float[f];
+        using var cursor = _data.GetRowCursor(new[] { _features, _label });
+        var featureGetter = cursor.GetGetter<VBuffer<float>>(_features);
+        var labelReader = LabelReader(cursor);
+        VBuffer<float> buffer = default;
+        while (cursor.MoveNext())
+        {
+            if ((cursor.Position & 1023) == 0)
+            {
+                _host.CheckAlive();
+            }
+            featureGetter(ref buffer);
+            if (buffer.Length != f)
+            {
+                throw new InvalidOperationException($"Row {cursor.Position} of the {_dataName} has {buffer.Length} values in column '{_features.Name}'; {f} were expected.");
+            }
+            buffer.CopyTo(row);
+            float label = labelReader(out string? badLabel);
+            int bad = FirstNonFinite(row);
+            if (bad >= 0 || badLabel is not null)
+            {
+                if (_dropNonFinite)
+                {
+                    dropped++;
+                    continue;
+                }
+                string where = bad >= 0
+                    ? $"column '{_features.Name}', slot {bad}, is {row[bad].ToString(CultureInfo.InvariantCulture)}"
+                    : $"column '{_label.Name}' {badLabel}";
+                throw new InvalidOperationException(
+                    $"Row {cursor.Position} of the {_dataName} has a value that is not a finite number or is missing: {where}. " +
+                    "Replace missing values (mlContext.Transforms.ReplaceMissingValues), filter such rows out, or set DropNonFiniteRows = true in the trainer's options to skip them.");
+            }
+            action(row, label, cursor.Position);
+        }
+        return dropped;
+    }
+
+    private delegate float LabelRead(out string? problem);
+
+    private LabelRead LabelReader(DataViewRowCursor cursor)
+    {
+        switch (_labelKind)
+        {
+            case LabelKind.Single:
+            {
+                var getter = cursor.GetGetter<float>(_label);
+                float value = 0;
+                return (out string? problem) =>
+                {
+                    getter(ref value);
+                    problem = float.IsFinite(value) ? null : "is " + value.ToString(CultureInfo.InvariantCulture);
+                    return value;
+                };
+            }
+            case LabelKind.Boolean:
+            {
+                var getter = cursor.GetGetter<bool>(_label);
+                bool value = false;
+                return (out string? problem) =>
+                {
+                    getter(ref value);
+                    problem = null;
+                    return value ? 1f : 0f;
+                };
+            }
+            default:
+            {
+                var getter = cursor.GetGetter<uint>(_label);
+                uint value = 0;
+                return (out string? problem) =>
+                {
+                    getter(ref value);
+                    problem = value == 0 ? "is missing (key 0: a value MapValueToKey did not learn)" : null;
+                    return value == 0 ? 0f : value - 1;
+                };
+            }
+        }
+    }
+
+    private static int FirstNonFinite(float[] row)
+    {
+        for (int i = 0; i < row.Length; i++)
+        {
+            if (!float.IsFinite(row[i]))
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+}

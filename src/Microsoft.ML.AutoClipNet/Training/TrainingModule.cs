@@ -1,0 +1,167 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.AutoClipNet.Network;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.AutoClipNet.Training;
+
+/// <summary>
+/// A network being trained: every trainable tensor of every layer is a view of one contiguous
+/// parameter buffer, and its gradient a view of one contiguous gradient buffer. So clipping is one
+/// norm and one multiplication, and an optimizer step a handful of operations on two buffers, however
+/// many layers there are. Built from a <see cref="NetworkDescription"/>; <see cref="Snapshot"/> turns the
+/// current values back into one.
+/// </summary>
+internal sealed class TrainingModule : IDisposable
+{
+    private readonly NetworkDescription _initial;
+    private readonly ParameterSpec[][] _specs;
+    private readonly Parameter[][] _parameters;
+    private readonly (long Offset, long Count)[][] _slices;
+    private readonly IReadOnlyList<Tensor>?[] _constants;
+
+    public TrainingModule(NetworkDescription initial)
+    {
+        AutoClip.TorchSharpNative.EnsureLoadable();
+        _initial = initial;
+        _specs = initial.Layers.Select(l => l.GetParameters().ToArray()).ToArray();
+        _constants = initial.Layers.Select(l => l.CreateTrainingConstants()).ToArray();
+        long total = _specs.Sum(s => s.Sum(p => (long)p.Values.Length));
+        if (total == 0)
+        {
+            throw new ArgumentException("The network has nothing to train.");
+        }
+        var raw = new float[total];
+        var lrFactors = new float[total];
+        var decayFactors = new float[total];
+        _slices = new (long, long)[_specs.Length][];
+        long offset = 0;
+        for (int l = 0; l < _specs.Length; l++)
+        {
+            _slices[l] = new (long, long)[_specs[l].Length];
+            for (int p = 0; p < _specs[l].Length; p++)
+            {
+                var spec = _specs[l][p];
+                for (int i = 0; i < spec.Values.Length; i++)
+                {
+                    raw[offset + i] = spec.Scale == 1f ? spec.Values[i] : spec.Values[i] / spec.Scale;
+                }
+                Array.Fill(lrFactors, spec.LearningRateFactor, (int)offset, spec.Values.Length);
+                Array.Fill(decayFactors, spec.WeightDecayFactor, (int)offset, spec.Values.Length);
+                _slices[l][p] = (offset, spec.Values.Length);
+                offset += spec.Values.Length;
+            }
+        }
+        ParameterCount = total;
+        // Every tensor below lives as long as the module, whatever dispose scope the caller has open.
+        Values = TensorMemory.Copy(raw, total).DetachFromDisposeScope();
+        Gradients = zeros(total).DetachFromDisposeScope();
+        LearningRateFactors = lrFactors.All(f => f == 1f) ? null : TensorMemory.Copy(lrFactors, total).DetachFromDisposeScope();
+        WeightDecayFactors = decayFactors.All(f => f == 1f) ? null : TensorMemory.Copy(decayFactors, total).DetachFromDisposeScope();
+        _parameters = new Parameter[_specs.Length][];
+        for (int l = 0; l < _specs.Length; l++)
+        {
+            _parameters[l] = new Parameter[_specs[l].Length];
+            for (int p = 0; p < _specs[l].Length; p++)
+            {
+                var (start, count) = _slices[l][p];
+                var shape = _specs[l][p].Shape;
+                using var valueSlice = Values.narrow(0, start, count);
+                using var valueView = valueSlice.view(shape);
+                var parameter = new Parameter(valueView).DetachFromDisposeScope(); // shares the buffer's memory
+                using var gradientSlice = Gradients.narrow(0, start, count);
+                using var gradientView = gradientSlice.view(shape);
+                parameter.grad = gradientView; // backward accumulates into the buffer in place
+                _parameters[l][p] = (Parameter)parameter;
+            }
+        }
+    }
+
+    /// <summary>Every trainable value, raw (the layers multiply by their parametrization scale).</summary>
+    public Tensor Values { get; }
+
+    /// <summary>Every gradient, in the same order as <see cref="Values"/>.</summary>
+    public Tensor Gradients { get; }
+
+    /// <summary>Per-value learning-rate factors, or null when they are all 1.</summary>
+    public Tensor? LearningRateFactors { get; }
+
+    /// <summary>Per-value weight-decay factors, or null when they are all 1.</summary>
+    public Tensor? WeightDecayFactors { get; }
+
+    public long ParameterCount { get; }
+
+    /// <summary>The differentiable forward pass of a batch (rows × inputs) to rows × outputs.</summary>
+    public Tensor Forward(Tensor x, bool training)
+    {
+        var layers = _initial.Layers;
+        for (int l = 0; l < layers.Count; l++)
+        {
+            x = layers[l].TrainingForward(x, _parameters[l], _constants[l], training);
+        }
+        return x;
+    }
+
+    /// <summary>The network with the current values (value = raw · scale, in float).</summary>
+    public NetworkDescription Snapshot()
+    {
+        var raw = new float[ParameterCount];
+        using (var noGrad = no_grad())
+        {
+            TensorMemory.Floats(Values).CopyTo(raw);
+        }
+        var layers = new Layer[_specs.Length];
+        for (int l = 0; l < _specs.Length; l++)
+        {
+            if (_specs[l].Length == 0)
+            {
+                layers[l] = _initial.Layers[l];
+                continue;
+            }
+            var values = new float[_specs[l].Length][];
+            for (int p = 0; p < values.Length; p++)
+            {
+                var (start, count) = _slices[l][p];
+                float scale = _specs[l][p].Scale;
+                values[p] = new float[count];
+                for (int i = 0; i < count; i++)
+                {
+                    values[p][i] = scale == 1f ? raw[start + i] : raw[start + i] * scale;
+                }
+            }
+            layers[l] = _initial.Layers[l].WithParameters(values);
+        }
+        return new NetworkDescription(_initial.InputSize, layers);
+    }
+
+    /// <summary>Whether every value is a finite number.</summary>
+    public bool AllFinite()
+    {
+        using var scope = NewDisposeScope();
+        return Values.isfinite().all().item<bool>();
+    }
+
+    public void Dispose()
+    {
+        foreach (var constants in _constants)
+        {
+            foreach (var tensor in constants ?? Array.Empty<Tensor>())
+            {
+                tensor.Dispose();
+            }
+        }
+        foreach (var layer in _parameters)
+        {
+            foreach (var parameter in layer)
+            {
+                parameter.Dispose();
+            }
+        }
+        Values.Dispose();
+        Gradients.Dispose();
+        LearningRateFactors?.Dispose();
+        WeightDecayFactors?.Dispose();
+    }
+}

@@ -1,0 +1,146 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.AutoClipNet.Tests;
+
+/// <summary>
+/// The test assembly is also a console program, so that tests can check behaviour in a fresh process.
+/// With no arguments it does nothing (the test platform runs the tests). Modes:
+/// <list type="bullet">
+/// <item><c>load &lt;zip&gt; &lt;task&gt; &lt;out&gt;</c>: loads a saved pipeline without touching any AutoClipNet type first, scores the task's test rows, writes the outputs' bytes.</item>
+/// <item><c>train &lt;task&gt; &lt;rows&gt; &lt;seed&gt; &lt;out&gt; [zip]</c>: trains a quick pipeline from scratch, writes its weights and outputs, optionally saves it.</item>
+/// <item><c>burn &lt;seconds&gt;</c>: keeps every core busy (for tests under CPU load).</item>
+/// </list>
+/// The environment variable AUTOCLIP_TEST_JUNK=N makes the process allocate N small managed arrays and
+/// TorchSharp tensors first, which moves later allocations in memory (alignment must not matter).
+/// </summary>
+public static class ChildProcess
+{
+    /// <summary>How many test rows the child processes score.</summary>
+    internal const int ScoredRows = 1000;
+
+    public static int Main(string[] args)
+    {
+        if (args.Length == 0)
+        {
+            return 0;
+        }
+        Perturb();
+        // Each mode is its own method, so that compiling Main loads no AutoClipNet type.
+        return args[0] switch
+        {
+            "load" => LoadAndScore(args[1], args[2], args[3]),
+            "train" => TrainAndScore(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), int.Parse(args[3], CultureInfo.InvariantCulture), args[4], args.Length > 5 ? args[5] : null),
+            "burn" => Burn(double.Parse(args[1], CultureInfo.InvariantCulture)),
+            _ => Unknown(args[0]),
+        };
+    }
+
+    private static readonly List<object> Junk = new();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Perturb()
+    {
+        if (!int.TryParse(Environment.GetEnvironmentVariable("AUTOCLIP_TEST_JUNK"), out int junk))
+        {
+            return;
+        }
+        for (int i = 0; i < junk; i++)
+        {
+            Junk.Add(new float[1 + i % 5]);
+            Junk.Add(TorchSharp.torch.tensor(new float[1 + i % 3], new long[] { 1 + i % 3 }));
+        }
+    }
+
+    private static int Unknown(string mode)
+    {
+        Console.Error.WriteLine($"unknown mode '{mode}'");
+        return 2;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int LoadAndScore(string modelPath, string task, string outputPath)
+    {
+        bool loadedBefore = AppDomain.CurrentDomain.GetAssemblies().Any(a => a.GetName().Name == "Microsoft.ML.AutoClipNet");
+        var ml = new MLContext(seed: 0);
+        var model = ml.Model.Load(modelPath, out _);
+        File.WriteAllBytes(outputPath, Scores(ml, model, task));
+        Console.WriteLine($"autoclipnet-loaded-before={loadedBefore}; last transformer {((TransformerChain<ITransformer>)model).LastTransformer.GetType().FullName}");
+        return 0;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int TrainAndScore(string task, int rows, int seed, string outputPath, string? modelPath)
+    {
+        var ml = new MLContext(seed: 0);
+        var fixture = TaskFixture.ByName(task);
+        var raw = TestData.Raw(ml, fixture.DataSet, rows);
+        var pipeline = AutoClip.Shared.BundledData.Featurizer(ml, fixture.DataSet).Append(fixture.QuickTrainer(ml, epochs: 2, seed: seed)).Fit(raw);
+        File.WriteAllBytes(outputPath, Fingerprint.Of(ml, pipeline, task));
+        if (modelPath is not null)
+        {
+            ml.Model.Save(pipeline, raw.Schema, modelPath);
+        }
+        return 0;
+    }
+
+    private static int Burn(double seconds)
+    {
+        var until = DateTime.UtcNow.AddSeconds(seconds);
+        var threads = Enumerable.Range(0, Environment.ProcessorCount).Select(_ => new Thread(() =>
+        {
+            double x = 1;
+            while (DateTime.UtcNow < until)
+            {
+                for (int i = 0; i < 100_000; i++)
+                {
+                    x = Math.Sqrt(x + i);
+                }
+            }
+            GC.KeepAlive(x);
+        })).ToArray();
+        foreach (var thread in threads)
+        {
+            thread.Start();
+        }
+        foreach (var thread in threads)
+        {
+            thread.Join();
+        }
+        return 0;
+    }
+
+    /// <summary>The outputs of <paramref name="model"/> (a pipeline from raw rows) on the task's <see cref="ScoredRows"/> test rows.</summary>
+    internal static byte[] Scores(MLContext ml, ITransformer model, string task)
+    {
+        var fixture = TaskFixture.ByName(task);
+        var rows = TestData.Raw(ml, fixture.DataSet, ScoredRows, seed: 11);
+        return Outputs.Bytes(model.Transform(rows), fixture.OutputColumns);
+    }
+
+    /// <summary>Runs this assembly as a child process and returns what it printed.</summary>
+    internal static string Run(params string[] args) => RunPerturbed(0, args);
+
+    /// <summary>Runs this assembly as a child process with AUTOCLIP_TEST_JUNK=<paramref name="junk"/> (0: none).</summary>
+    internal static string RunPerturbed(int junk, params string[] args)
+        => Processes.Run(AppContext.BaseDirectory, "dotnet", new[] { typeof(ChildProcess).Assembly.Location }.Concat(args), out _,
+            environment: junk > 0 ? new Dictionary<string, string> { ["AUTOCLIP_TEST_JUNK"] = junk.ToString(CultureInfo.InvariantCulture) } : null);
+}
+
+/// <summary>Kept apart from <see cref="ChildProcess"/> so that loading that class touches no AutoClipNet type.</summary>
+internal static class Fingerprint
+{
+    /// <summary>Every weight of the model's dense layers followed by its outputs on the task's test rows.</summary>
+    internal static byte[] Of(MLContext ml, ITransformer model, string task)
+    {
+        var network = TaskFixture.ByName(task).ModelOf(model);
+        var weights = Enumerable.Range(0, network.HiddenLayerSizes.Count + 1).SelectMany(l => network.GetWeights(l).Concat(network.GetBiases(l)));
+        return weights.SelectMany(BitConverter.GetBytes).Concat(ChildProcess.Scores(ml, model, task)).ToArray();
+    }
+}

@@ -1,0 +1,294 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.AutoClip.Shared;
+using Microsoft.ML.Data;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.AutoClipNet.Tests;
+
+/// <summary>What only the binary trainer does: quality against logistic regression, ML.NET's calibrated outputs, calibration, the positive class weight.</summary>
+[TestClass]
+public sealed class BinaryTrainerTests
+{
+    private static (IDataView Train, IDataView Test) Split(MLContext ml, BundledDataSet set)
+    {
+        var data = ml.Data.Cache(BundledData.Load(ml, set));
+        var featurized = ml.Data.Cache(BundledData.Featurizer(ml, set).Fit(data).Transform(data));
+        var split = ml.Data.TrainTestSplit(featurized, testFraction: 0.25, seed: 1);
+        return (split.TrainSet, split.TestSet);
+    }
+
+    [TestMethod]
+    public void Default_options_beat_LbfgsLogisticRegression_on_held_out_AUC()
+    {
+        var ml = new MLContext(seed: 0);
+        var (train, test) = Split(ml, BundledData.SpamSet);
+        var ours = ml.BinaryClassification.Evaluate(ml.BinaryClassification.Trainers.AutoClipNet().Fit(train).Transform(test));
+        var lbfgs = ml.Transforms.NormalizeMinMax("Features").Append(ml.BinaryClassification.Trainers.LbfgsLogisticRegression()).Fit(train);
+        var theirs = ml.BinaryClassification.Evaluate(lbfgs.Transform(test));
+        Console.WriteLine($"spam, held-out: AutoClipNet AUC {ours.AreaUnderRocCurve:F4}, log-loss {ours.LogLoss:F4}, F1 {ours.F1Score:F4}; " +
+            $"LbfgsLogisticRegression AUC {theirs.AreaUnderRocCurve:F4}, log-loss {theirs.LogLoss:F4}, F1 {theirs.F1Score:F4}");
+        Assert.IsGreaterThan(theirs.AreaUnderRocCurve, ours.AreaUnderRocCurve);
+        Assert.IsLessThan(theirs.LogLoss, ours.LogLoss);
+    }
+
+    [TestMethod]
+    public void Score_is_the_logit_Probability_its_sigmoid_and_PredictedLabel_Score_above_zero()
+    {
+        var ml = new MLContext(seed: 0);
+        var (train, test) = Split(ml, BundledData.TelcoChurnSet);
+        var model = ml.BinaryClassification.Trainers.AutoClipNet(TestOptions.Quick(new AutoClipNetBinaryTrainer.Options(), epochs: 3)).Fit(train);
+        // The calibrator is ML.NET's Platt with slope -1 and offset 0: sigmoid(Score).
+        Assert.AreEqual(-1.0, model.Model.Calibrator.Slope);
+        Assert.AreEqual(0.0, model.Model.Calibrator.Offset);
+        var scored = model.Transform(test);
+        var score = scored.GetColumn<float>("Score").ToArray();
+        var probability = scored.GetColumn<float>("Probability").ToArray();
+        var predicted = scored.GetColumn<bool>("PredictedLabel").ToArray();
+        Assert.IsGreaterThan(1000, score.Length);
+        for (int i = 0; i < score.Length; i++)
+        {
+            Assert.AreEqual((float)(1 / (1 + Math.Exp(-score[i]))), probability[i], $"row {i}");
+            Assert.AreEqual(score[i] > 0, predicted[i], $"row {i}");
+        }
+        Assert.IsTrue(predicted.Any(p => p) && predicted.Any(p => !p));
+        // The scored columns are annotated as ML.NET's evaluators expect.
+        var metrics = ml.BinaryClassification.Evaluate(scored);
+        Assert.IsGreaterThan(0.8, metrics.AreaUnderRocCurve);
+        Assert.IsTrue(double.IsFinite(metrics.LogLoss) && double.IsFinite(metrics.F1Score));
+    }
+
+    /// <summary>Expected calibration error over 10 equal-width probability bins.</summary>
+    internal static double ExpectedCalibrationError(float[] probability, bool[] label, int bins = 10)
+    {
+        double error = 0;
+        for (int b = 0; b < bins; b++)
+        {
+            var inBin = Enumerable.Range(0, probability.Length).Where(i => Math.Min(bins - 1, (int)(probability[i] * bins)) == b).ToArray();
+            if (inBin.Length == 0)
+            {
+                continue;
+            }
+            double confidence = inBin.Average(i => probability[i]);
+            double frequency = inBin.Average(i => label[i] ? 1.0 : 0.0);
+            error += inBin.Length * Math.Abs(confidence - frequency);
+        }
+        return error / probability.Length;
+    }
+
+    [TestMethod]
+    public void The_probabilities_are_calibrated_on_held_out_churn_rows()
+    {
+        var ml = new MLContext(seed: 0);
+        var (train, test) = Split(ml, BundledData.TelcoChurnSet);
+        // Keeping the epoch of best validation log-loss keeps the network from growing overconfident.
+        var options = new AutoClipNetBinaryTrainer.Options { ValidationFraction = 0.2, EarlyStoppingPatience = 5 };
+        var scored = ml.BinaryClassification.Trainers.AutoClipNet(options).Fit(train).Transform(test);
+        var probability = scored.GetColumn<float>("Probability").ToArray();
+        var label = scored.GetColumn<bool>("Label").ToArray();
+        double ece = ExpectedCalibrationError(probability, label);
+        var lbfgs = ml.BinaryClassification.Trainers.LbfgsLogisticRegression().Fit(train).Transform(test);
+        double lbfgsEce = ExpectedCalibrationError(lbfgs.GetColumn<float>("Probability").ToArray(), label);
+        Console.WriteLine($"telco-churn held-out expected calibration error (10 bins): AutoClipNet {ece:F4}, LbfgsLogisticRegression {lbfgsEce:F4}; positives {label.Average(l => l ? 1.0 : 0):P1}, mean probability {probability.Average():P1}");
+        Assert.IsLessThan(0.05, ece, "the network is trained on log-loss: its probabilities should match the frequencies");
+        Assert.AreEqual(label.Average(l => l ? 1.0 : 0), probability.Average(), 0.03);
+    }
+
+    [TestMethod]
+    public void A_positive_class_weight_trades_precision_for_recall()
+    {
+        var ml = new MLContext(seed: 0);
+        var (train, test) = Split(ml, BundledData.TelcoChurnSet);
+        BinaryClassificationMetrics Metrics(double weight)
+        {
+            var options = TestOptions.Quick(new AutoClipNetBinaryTrainer.Options(), epochs: 8);
+            options.PositiveClassWeight = weight;
+            return ml.BinaryClassification.Evaluate(ml.BinaryClassification.Trainers.AutoClipNet(options).Fit(train).Transform(test));
+        }
+        var plain = Metrics(1);
+        var weighted = Metrics(3);
+        Console.WriteLine($"positive weight 1: recall {plain.PositiveRecall:F3}, precision {plain.PositivePrecision:F3}; weight 3: recall {weighted.PositiveRecall:F3}, precision {weighted.PositivePrecision:F3}");
+        Assert.IsGreaterThan(plain.PositiveRecall + 0.1, weighted.PositiveRecall);
+        Assert.IsLessThan(plain.PositivePrecision, weighted.PositivePrecision);
+
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.BinaryClassification.Trainers.AutoClipNet(new AutoClipNetBinaryTrainer.Options { PositiveClassWeight = 0 }));
+        Assert.AreEqual("PositiveClassWeight", e.ParamName);
+        StringAssert.Contains(e.Message, "AutoClipNetBinaryTrainer.Options.PositiveClassWeight must be a positive number, but was 0");
+    }
+
+    [TestMethod]
+    public void A_text_label_is_refused_with_how_to_map_it_to_true_and_false()
+    {
+        var ml = new MLContext(seed: 0);
+        var raw = TestData.Raw(ml, BundledData.TelcoChurnSet, 200);
+        var featurized = BundledData.Featurizer(ml, BundledData.TelcoChurnSet).Fit(raw).Transform(raw);
+        var text = ml.Transforms.CopyColumns("Label", "LabelText").Fit(featurized).Transform(featurized);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.BinaryClassification.Trainers.AutoClipNet(TestOptions.Quick(new AutoClipNetBinaryTrainer.Options(), 1)).Fit(text));
+        StringAssert.Contains(e.Message, "label column 'Label'");
+        StringAssert.Contains(e.Message, "must be Boolean for binary classification, but is String");
+        StringAssert.Contains(e.Message, "mlContext.Transforms.Conversion.MapValue(\"Label\"");
+    }
+
+    [TestMethod]
+    public void Training_rows_of_one_class_are_warned_about()
+    {
+        var ml = new MLContext(seed: 0);
+        var warnings = new ConcurrentQueue<string>();
+        ml.Log += (_, e) =>
+        {
+            if (e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Warning)
+            {
+                warnings.Enqueue(e.RawMessage);
+            }
+        };
+        var featurized = TestData.Featurized(ml, BundledData.TelcoChurnSet, 1000);
+        var onlyNegatives = ml.Data.FilterByCustomPredicate<LabelRow>(featurized, r => r.Label);
+        ml.BinaryClassification.Trainers.AutoClipNet(TestOptions.Quick(new AutoClipNetBinaryTrainer.Options(), 1)).Fit(onlyNegatives);
+        Assert.IsTrue(warnings.Any(w => w.Contains("has the label false", StringComparison.Ordinal)), string.Join(" | ", warnings));
+    }
+
+    public sealed class LabelRow
+    {
+        public bool Label { get; set; }
+    }
+}
+
+/// <summary>What only the multiclass trainer does: quality against maximum entropy, the label's key values, key labels that make no sense.</summary>
+[TestClass]
+public sealed class MulticlassTrainerTests
+{
+    [TestMethod]
+    public void Default_options_beat_LbfgsMaximumEntropy_on_letter_by_a_clear_margin()
+    {
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.Cache(BundledData.Load(ml, BundledData.LetterSet));
+        var featurized = ml.Data.Cache(BundledData.Featurizer(ml, BundledData.LetterSet).Fit(data).Transform(data));
+        var split = ml.Data.TrainTestSplit(featurized, testFraction: 0.25, seed: 1);
+        var ours = ml.MulticlassClassification.Evaluate(ml.MulticlassClassification.Trainers.AutoClipNet().Fit(split.TrainSet).Transform(split.TestSet));
+        var maxEnt = ml.Transforms.NormalizeMinMax("Features").Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy()).Fit(split.TrainSet);
+        var theirs = ml.MulticlassClassification.Evaluate(maxEnt.Transform(split.TestSet));
+        Console.WriteLine($"letter, held-out: AutoClipNet micro accuracy {ours.MicroAccuracy:F4}, macro {ours.MacroAccuracy:F4}, log-loss {ours.LogLoss:F4}; " +
+            $"LbfgsMaximumEntropy micro {theirs.MicroAccuracy:F4}, macro {theirs.MacroAccuracy:F4}, log-loss {theirs.LogLoss:F4}");
+        Assert.IsGreaterThan(theirs.MicroAccuracy + 0.1, ours.MicroAccuracy);
+        Assert.IsLessThan(theirs.LogLoss, ours.LogLoss);
+    }
+
+    [TestMethod]
+    public void Scores_carry_the_class_names_and_MapKeyToValue_turns_the_prediction_back_into_one()
+    {
+        var ml = new MLContext(seed: 0);
+        var raw = TestData.Raw(ml, BundledData.SatelliteSet, 2000);
+        var pipeline = BundledData.Featurizer(ml, BundledData.SatelliteSet)
+            .Append(ml.MulticlassClassification.Trainers.AutoClipNet(TestOptions.Quick(new AutoClipNetMulticlassTrainer.Options(), epochs: 3)))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"))
+            .Fit(raw);
+        var scored = pipeline.Transform(raw);
+        VBuffer<ReadOnlyMemory<char>> slotNames = default;
+        scored.Schema["Score"].GetSlotNames(ref slotNames);
+        var names = slotNames.DenseValues().Select(n => n.ToString()).ToArray();
+        string[] classes = { "red soil", "cotton crop", "grey soil", "damp grey soil", "vegetation stubble", "very damp grey soil" };
+        CollectionAssert.AreEquivalent(classes, names);
+        Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 6), scored.Schema["Score"].Type);
+        Assert.AreEqual(6ul, ((KeyDataViewType)scored.Schema["PredictedLabel"].Type).Count);
+
+        var predictedClass = scored.GetColumn<string>("PredictedClass").ToArray();
+        var scores = scored.GetColumn<float[]>("Score").ToArray();
+        for (int i = 0; i < scores.Length; i++)
+        {
+            Assert.AreEqual(1.0, scores[i].Sum(), 1e-5, $"row {i}: the scores are probabilities");
+            Assert.AreEqual(names[Array.IndexOf(scores[i], scores[i].Max())], predictedClass[i], $"row {i}");
+        }
+        Assert.IsGreaterThan(0.7, predictedClass.Zip(raw.GetColumn<string>("LabelText"), (p, t) => p == t ? 1.0 : 0).Average());
+    }
+
+    // In .NET objects, ML.NET keys are 0-based: a [KeyType(4)] uint holds 0 to 3 (classes 1 to 4 in the view), and a value
+    // out of that range loads as the missing key.
+    public sealed class KeyRow
+    {
+        [KeyType(1)]
+        public uint Label { get; set; }
+
+        [VectorType(3)]
+        public float[] Features { get; set; } = new float[3];
+    }
+
+    public sealed class FourKeyRow
+    {
+        [KeyType(4)]
+        public uint Label { get; set; }
+
+        [VectorType(3)]
+        public float[] Features { get; set; } = new float[3];
+    }
+
+    [TestMethod]
+    public void A_key_of_one_class_is_refused_naming_the_column_and_the_fix()
+    {
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 20).Select(i => new KeyRow { Label = 0, Features = new float[] { i, 1, 2 } }));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.MulticlassClassification.Trainers.AutoClipNet(TestOptions.Quick(new AutoClipNetMulticlassTrainer.Options(), 1)).Fit(data));
+        StringAssert.Contains(e.Message, "label column 'Label'");
+        StringAssert.Contains(e.Message, "has 1 class; multiclass classification needs at least 2");
+        StringAssert.Contains(e.Message, "binary trainer");
+    }
+
+    [TestMethod]
+    public void A_class_missing_from_the_training_rows_is_warned_about_and_keeps_its_score()
+    {
+        var ml = new MLContext(seed: 0);
+        var warnings = new ConcurrentQueue<string>();
+        ml.Log += (_, e) =>
+        {
+            if (e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Warning)
+            {
+                warnings.Enqueue(e.RawMessage);
+            }
+        };
+        // Four classes declared, rows only of classes 1, 2 and 4 (0-based 0, 1 and 3).
+        var rows = Enumerable.Range(0, 300).Select(i => new FourKeyRow { Label = (uint)(i % 3 == 2 ? 3 : i % 3), Features = new float[] { i % 3, i % 7, 1 } }).ToArray();
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var options = TestOptions.Quick(new AutoClipNetMulticlassTrainer.Options(), 40);
+        options.LearningRate = 0.01;
+        var model = ml.MulticlassClassification.Trainers.AutoClipNet(options).Fit(data);
+        Assert.IsTrue(warnings.Any(w => w.Contains("1 of the 4 classes", StringComparison.Ordinal) && w.Contains("keys 3", StringComparison.Ordinal)), string.Join(" | ", warnings));
+        Assert.AreEqual(4, model.Model.ClassCount);
+        var scores = model.Transform(data).GetColumn<float[]>("Score").ToArray();
+        Assert.IsTrue(scores.All(s => s.Length == 4));
+        Assert.IsLessThan(0.05, scores.Average(s => s[2]), "the class without rows gets little probability");
+    }
+
+    [TestMethod]
+    public void A_row_with_a_missing_key_is_named_or_dropped_and_counted()
+    {
+        var ml = new MLContext(seed: 0);
+        var rows = Enumerable.Range(0, 100).Select(i => new FourKeyRow { Label = (uint)(i % 4), Features = new float[] { i % 4, 1, 2 } }).ToArray();
+        rows[37].Label = 9; // out of range: the missing key, as for a value MapValueToKey did not learn
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var options = TestOptions.Quick(new AutoClipNetMulticlassTrainer.Options(), 1);
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.MulticlassClassification.Trainers.AutoClipNet(options).Fit(data));
+        StringAssert.Contains(e.Message, "Row 37 of the training data");
+        StringAssert.Contains(e.Message, "column 'Label' is missing (key 0");
+        options.DropNonFiniteRows = true;
+        var model = ml.MulticlassClassification.Trainers.AutoClipNet(options).Fit(data);
+        Assert.AreEqual(1, model.Model.TrainingHistory.DroppedRows);
+        Assert.AreEqual(99, model.Model.TrainingHistory.TrainingRows);
+    }
+
+    [TestMethod]
+    public void Label_smoothing_is_an_option_checked_like_the_others()
+    {
+        var ml = new MLContext(seed: 0);
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.MulticlassClassification.Trainers.AutoClipNet(new AutoClipNetMulticlassTrainer.Options { LabelSmoothing = 1 }));
+        Assert.AreEqual("LabelSmoothing", e.ParamName);
+        var data = TestData.Featurized(ml, BundledData.SatelliteSet, 1000);
+        var options = TestOptions.Quick(new AutoClipNetMulticlassTrainer.Options(), 3);
+        options.LabelSmoothing = 0.1;
+        var smoothed = ml.MulticlassClassification.Trainers.AutoClipNet(options).Fit(data).Transform(data).GetColumn<float[]>("Score").ToArray();
+        options.LabelSmoothing = 0;
+        var plain = ml.MulticlassClassification.Trainers.AutoClipNet(options).Fit(data).Transform(data).GetColumn<float[]>("Score").ToArray();
+        // Smoothing keeps probabilities away from 0 and 1.
+        Assert.IsLessThan(plain.Average(s => s.Max()), smoothed.Average(s => s.Max()));
+    }
+}

@@ -1,0 +1,165 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Reflection;
+using System.Reflection.Metadata;
+using System.Reflection.Metadata.Ecma335;
+using System.Reflection.PortableExecutable;
+using Microsoft.ML.AutoClipNet;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.AutoClipNet.Tests;
+
+/// <summary>
+/// Microsoft.ML.AutoClipNet compiles against publicized ML.NET assemblies. These tests resolve every
+/// ML.NET type and member it references against the real Microsoft.ML assemblies loaded at run time,
+/// so an ML.NET change that moves or removes one fails here, loudly, rather than in a user's app.
+/// </summary>
+[TestClass]
+public sealed class MLNetInternalsTests
+{
+    private static readonly Assembly AutoClipNet = typeof(AutoClipNetTrainer).Assembly;
+    private static readonly string[] MLNetAssemblies = { "Microsoft.ML.Core", "Microsoft.ML.Data" };
+
+    [TestMethod]
+    public void The_runtime_has_exactly_the_pinned_Microsoft_ML()
+    {
+        foreach (string name in MLNetAssemblies)
+        {
+            var assembly = Assembly.Load(name);
+            string version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion;
+            StringAssert.StartsWith(version, "5.0.1", $"{name} is {version}; AutoClipNet is built against the internals of 5.0.1 only");
+        }
+    }
+
+    [TestMethod]
+    public void Every_referenced_ML_NET_member_resolves_against_the_real_assemblies()
+    {
+        var (members, failures) = ResolveReferences();
+        Assert.IsEmpty(failures, "ML.NET members AutoClipNet uses are missing:\n" + string.Join("\n", failures));
+        Assert.IsGreaterThan(20, members.Count);
+    }
+
+    /// <summary>The internal ML.NET members used are tracked, so that using a new one is a deliberate change.</summary>
+    [TestMethod]
+    public void The_internal_ML_NET_members_used_are_the_tracked_ones()
+    {
+        var (members, _) = ResolveReferences();
+        string actual = string.Join("\n", members.Where(m => !m.IsPublic).Select(m => m.Description).Distinct().Order(StringComparer.Ordinal)) + "\n";
+        string tracked = Path.Combine(TestData.RepoRoot, "test", "Microsoft.ML.AutoClipNet.Tests", "PublicApi", "MLNetInternalsUsed.txt");
+        string expected = File.Exists(tracked) ? File.ReadAllText(tracked).ReplaceLineEndings("\n") : "";
+        if (actual != expected)
+        {
+            string received = Path.Combine(AppContext.BaseDirectory, "MLNetInternalsUsed.received.txt");
+            File.WriteAllText(received, actual);
+            Assert.Fail($"AutoClipNet now uses other ML.NET internals. If that is intended, copy {received} to {tracked}.");
+        }
+    }
+
+    private sealed record Used(string Description, bool IsPublic);
+
+    private static (List<Used> Members, List<string> Failures) ResolveReferences()
+    {
+        using var stream = File.OpenRead(AutoClipNet.Location);
+        using var pe = new PEReader(stream);
+        var reader = pe.GetMetadataReader();
+        var module = AutoClipNet.ManifestModule;
+        var used = new List<Used>();
+        var failures = new List<string>();
+
+        foreach (var handle in reader.TypeReferences)
+        {
+            var reference = reader.GetTypeReference(handle);
+            if (!FromMLNet(reader, reference))
+            {
+                continue;
+            }
+            string name = reader.GetString(reference.Namespace) + "." + reader.GetString(reference.Name);
+            try
+            {
+                var type = module.ResolveType(MetadataTokens.GetToken(handle));
+                used.Add(new Used("type " + type.FullName, type.IsVisible));
+            }
+            catch (Exception e) when (e is TypeLoadException or ArgumentException or BadImageFormatException)
+            {
+                failures.Add($"type {name}: {e.Message}");
+            }
+        }
+
+        foreach (var handle in reader.MemberReferences)
+        {
+            var reference = reader.GetMemberReference(handle);
+            var parent = MLNetParent(reader, reference.Parent);
+            if (parent is null)
+            {
+                continue;
+            }
+            string name = reader.GetString(reference.Name);
+            MemberInfo? member;
+            try
+            {
+                member = module.ResolveMember(MetadataTokens.GetToken(handle));
+            }
+            catch (ArgumentException) when (module.ResolveType(MetadataTokens.GetToken(parent.Value)) is { IsGenericTypeDefinition: true } definition)
+            {
+                // A member of an ML.NET generic type instantiated over one of AutoClipNet's own type
+                // parameters: check the open definition by name (its signature needs the generic context).
+                var found = definition.GetMember(name, BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static);
+                if (found.Length == 0)
+                {
+                    failures.Add($"member {definition.FullName}::{name} is missing");
+                }
+                continue;
+            }
+            catch (Exception e) when (e is MissingMemberException or TypeLoadException or ArgumentException or BadImageFormatException)
+            {
+                failures.Add($"member {name}: {e.GetType().Name}: {e.Message}");
+                continue;
+            }
+            if (member?.DeclaringType is not { } declaring || !MLNetAssemblies.Contains(declaring.Assembly.GetName().Name))
+            {
+                continue;
+            }
+            bool isPublic = declaring.IsVisible && member switch
+            {
+                MethodBase m => m.IsPublic || m.IsFamily || m.IsFamilyOrAssembly,
+                FieldInfo f => f.IsPublic || f.IsFamily || f.IsFamilyOrAssembly,
+                _ => true,
+            };
+            string generic = declaring.IsGenericType ? declaring.GetGenericTypeDefinition().FullName! : declaring.FullName!;
+            used.Add(new Used($"{member.MemberType.ToString().ToLowerInvariant()} {generic}::{member}", isPublic));
+        }
+        return (used, failures);
+    }
+
+    /// <summary>The ML.NET type reference a member reference's parent names (directly or as a generic instantiation), or null.</summary>
+    private static EntityHandle? MLNetParent(MetadataReader reader, EntityHandle parent)
+    {
+        if (parent.Kind == HandleKind.TypeSpecification)
+        {
+            var blob = reader.GetBlobReader(reader.GetTypeSpecification((TypeSpecificationHandle)parent).Signature);
+            if (blob.ReadByte() != 0x15) // ELEMENT_TYPE_GENERICINST
+            {
+                return null;
+            }
+            blob.ReadByte(); // CLASS or VALUETYPE
+            parent = blob.ReadTypeHandle();
+        }
+        return parent.Kind == HandleKind.TypeReference && FromMLNet(reader, reader.GetTypeReference((TypeReferenceHandle)parent)) ? parent : null;
+    }
+
+    private static bool FromMLNet(MetadataReader reader, TypeReference reference)
+    {
+        while (reference.ResolutionScope.Kind == HandleKind.TypeReference)
+        {
+            reference = reader.GetTypeReference((TypeReferenceHandle)reference.ResolutionScope);
+        }
+        if (reference.ResolutionScope.Kind != HandleKind.AssemblyReference)
+        {
+            return false;
+        }
+        string assembly = reader.GetString(reader.GetAssemblyReference((AssemblyReferenceHandle)reference.ResolutionScope).Name);
+        return MLNetAssemblies.Contains(assembly);
+    }
+}

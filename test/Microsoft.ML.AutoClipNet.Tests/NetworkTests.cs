@@ -1,0 +1,279 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML.AutoClipNet.Network;
+using Microsoft.ML.AutoClipNet.Training;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.AutoClipNet.Tests;
+
+/// <summary>
+/// The one network description and its ways of running: the training module's differentiable forward,
+/// the managed single-row forward and the LibTorch batch forward must agree for every layer kind and
+/// activation; the managed one must not depend on memory alignment; the description must survive its
+/// own serialization.
+/// </summary>
+[TestClass]
+public sealed class NetworkTests
+{
+    private const int Inputs = 7;
+
+    /// <summary>A network with every layer kind: feature transform (some features clipped), scale, periodic embedding, dense layers.</summary>
+    private static NetworkDescription EveryLayerKind(AutoClipNetActivation activation, int outputs, int seed)
+    {
+        var random = new Random(seed);
+        float[] Values(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale)).ToArray();
+        var layers = new List<Layer>
+        {
+            new FeatureTransformLayer(Values(Inputs, 1), Values(Inputs, 1).Select(v => 0.5f + Math.Abs(v)).ToArray(), Enumerable.Range(0, Inputs).Select(i => i % 2 == 0).ToArray()),
+            new FeatureScaleLayer(Values(Inputs, 1).Select(v => 1 + v / 2).ToArray()),
+            PeriodicEmbeddingLayer.Create(Inputs, new[] { 0, 2, 3, 6 }, frequencies: 5, outputsPerFeature: 3, sigma: 0.3, random, 1f, 1f),
+        };
+        int width = layers[^1].OutputSize;
+        foreach (int size in new[] { 9, 6 })
+        {
+            layers.Add(DenseLayer.Create(width, size, DenseInit.NtkNormal, random));
+            layers.Add(new ActivationLayer(size, activation));
+            width = size;
+        }
+        layers.Add(DenseLayer.Create(width, outputs, DenseInit.Uniform, random));
+        return new NetworkDescription(Inputs, layers);
+    }
+
+    private static float[] RandomRows(int rows, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, rows * Inputs).Select(_ => (float)(random.NextDouble() * 8 - 4)).ToArray();
+    }
+
+    [TestMethod]
+    [DataRow(AutoClipNetActivation.ReLU)]
+    [DataRow(AutoClipNetActivation.Tanh)]
+    [DataRow(AutoClipNetActivation.Gelu)]
+    [DataRow(AutoClipNetActivation.LeakyReLU)]
+    [DataRow(AutoClipNetActivation.Selu)]
+    [DataRow(AutoClipNetActivation.Mish)]
+    [DataRow(AutoClipNetActivation.SiLU)]
+    public void Training_managed_and_batch_forwards_agree_for_every_layer_kind(AutoClipNetActivation activation)
+    {
+        using var network = EveryLayerKind(activation, outputs: 3, seed: (int)activation + 1);
+        const int rows = 37;
+        var input = RandomRows(rows, seed: 5);
+
+        // Managed, one row at a time.
+        var scratch = new float[2 * network.MaxWidth];
+        var managed = new float[rows * 3];
+        for (int r = 0; r < rows; r++)
+        {
+            network.Forward(input.AsSpan(r * Inputs, Inputs), scratch).CopyTo(managed.AsSpan(r * 3, 3));
+        }
+
+        // LibTorch batch forward, a capacity larger than the batch and then a full one.
+        using var scorer = network.CreateBatchScorer(capacity: 50);
+        input.CopyTo(scorer.Input);
+        var batch = scorer.Forward(rows).ToArray();
+
+        // The training module's differentiable forward.
+        float[] training;
+        using (var module = new TrainingModule(network))
+        using (var scope = NewDisposeScope())
+        using (var noGrad = no_grad())
+        {
+            var x = TensorMemory.Copy(input, rows, Inputs);
+            training = module.Forward(x, training: false).data<float>().ToArray();
+        }
+
+        for (int i = 0; i < managed.Length; i++)
+        {
+            float tolerance = 2e-5f * (1 + Math.Abs(managed[i]));
+            Assert.AreEqual(managed[i], batch[i], tolerance, $"{activation}: batch vs managed, value {i}");
+            Assert.AreEqual(managed[i], training[i], tolerance, $"{activation}: training vs managed, value {i}");
+        }
+    }
+
+    [TestMethod]
+    public void A_training_module_snapshot_is_the_network_it_was_built_from()
+    {
+        using var network = EveryLayerKind(AutoClipNetActivation.Mish, outputs: 2, seed: 3);
+        using var module = new TrainingModule(network);
+        using var snapshot = module.Snapshot();
+        Assert.AreEqual(network.ToString(), snapshot.ToString());
+        Assert.AreEqual(network.ParameterCount, module.ParameterCount);
+        var input = RandomRows(1, seed: 1);
+        var a = network.Forward(input, new float[2 * network.MaxWidth]).ToArray();
+        var b = snapshot.Forward(input, new float[2 * snapshot.MaxWidth]).ToArray();
+        // NTK layers are trained as raw = value/scale and read back as raw·scale: at most one rounding apart.
+        for (int i = 0; i < a.Length; i++)
+        {
+            Assert.AreEqual(a[i], b[i], 1e-5f * (1 + Math.Abs(a[i])));
+        }
+    }
+
+    [TestMethod]
+    public void The_managed_forward_gives_the_same_bits_wherever_the_values_sit_in_memory()
+    {
+        using var network = EveryLayerKind(AutoClipNetActivation.ReLU, outputs: 1, seed: 9);
+        var row = RandomRows(1, seed: 2);
+        float? expected = null;
+        for (int offset = 0; offset < 16; offset++)
+        {
+            var shifted = new float[Inputs + 16];
+            row.CopyTo(shifted, offset);
+            var scratch = new float[2 * network.MaxWidth + offset];
+            float score = network.Forward(shifted.AsSpan(offset, Inputs), scratch.AsSpan(offset))[0];
+            expected ??= score;
+            Assert.AreEqual(BitConverter.SingleToInt32Bits(expected.Value), BitConverter.SingleToInt32Bits(score), $"offset {offset}");
+        }
+    }
+
+    [TestMethod]
+    public void The_dot_product_adds_in_a_fixed_order_whatever_the_alignment()
+    {
+        var random = new Random(4);
+        foreach (int n in new[] { 1, 7, 8, 9, 26, 64, 100, 257 })
+        {
+            var a = Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+            var b = Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+            // The documented order: lanes i mod 8 summed down the array, lanes added ((0+4)+(2+6)) + ((1+5)+(3+7)), then the tail.
+            var lanes = new float[8];
+            int full = n / 8 * 8;
+            for (int i = 0; i < full; i++)
+            {
+                lanes[i % 8] += a[i] * b[i];
+            }
+            float expected = ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+            for (int i = full; i < n; i++)
+            {
+                expected += a[i] * b[i];
+            }
+            for (int offset = 0; offset < 9; offset++)
+            {
+                var sa = new float[n + 9];
+                var sb = new float[n + 9];
+                a.CopyTo(sa, offset);
+                b.CopyTo(sb, 8 - offset);
+                float dot = Kernels.Dot(sa.AsSpan(offset, n), sb.AsSpan(8 - offset, n));
+                Assert.AreEqual(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(dot), $"n = {n}, offset {offset}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void A_dense_layer_computes_each_output_as_its_dot_product_plus_bias()
+    {
+        var random = new Random(6);
+        foreach (var (inputs, outputs) in new[] { (3, 1), (26, 64), (64, 5), (9, 4) })
+        {
+            var w = Enumerable.Range(0, inputs * outputs).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+            var b = Enumerable.Range(0, outputs).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+            var x = Enumerable.Range(0, inputs).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+            var y = new float[outputs];
+            Kernels.Dense(w, b, x, y);
+            for (int j = 0; j < outputs; j++)
+            {
+                Assert.AreEqual(Kernels.Dot(w.AsSpan(j * inputs, inputs), x) + b[j], y[j], $"{inputs}→{outputs}, output {j}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void The_erf_behind_the_managed_GELU_is_accurate_to_double_precision()
+    {
+        // Reference values of erf (CPython's math.erf, correct to the last digit of a double).
+        var reference = new (double X, double Erf)[]
+        {
+            (0.0, 0.0), (0.1, 0.1124629160182849), (0.5, 0.5204998778130465), (1.0, 0.8427007929497149), (1.5, 0.9661051464753108),
+            (2.0, 0.9953222650189527), (3.0, 0.9999779095030014), (4.5, 0.9999999998033839), (-0.3, -0.3286267594591274), (-2.5, -0.999593047982555),
+        };
+        foreach (var (x, erf) in reference)
+        {
+            Assert.AreEqual(erf, Activations.Erf(x), 1e-14, $"erf({x})");
+        }
+    }
+
+    [TestMethod]
+    public void A_network_description_survives_its_own_serialization()
+    {
+        using var network = EveryLayerKind(AutoClipNetActivation.Selu, outputs: 4, seed: 8);
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            network.Write(writer);
+        }
+        stream.Position = 0;
+        using var read = NetworkDescription.Read(new BinaryReader(stream));
+        Assert.AreEqual(stream.Length, stream.Position);
+        Assert.AreEqual(network.ToString(), read.ToString());
+        var row = RandomRows(1, seed: 3);
+        CollectionAssert.AreEqual(network.Forward(row, new float[2 * network.MaxWidth]).ToArray(), read.Forward(row, new float[2 * read.MaxWidth]).ToArray());
+    }
+
+    [TestMethod]
+    public void A_batch_outside_one_to_capacity_rows_is_refused_and_scoring_leaves_no_tensor_alive()
+    {
+        using var network = EveryLayerKind(AutoClipNetActivation.Tanh, outputs: 1, seed: 2);
+        using (var warmUp = network.CreateBatchScorer(1))
+        {
+            warmUp.Forward(1); // creates the layers' shared weight tensors, which live with the network
+        }
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        var scorer = network.CreateBatchScorer(capacity: 16);
+        Assert.AreEqual(16 * Inputs, scorer.Input.Length);
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => scorer.Forward(17).ToArray());
+        StringAssert.Contains(e.Message, "1 to 16 rows");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => scorer.Forward(0).ToArray());
+        long withScorer = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 50; i++)
+        {
+            scorer.Forward(1 + i % 16);
+        }
+        Assert.AreEqual(withScorer, DisposeScopeManager.Statistics.ThreadTotalLiveCount, "a batch must not leave tensors behind");
+        scorer.Dispose();
+        Assert.AreEqual(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount, "disposing the scorer frees every tensor it made");
+    }
+
+    [TestMethod]
+    public void A_batch_scorer_made_inside_a_TorchSharp_dispose_scope_outlives_the_scope()
+    {
+        using var network = EveryLayerKind(AutoClipNetActivation.ReLU, outputs: 1, seed: 7);
+        var input = RandomRows(4, seed: 9);
+        BatchScorer scorer;
+        using (NewDisposeScope())
+        {
+            scorer = network.CreateBatchScorer(4);
+        }
+        using (scorer)
+        {
+            input.CopyTo(scorer.Input);
+            var scores = scorer.Forward(4).ToArray();
+            var scratch = new float[2 * network.MaxWidth];
+            for (int r = 0; r < 4; r++)
+            {
+                float single = network.Forward(input.AsSpan(r * Inputs, Inputs), scratch)[0];
+                Assert.AreEqual(single, scores[r], 2e-5f * (1 + Math.Abs(single)));
+            }
+        }
+    }
+
+    [TestMethod]
+    public void Corrupt_layer_fields_are_refused_with_what_is_wrong()
+    {
+        using var network = EveryLayerKind(AutoClipNetActivation.ReLU, outputs: 1, seed: 1);
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            network.Write(writer);
+        }
+        var bytes = stream.ToArray();
+        var unknownKind = (byte[])bytes.Clone();
+        BitConverter.GetBytes(77).CopyTo(unknownKind, 8); // the first layer's kind, after input size and layer count
+        var e = Assert.Throws<InvalidDataException>(() => NetworkDescription.Read(new BinaryReader(new MemoryStream(unknownKind))));
+        StringAssert.Contains(e.Message, "unknown kind 77");
+        var tooMany = (byte[])bytes.Clone();
+        BitConverter.GetBytes(1 << 30).CopyTo(tooMany, 4);
+        StringAssert.Contains(Assert.Throws<InvalidDataException>(() => NetworkDescription.Read(new BinaryReader(new MemoryStream(tooMany)))).Message, "layer count");
+    }
+}
