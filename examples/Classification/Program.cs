@@ -112,34 +112,29 @@ double[] frequency = bins.Select(b => b.Average(i => label[i] ? 1.0 : 0.0)).ToAr
 double ece = bins.Sum(b => b.Length * Math.Abs(b.Average(i => (double)probability[i]) - b.Average(i => label[i] ? 1.0 : 0.0))) / probability.Length;
 Console.WriteLine($"Expected calibration error (10 bins): {ece:F4}.");
 
-var roc = new ScottPlot.Plot();
-var curve = roc.Add.Scatter(falsePositiveRate, truePositiveRate);
-curve.MarkerSize = 0;
-curve.LineWidth = 2;
-curve.LegendText = $"AutoClipNet (AUC {churn.AreaUnderRocCurve:F3})";
-var chance = roc.Add.Line(0, 0, 1, 1);
-chance.LinePattern = ScottPlot.LinePattern.Dashed;
-chance.Color = ScottPlot.Colors.Gray;
-roc.Title("ROC curve, held-out customers");
-roc.Axes.Bottom.Label.Text = "false positive rate";
-roc.Axes.Left.Label.Text = "true positive rate";
-roc.ShowLegend(ScottPlot.Alignment.LowerRight);
-string rocPicture = Path.Combine(output, "churn-roc.png");
-roc.SavePng(rocPicture, 550, 500);
-var calibration = new ScottPlot.Plot();
-var reliability = calibration.Add.Scatter(meanProbability, frequency);
-reliability.LineWidth = 2;
-reliability.MarkerSize = 8;
-reliability.LegendText = $"AutoClipNet (ECE {ece:F3})";
-var perfect = calibration.Add.Line(0, 0, 1, 1);
-perfect.LinePattern = ScottPlot.LinePattern.Dashed;
-perfect.Color = ScottPlot.Colors.Gray;
-calibration.Title("Calibration: 10 probability bins");
-calibration.Axes.Bottom.Label.Text = "mean predicted probability of churn";
-calibration.Axes.Left.Label.Text = "observed churn rate";
-calibration.ShowLegend(ScottPlot.Alignment.LowerRight);
-string calibrationPicture = Path.Combine(output, "churn-calibration.png");
-calibration.SavePng(calibrationPicture, 550, 500);
+// Both pictures: one curve against the diagonal of the unit square.
+string Draw(string file, string title, string xLabel, string yLabel, double[] xs, double[] ys, string legend, bool markers)
+{
+    var plot = new ScottPlot.Plot();
+    var curve = plot.Add.Scatter(xs, ys);
+    curve.LineWidth = 2;
+    curve.MarkerSize = markers ? 8 : 0;
+    curve.LegendText = legend;
+    var diagonal = plot.Add.Line(0, 0, 1, 1);
+    diagonal.LinePattern = ScottPlot.LinePattern.Dashed;
+    diagonal.Color = ScottPlot.Colors.Gray;
+    plot.Title(title);
+    plot.Axes.Bottom.Label.Text = xLabel;
+    plot.Axes.Left.Label.Text = yLabel;
+    plot.ShowLegend(ScottPlot.Alignment.LowerRight);
+    string path = Path.Combine(output, file);
+    plot.SavePng(path, 550, 500);
+    return path;
+}
+string rocPicture = Draw("churn-roc.png", "ROC curve, held-out customers", "false positive rate", "true positive rate",
+    falsePositiveRate, truePositiveRate, $"AutoClipNet (AUC {churn.AreaUnderRocCurve:F3})", markers: false);
+string calibrationPicture = Draw("churn-calibration.png", "Calibration: 10 probability bins", "mean predicted probability of churn", "observed churn rate",
+    meanProbability, frequency, $"AutoClipNet (ECE {ece:F3})", markers: true);
 Console.WriteLine($"ROC curve and calibration drawn to {rocPicture} and {calibrationPicture}.");
 
 if (reloaded.LogLoss != churn.LogLoss)
