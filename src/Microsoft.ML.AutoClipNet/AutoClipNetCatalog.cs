@@ -21,19 +21,19 @@ public static class AutoClipNetCatalog
     /// <param name="featureColumnName">The feature column (known-size vector of Single).</param>
     /// <param name="percentile">AutoClip's percentile, 0..100 (default 10).</param>
     /// <param name="historyWindow">Only the last N gradient norms count (default: all).</param>
-    /// <param name="numberOfEpochs">Passes over the data (default 30).</param>
-    /// <param name="batchSize">Rows per step (default 64).</param>
-    /// <param name="learningRate">Adam's learning rate (default 0.001).</param>
-    /// <param name="hiddenLayerSizes">Hidden layer sizes (default 64, 64).</param>
+    /// <param name="numberOfEpochs">Passes over the data (default: by data size).</param>
+    /// <param name="batchSize">Rows per step (default: by data size).</param>
+    /// <param name="learningRate">Adam's peak learning rate (default: the task's, see the options).</param>
+    /// <param name="hiddenLayerSizes">Hidden layer sizes (default: the architecture's, see the options).</param>
     /// <param name="seed">Seed of initialisation and shuffling (default: from the MLContext).</param>
     public static AutoClipNetTrainer AutoClipNet(this RegressionCatalog.RegressionTrainers catalog,
         string labelColumnName = AutoClipNetDefaults.LabelColumnName,
         string featureColumnName = AutoClipNetDefaults.FeatureColumnName,
         double percentile = AutoClipNetDefaults.Percentile,
         int? historyWindow = null,
-        int numberOfEpochs = AutoClipNetDefaults.NumberOfEpochs,
-        int batchSize = AutoClipNetDefaults.BatchSize,
-        double learningRate = AutoClipNetDefaults.LearningRate,
+        int? numberOfEpochs = null,
+        int? batchSize = null,
+        double? learningRate = null,
         int[]? hiddenLayerSizes = null,
         int? seed = null)
         => catalog.AutoClipNet(Fill(new AutoClipNetTrainer.Options(), labelColumnName, featureColumnName, percentile, historyWindow, numberOfEpochs, batchSize,
@@ -57,19 +57,19 @@ public static class AutoClipNetCatalog
     /// <param name="featureColumnName">The feature column (known-size vector of Single).</param>
     /// <param name="percentile">AutoClip's percentile, 0..100 (default 10).</param>
     /// <param name="historyWindow">Only the last N gradient norms count (default: all).</param>
-    /// <param name="numberOfEpochs">Passes over the data (default 30).</param>
-    /// <param name="batchSize">Rows per step (default 64).</param>
-    /// <param name="learningRate">Adam's learning rate (default 0.001).</param>
-    /// <param name="hiddenLayerSizes">Hidden layer sizes (default 64, 64).</param>
+    /// <param name="numberOfEpochs">Passes over the data (default: by data size).</param>
+    /// <param name="batchSize">Rows per step (default: by data size).</param>
+    /// <param name="learningRate">Adam's peak learning rate (default: the task's, see the options).</param>
+    /// <param name="hiddenLayerSizes">Hidden layer sizes (default: the architecture's, see the options).</param>
     /// <param name="seed">Seed of initialisation and shuffling (default: from the MLContext).</param>
     public static AutoClipNetBinaryTrainer AutoClipNet(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog,
         string labelColumnName = AutoClipNetDefaults.LabelColumnName,
         string featureColumnName = AutoClipNetDefaults.FeatureColumnName,
         double percentile = AutoClipNetDefaults.Percentile,
         int? historyWindow = null,
-        int numberOfEpochs = AutoClipNetDefaults.NumberOfEpochs,
-        int batchSize = AutoClipNetDefaults.BatchSize,
-        double learningRate = AutoClipNetDefaults.LearningRate,
+        int? numberOfEpochs = null,
+        int? batchSize = null,
+        double? learningRate = null,
         int[]? hiddenLayerSizes = null,
         int? seed = null)
         => catalog.AutoClipNet(Fill(new AutoClipNetBinaryTrainer.Options(), labelColumnName, featureColumnName, percentile, historyWindow, numberOfEpochs, batchSize,
@@ -93,19 +93,19 @@ public static class AutoClipNetCatalog
     /// <param name="featureColumnName">The feature column (known-size vector of Single).</param>
     /// <param name="percentile">AutoClip's percentile, 0..100 (default 10).</param>
     /// <param name="historyWindow">Only the last N gradient norms count (default: all).</param>
-    /// <param name="numberOfEpochs">Passes over the data (default 30).</param>
-    /// <param name="batchSize">Rows per step (default 64).</param>
-    /// <param name="learningRate">Adam's learning rate (default 0.001).</param>
-    /// <param name="hiddenLayerSizes">Hidden layer sizes (default 64, 64).</param>
+    /// <param name="numberOfEpochs">Passes over the data (default: by data size).</param>
+    /// <param name="batchSize">Rows per step (default: by data size).</param>
+    /// <param name="learningRate">Adam's peak learning rate (default: the task's, see the options).</param>
+    /// <param name="hiddenLayerSizes">Hidden layer sizes (default: the architecture's, see the options).</param>
     /// <param name="seed">Seed of initialisation and shuffling (default: from the MLContext).</param>
     public static AutoClipNetMulticlassTrainer AutoClipNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
         string labelColumnName = AutoClipNetDefaults.LabelColumnName,
         string featureColumnName = AutoClipNetDefaults.FeatureColumnName,
         double percentile = AutoClipNetDefaults.Percentile,
         int? historyWindow = null,
-        int numberOfEpochs = AutoClipNetDefaults.NumberOfEpochs,
-        int batchSize = AutoClipNetDefaults.BatchSize,
-        double learningRate = AutoClipNetDefaults.LearningRate,
+        int? numberOfEpochs = null,
+        int? batchSize = null,
+        double? learningRate = null,
         int[]? hiddenLayerSizes = null,
         int? seed = null)
         => catalog.AutoClipNet(Fill(new AutoClipNetMulticlassTrainer.Options(), labelColumnName, featureColumnName, percentile, historyWindow, numberOfEpochs, batchSize,
@@ -120,7 +120,7 @@ public static class AutoClipNetCatalog
     }
 
     private static TOptions Fill<TOptions>(TOptions options, string labelColumnName, string featureColumnName, double percentile, int? historyWindow,
-        int numberOfEpochs, int batchSize, double learningRate, int[]? hiddenLayerSizes, int? seed)
+        int? numberOfEpochs, int? batchSize, double? learningRate, int[]? hiddenLayerSizes, int? seed)
         where TOptions : AutoClipNetOptionsBase
     {
         options.LabelColumnName = labelColumnName;
@@ -130,7 +130,7 @@ public static class AutoClipNetCatalog
         options.NumberOfEpochs = numberOfEpochs;
         options.BatchSize = batchSize;
         options.LearningRate = learningRate;
-        options.HiddenLayerSizes = hiddenLayerSizes ?? (int[])AutoClipNetDefaults.HiddenLayerSizes.Clone();
+        options.HiddenLayerSizes = (int[]?)hiddenLayerSizes?.Clone();
         options.Seed = seed;
         return options;
     }

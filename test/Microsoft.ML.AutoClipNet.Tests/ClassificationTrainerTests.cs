@@ -35,14 +35,26 @@ public sealed class BinaryTrainerTests
     }
 
     [TestMethod]
-    public void Score_is_the_logit_Probability_its_sigmoid_and_PredictedLabel_Score_above_zero()
+    [DataRow(true)]
+    [DataRow(false)]
+    public void Score_is_the_logit_Probability_its_scaled_sigmoid_and_PredictedLabel_Score_above_zero(bool calibrate)
     {
         var ml = new MLContext(seed: 0);
         var (train, test) = Split(ml, BundledData.TelcoChurnSet);
-        var model = ml.BinaryClassification.Trainers.AutoClipNet(TestOptions.Quick(new AutoClipNetBinaryTrainer.Options(), epochs: 3)).Fit(train);
-        // The calibrator is ML.NET's Platt with slope -1 and offset 0: sigmoid(Score).
-        Assert.AreEqual(-1.0, model.Model.Calibrator.Slope);
+        var options = TestOptions.Quick(new AutoClipNetBinaryTrainer.Options { CalibrateProbabilities = calibrate }, epochs: 3);
+        var model = ml.BinaryClassification.Trainers.AutoClipNet(options).Fit(train);
+        // The calibrator is ML.NET's Platt with offset 0 and slope −s: sigmoid(s·Score), s fitted on the hold-out
+        // (temperature scaling) or exactly 1.
+        double s = -model.Model.Calibrator.Slope;
         Assert.AreEqual(0.0, model.Model.Calibrator.Offset);
+        if (calibrate)
+        {
+            Assert.IsTrue(s > 0 && s != 1, $"fitted slope {s}");
+        }
+        else
+        {
+            Assert.AreEqual(1.0, s);
+        }
         var scored = model.Transform(test);
         var score = scored.GetColumn<float>("Score").ToArray();
         var probability = scored.GetColumn<float>("Probability").ToArray();
@@ -50,7 +62,11 @@ public sealed class BinaryTrainerTests
         Assert.IsGreaterThan(1000, score.Length);
         for (int i = 0; i < score.Length; i++)
         {
-            Assert.AreEqual((float)(1 / (1 + Math.Exp(-score[i]))), probability[i], $"row {i}");
+            Assert.AreEqual((float)(1 / (1 + Math.Exp(-s * score[i]))), probability[i], 1e-6f, $"row {i}");
+            if (!calibrate)
+            {
+                Assert.AreEqual((float)(1 / (1 + Math.Exp(-score[i]))), probability[i], $"row {i}: exactly sigmoid(Score)");
+            }
             Assert.AreEqual(score[i] > 0, predicted[i], $"row {i}");
         }
         Assert.IsTrue(predicted.Any(p => p) && predicted.Any(p => !p));
@@ -58,6 +74,34 @@ public sealed class BinaryTrainerTests
         var metrics = ml.BinaryClassification.Evaluate(scored);
         Assert.IsGreaterThan(0.8, metrics.AreaUnderRocCurve);
         Assert.IsTrue(double.IsFinite(metrics.LogLoss) && double.IsFinite(metrics.F1Score));
+    }
+
+    [TestMethod]
+    public void The_fitted_slope_minimises_the_hold_out_log_loss_and_never_makes_a_probability_0_or_1()
+    {
+        // Logits of a held-out set: a few confidently right, a few confidently wrong.
+        var random = new Random(5);
+        int n = 400;
+        var logits = new float[n];
+        var labels = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            labels[i] = random.Next(2);
+            double margin = 2 + 6 * random.NextDouble();
+            logits[i] = (float)((labels[i] == 1) == (i % 10 != 0) ? margin : -margin); // 10% wrong
+        }
+        double s = Training.Calibration.FitSlope(logits, labels);
+        double best = Training.Calibration.LogLoss(logits, labels, s);
+        foreach (double other in new[] { s * 0.9, s * 1.1, 1.0 })
+        {
+            Assert.IsLessThan(Training.Calibration.LogLoss(logits, labels, other), best, $"slope {other} against the fitted {s}");
+        }
+        // All rows right and far apart: with Platt's targets the slope stays finite, so no probability is 0 or 1.
+        var separable = Enumerable.Range(0, 50).Select(i => i % 2 == 0 ? 30f : -30f).ToArray();
+        var separableLabels = Enumerable.Range(0, 50).Select(i => i % 2 == 0 ? 1f : 0f).ToArray();
+        double t = Training.Calibration.FitSlope(separable, separableLabels);
+        Assert.AreEqual(Math.Log(26) / 30, t, 1e-6, "sigmoid(30·s) = Platt's target (N₊ + 1)/(N₊ + 2) = 26/27");
+        Assert.IsLessThan(1f, (float)(1 / (1 + Math.Exp(-t * 30))));
     }
 
     /// <summary>Expected calibration error over 10 equal-width probability bins.</summary>
@@ -272,8 +316,9 @@ public sealed class MulticlassTrainerTests
         StringAssert.Contains(e.Message, "column 'Label' is missing (key 0");
         options.DropNonFiniteRows = true;
         var model = ml.MulticlassClassification.Trainers.AutoClipNet(options).Fit(data);
-        Assert.AreEqual(1, model.Model.TrainingHistory.DroppedRows);
-        Assert.AreEqual(99, model.Model.TrainingHistory.TrainingRows);
+        var history = model.Model.TrainingHistory;
+        Assert.AreEqual(1, history.DroppedRows);
+        Assert.AreEqual(99, history.TrainingRows + history.ValidationRows);
     }
 
     [TestMethod]

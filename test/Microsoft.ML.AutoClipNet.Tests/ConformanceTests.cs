@@ -293,7 +293,13 @@ public abstract class ConformanceTests
     public void The_model_exposes_its_architecture_history_and_AutoClip_state()
     {
         var data = Ml.Data.TakeRows(State.Featurized, 2000);
-        var model = Fixture.ModelOf(Fixture.QuickTrainer(Ml, epochs: 3, change: o => { o.HiddenLayerSizes = new[] { 8, 4 }; o.BatchSize = 100; }).Fit(data));
+        // The previous network (Mlp): its parameters are the dense layers' alone, and it holds no rows out.
+        var model = Fixture.ModelOf(Fixture.QuickTrainer(Ml, epochs: 3, change: o =>
+        {
+            o.Architecture = AutoClipNetArchitecture.Mlp;
+            o.HiddenLayerSizes = new[] { 8, 4 };
+            o.BatchSize = 100;
+        }).Fit(data));
         int f = ((VectorDataViewType)data.Schema["Features"].Type).Size;
         int outputs = model.GetBiases(2).Length;
         CollectionAssert.AreEqual(new[] { 8, 4 }, model.HiddenLayerSizes.ToArray());
@@ -395,21 +401,30 @@ public abstract class ConformanceTests
     }
 
     [TestMethod]
-    public void A_validation_fraction_records_validation_loss_keeps_the_best_epoch_and_stops_early()
+    [DataRow(AutoClipNetEpochSelection.ValidationLoss)]
+    [DataRow(AutoClipNetEpochSelection.ValidationError)]
+    public void A_validation_fraction_records_validation_metrics_keeps_the_best_epoch_and_stops_early(AutoClipNetEpochSelection selection)
     {
         var model = Fixture.ModelOf(Fixture.QuickTrainer(Ml, epochs: 60, change: o =>
         {
             o.ValidationFraction = 0.2;
             o.EarlyStoppingPatience = 3;
-            o.LearningRate = 0.02; // fast enough to overfit and stop early
+            o.EpochSelection = selection;
+            o.LearningRateSchedule = AutoClipNetLearningRateSchedule.Constant;
+            o.LearningRate = 0.05; // fast enough to overfit and stop early
         }).Fit(State.Featurized));
         var history = model.TrainingHistory;
         Assert.AreEqual(3000, history.TrainingRows + history.ValidationRows);
         Assert.IsTrue(history.ValidationRows is > 500 and < 700, $"{history.ValidationRows} rows held out");
-        Assert.IsTrue(history.Epochs.All(e => double.IsFinite(e.ValidationLoss)));
-        double best = history.Epochs.Min(e => e.ValidationLoss);
-        Assert.AreEqual(best, history.Epochs[history.BestEpoch - 1].ValidationLoss);
-        Assert.IsLessThan(60, history.Epochs.Count, "early stopping should end a 60-epoch run at lr 0.02");
+        Assert.IsTrue(history.Epochs.All(e => double.IsFinite(e.ValidationLoss) && double.IsFinite(e.ValidationError)));
+        Func<AutoClipNetEpoch, double> metric = selection == AutoClipNetEpochSelection.ValidationLoss ? e => e.ValidationLoss : e => e.ValidationError;
+        var values = history.Epochs.Select(metric).ToArray();
+        double best = values.Min();
+        Assert.AreEqual(best, values[history.BestEpoch - 1]);
+        // The loss keeps the first best epoch; the error, which often ties, the last one.
+        int expected = selection == AutoClipNetEpochSelection.ValidationLoss ? Array.IndexOf(values, best) + 1 : Array.LastIndexOf(values, best) + 1;
+        Assert.AreEqual(expected, history.BestEpoch);
+        Assert.IsLessThan(60, history.Epochs.Count, "early stopping should end a 60-epoch run at lr 0.05");
         Assert.AreEqual(history.BestEpoch + 3, history.Epochs.Count);
     }
 
@@ -494,7 +509,7 @@ public abstract class ConformanceTests
 
         var model = Fixture.ModelOf(Fixture.QuickTrainer(Ml, epochs: 2, change: o => o.DropNonFiniteRows = true).Fit(data));
         Assert.AreEqual(3, model.TrainingHistory.DroppedRows);
-        Assert.AreEqual(297, model.TrainingHistory.TrainingRows);
+        Assert.AreEqual(297, model.TrainingHistory.TrainingRows + model.TrainingHistory.ValidationRows);
         Assert.IsTrue(model.GetWeights(0).All(float.IsFinite));
     }
 

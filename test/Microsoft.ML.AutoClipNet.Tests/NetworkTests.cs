@@ -94,6 +94,88 @@ public sealed class NetworkTests
         }
     }
 
+    /// <summary>The order NetworkBuilder uses: feature transform, periodic embedding, scale, dense layers.</summary>
+    private static NetworkDescription BuilderOrder(AutoClipNetActivation activation, int outputs, int seed)
+    {
+        var random = new Random(seed);
+        float[] Values(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale)).ToArray();
+        var layers = new List<Layer>
+        {
+            new FeatureTransformLayer(Values(Inputs, 1), Values(Inputs, 1).Select(v => 0.5f + Math.Abs(v)).ToArray(), Enumerable.Range(0, Inputs).Select(i => i % 3 != 0).ToArray()),
+            PeriodicEmbeddingLayer.Create(Inputs, Enumerable.Range(0, Inputs).ToArray(), frequencies: 4, outputsPerFeature: 3, sigma: 0.3, random, 1f, 1f),
+        };
+        layers.Add(new FeatureScaleLayer(Values(layers[^1].OutputSize, 1).Select(v => 1 + v / 2).ToArray()));
+        int width = layers[^1].OutputSize;
+        foreach (int size in new[] { 8, 5 })
+        {
+            layers.Add(DenseLayer.Create(width, size, DenseInit.NtkNormal, random));
+            layers.Add(new ActivationLayer(size, activation));
+            width = size;
+        }
+        layers.Add(DenseLayer.Create(width, outputs, DenseInit.NtkNormal, random));
+        return new NetworkDescription(Inputs, layers);
+    }
+
+    [TestMethod]
+    [DataRow(AutoClipNetActivation.ReLU)]
+    [DataRow(AutoClipNetActivation.Tanh)]
+    [DataRow(AutoClipNetActivation.Gelu)]
+    [DataRow(AutoClipNetActivation.LeakyReLU)]
+    [DataRow(AutoClipNetActivation.Selu)]
+    [DataRow(AutoClipNetActivation.Mish)]
+    [DataRow(AutoClipNetActivation.SiLU)]
+    public void The_written_out_backward_pass_gives_autograds_loss_and_gradients_for_every_layer_kind(AutoClipNetActivation activation)
+    {
+        const int rows = 37;
+        var random = new Random(9);
+        var cases = new (string Name, Func<int, NetworkDescription> Network, Objective Objective, int Outputs, Func<float> Target)[]
+        {
+            ("regression, every layer kind", k => EveryLayerKind(activation, k, seed: 11), new RegressionObjective(0.5f, 2f), 1, () => (float)random.NextDouble() * 4),
+            ("binary, builder order", k => BuilderOrder(activation, k, seed: 12), new BinaryObjective(1.5, 0.1), 1, () => random.Next(2)),
+            ("multiclass, builder order", k => BuilderOrder(activation, k, seed: 13), new MulticlassObjective(4, 0.1), 4, () => random.Next(4)),
+            ("multiclass, every layer kind", k => EveryLayerKind(activation, k, seed: 14), new MulticlassObjective(3, 0), 3, () => random.Next(3)),
+        };
+        foreach (var (name, build, objective, outputs, target) in cases)
+        {
+            using var network = build(outputs);
+            using var module = new TrainingModule(network);
+            using var scope = NewDisposeScope();
+            var x = TensorMemory.Copy(RandomRows(rows, seed: 21), rows, Inputs);
+            var y = TensorMemory.Copy(Enumerable.Range(0, rows).Select(_ => objective.Target(target())).ToArray(), rows);
+
+            module.Gradients.zero_();
+            var loss = objective.Loss(module.Forward(x, training: true), y);
+            loss.backward();
+            float expectedLoss = loss.item<float>();
+            var expected = module.Gradients.data<float>().ToArray();
+            float largest = expected.Max(Math.Abs);
+
+            foreach (int capacity in new[] { rows, 50 })
+            {
+                using var backprop = new Backprop(module, objective, capacity);
+                module.Gradients.fill_(float.NaN); // every gradient must be written
+                float actualLoss = backprop.Step(x, y, rows);
+                var actual = module.Gradients.data<float>().ToArray();
+                Assert.AreEqual(expectedLoss, actualLoss, 1e-5f * (1 + Math.Abs(expectedLoss)), $"{activation}, {name}, capacity {capacity}: loss");
+                for (int i = 0; i < expected.Length; i++)
+                {
+                    Assert.AreEqual(expected[i], actual[i], 2e-5f * largest + 1e-7f, $"{activation}, {name}, capacity {capacity}: gradient {i} of {expected.Length}");
+                }
+                // The forward pass alone gives the training module's outputs.
+                var outputs_ = backprop.Forward(x, rows).data<float>().ToArray();
+                using (var noGrad = no_grad())
+                {
+                    var reference = module.Forward(x, training: false).data<float>().ToArray();
+                    for (int i = 0; i < reference.Length; i++)
+                    {
+                        Assert.AreEqual(reference[i], outputs_[i], 2e-5f * (1 + Math.Abs(reference[i])), $"{activation}, {name}: output {i}");
+                    }
+                }
+            }
+            objective.Dispose();
+        }
+    }
+
     [TestMethod]
     public void A_training_module_snapshot_is_the_network_it_was_built_from()
     {

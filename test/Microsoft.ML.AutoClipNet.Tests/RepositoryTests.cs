@@ -33,6 +33,15 @@ public sealed class RepositoryTests
     }
 
     [TestMethod]
+    public void The_README_database_example_is_the_code_the_Database_example_runs()
+    {
+        string snippet = RepositoryChecks.AssertReadmeShows(Path.Combine("examples", "Database", "Program.cs"));
+        StringAssert.Contains(snippet, "mlContext.Data.CreateDatabaseLoader<");
+        StringAssert.Contains(snippet, "MaxRowsInMemory = ");
+        StringAssert.Contains(snippet, "mlContext.Regression.Trainers.AutoClipNet(");
+    }
+
+    [TestMethod]
     public void Every_file_the_README_links_to_exists()
     {
         string readme = File.ReadAllText(Path.Combine(RepoRoot, "README.md"));

@@ -31,7 +31,9 @@ internal sealed class FeatureStatistics
     private readonly float[] _min;
     private readonly float[] _max;
     private readonly bool[] _binary;
-    private readonly List<float[]> _sample = new();
+    private float[] _sample = Array.Empty<float>(); // row-major, _sampledRows × _features
+    private int _sampledRows;
+    private bool _released;
     private readonly Random _random;
     private readonly int _sampleSize;
     private long _count;
@@ -61,7 +63,7 @@ internal sealed class FeatureStatistics
     public int FeatureCount => _features;
 
     /// <summary>Rows in the quantile sample (all rows when they fit).</summary>
-    public int SampledRows => _sample.Count;
+    public int SampledRows => _sampledRows;
 
     public void Add(ReadOnlySpan<float> row)
     {
@@ -90,16 +92,24 @@ internal sealed class FeatureStatistics
         {
             return;
         }
-        if (_sample.Count < _sampleSize)
+        if (_released)
         {
-            _sample.Add(row.ToArray());
+            throw new InvalidOperationException("The quantile sample was released.");
+        }
+        if (_sampledRows < _sampleSize)
+        {
+            if ((long)(_sampledRows + 1) * _features > _sample.Length)
+            {
+                Array.Resize(ref _sample, (int)Math.Min((long)_sampleSize * _features, Math.Max(1024L, 2L * _sample.Length)));
+            }
+            row.CopyTo(_sample.AsSpan(_sampledRows++ * _features, _features));
         }
         else
         {
             long slot = _random.NextInt64(_count);
             if (slot < _sampleSize)
             {
-                row.CopyTo(_sample[(int)slot]);
+                row.CopyTo(_sample.AsSpan((int)slot * _features, _features));
             }
         }
     }
@@ -133,16 +143,23 @@ internal sealed class FeatureStatistics
         return (QuantileOfSorted(values, 0.25), QuantileOfSorted(values, 0.5), QuantileOfSorted(values, 0.75));
     }
 
+    /// <summary>Frees the quantile sample once the quantiles are taken (it is the statistics' one large part; training does not need it).</summary>
+    public void ReleaseSample()
+    {
+        _sample = Array.Empty<float>();
+        _released = true;
+    }
+
     private float[] SortedSample(int feature)
     {
-        if (_sample.Count == 0)
+        if (_sampledRows == 0 || _released)
         {
-            throw new InvalidOperationException(_sampleSize == 0 ? "These statistics keep no sample for quantiles." : "No rows were seen.");
+            throw new InvalidOperationException(_released ? "The quantile sample was released." : _sampleSize == 0 ? "These statistics keep no sample for quantiles." : "No rows were seen.");
         }
-        var values = new float[_sample.Count];
+        var values = new float[_sampledRows];
         for (int i = 0; i < values.Length; i++)
         {
-            values[i] = _sample[i][feature];
+            values[i] = _sample[i * _features + feature];
         }
         Array.Sort(values);
         return values;

@@ -26,17 +26,19 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
 
     private float _labelMean;
     private float _labelScale = 1f;
+    private float _minimum = float.NegativeInfinity;
+    private float _maximum = float.PositiveInfinity;
     private bool _legacy;
 
     internal AutoClipNetModelParameters(IHostEnvironment env, Network.NetworkDescription network, float labelMean, float labelScale,
-        AutoClipperState? autoClipState, AutoClipNetTrainingHistory history)
+        (float Minimum, float Maximum) clamp, AutoClipperState? autoClipState, AutoClipNetTrainingHistory history)
         : base(env, RegistrationName, new DescribedNetwork(network), autoClipState, history)
     {
         if (network.OutputSize != 1)
         {
             throw new InvalidDataException($"A regression network has one output, not {network.OutputSize}.");
         }
-        SetLabel(labelMean, labelScale);
+        SetLabel(labelMean, labelScale, clamp.Minimum, clamp.Maximum);
     }
 
     private AutoClipNetModelParameters(IHostEnvironment env, ModelLoadContext ctx)
@@ -54,7 +56,7 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
         using var reader = new BinaryReader(new MemoryStream(head));
         try
         {
-            SetLabel(reader.ReadSingle(), reader.ReadSingle());
+            SetLabel(reader.ReadSingle(), reader.ReadSingle(), reader.ReadSingle(), reader.ReadSingle());
         }
         catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
         {
@@ -62,15 +64,20 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
         }
     }
 
-    private void SetLabel(float mean, float scale)
+    private void SetLabel(float mean, float scale, float minimum, float maximum)
     {
-        if (!float.IsFinite(mean) || !float.IsFinite(scale) || scale == 0)
+        if (!float.IsFinite(mean) || !float.IsFinite(scale) || scale == 0 || float.IsNaN(minimum) || float.IsNaN(maximum) || minimum > maximum)
         {
-            throw new InvalidDataException($"The AutoClipNet model has a label standardization that is not usable (mean {mean}, scale {scale}).");
+            throw new InvalidDataException($"The AutoClipNet model has a label standardization that is not usable (mean {mean}, scale {scale}, range {minimum} to {maximum}).");
         }
         _labelMean = mean;
         _labelScale = scale;
+        _minimum = minimum;
+        _maximum = maximum;
     }
+
+    /// <summary>The range predictions are clipped to (the training labels' range), or (−∞, ∞) when they are not.</summary>
+    public (float Minimum, float Maximum) PredictionRange => (_minimum, _maximum);
 
     /// <summary>The label's mean and standard deviation: a network output z is reported as z × scale + mean.</summary>
     public (float Mean, float Scale) LabelStandardization => Network is Format11Network legacy ? legacy.LabelStandardization : (_labelMean, _labelScale);
@@ -89,8 +96,8 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
         output = ToScore(outputs[0]);
     }
 
-    /// <summary>A network output as a score: z·scale + mean (format 1.1 networks give the score already).</summary>
-    internal float ToScore(float output) => _legacy ? output : output * _labelScale + _labelMean;
+    /// <summary>A network output as a score: z·scale + mean, clipped to the prediction range (format 1.1 networks give the score already).</summary>
+    internal float ToScore(float output) => _legacy ? output : Math.Clamp(output * _labelScale + _labelMean, _minimum, _maximum);
 
     /// <summary>Scores one row in managed code, without tensors.</summary>
     internal float ScoreRow(in VBuffer<float> features)
@@ -103,7 +110,8 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
     // ---------------------------------------------------------------------------------------------
     // Persistence. Format history (model signature ACLIPNET):
     //   0x00010001  1.1: the released regression-only format (Model/Legacy/Format11.cs); a loaded 1.1 model is saved as 1.1 again.
-    //   0x00020001  2.1: layers, checksummed blocks, history in its own stream (Model/ModelFormat.cs); head = float label mean, float label scale.
+    //   0x00020001  2.1: layers, checksummed blocks, history in its own stream (Model/ModelFormat.cs); head = float label mean, float label scale,
+    //               float minimum, float maximum prediction (±infinity when predictions are not clipped).
 
     private static VersionInfo GetVersionInfo(bool legacy = false) => new(
         modelSignature: "ACLIPNET",
@@ -120,6 +128,8 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
         {
             writer.Write(_labelMean);
             writer.Write(_labelScale);
+            writer.Write(_minimum);
+            writer.Write(_maximum);
         }
         return stream.ToArray();
     }

@@ -16,11 +16,13 @@ public readonly record struct AutoClipNetTrainingStep(int Epoch, long Step, floa
     public bool Clipped => Scale < 1.0;
 }
 
-/// <summary>The losses of one epoch (mean squared error, in standardized label units when the label is standardized).</summary>
+/// <summary>The losses of one epoch (mean squared error in standardized label units for regression, log-loss for classification).</summary>
 /// <param name="Epoch">1-based epoch.</param>
 /// <param name="TrainingLoss">Mean of the epoch's minibatch losses.</param>
 /// <param name="ValidationLoss">Loss on the validation rows after the epoch (NaN without validation data).</param>
-public readonly record struct AutoClipNetEpoch(int Epoch, double TrainingLoss, double ValidationLoss);
+/// <param name="ValidationError">Error on the validation rows after the epoch: the mean squared error in standardized units (regression), the
+/// misclassified share (classification); NaN without validation data, and for models saved before it was recorded.</param>
+public readonly record struct AutoClipNetEpoch(int Epoch, double TrainingLoss, double ValidationLoss, double ValidationError = double.NaN);
 
 /// <summary>
 /// The AutoClip paper's training-dynamics diagnostics, recorded every

@@ -39,8 +39,8 @@ internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long Val
 /// <para>The stream <c>TrainingHistory.bin</c> beside it holds the same checksummed block (length, payload,
 /// hash), whose payload is: int history layout (1); int step count, per step int epoch, long step, float
 /// loss, double norm, double threshold, double scale, byte skipped; int epoch count, per epoch int epoch,
-/// double training loss, double validation loss; int diagnostic count, per entry long step, double norm,
-/// double step size, double smoothness.</para>
+/// double training loss, double validation loss, double validation error; int diagnostic count, per entry
+/// long step, double norm, double step size, double smoothness.</para>
 /// <para>Every block is verified before a byte of it is parsed: a model with a single changed bit is
 /// refused with an error naming the zip entry. Version history (the model signatures' version numbers):
 /// regression 0x00010001 (format 1.1, read by <see cref="Legacy.Format11"/>): no checksum, fixed MLP layout,
@@ -174,11 +174,11 @@ internal static class ModelFormat
     public static void WriteHistory(BinaryWriter writer, AutoClipNetTrainingHistory h) => WriteBlock(writer, w =>
     {
         w.Write(HistoryLayout);
-        WriteRecords(w, h);
+        WriteRecords(w, h, withValidationErrors: true);
     });
 
-    /// <summary>The steps, epochs and diagnostics (the same fields in format 1.1, which stored them inside the model stream).</summary>
-    internal static void WriteRecords(BinaryWriter w, AutoClipNetTrainingHistory h)
+    /// <summary>The steps, epochs and diagnostics (format 1.1 stored the same fields, without validation errors, inside the model stream).</summary>
+    internal static void WriteRecords(BinaryWriter w, AutoClipNetTrainingHistory h, bool withValidationErrors)
     {
         w.Write(h.Steps.Count);
         foreach (var s in h.Steps)
@@ -197,6 +197,10 @@ internal static class ModelFormat
             w.Write(e.Epoch);
             w.Write(e.TrainingLoss);
             w.Write(e.ValidationLoss);
+            if (withValidationErrors)
+            {
+                w.Write(e.ValidationError);
+            }
         }
         w.Write(h.Diagnostics.Count);
         foreach (var d in h.Diagnostics)
@@ -215,11 +219,11 @@ internal static class ModelFormat
         {
             throw new InvalidDataException($"unknown training history layout {layout}.");
         }
-        return ReadRecords(r, summary);
+        return ReadRecords(r, summary, withValidationErrors: true);
     });
 
     /// <summary>Reads what <see cref="WriteRecords"/> wrote.</summary>
-    internal static AutoClipNetTrainingHistory ReadRecords(BinaryReader r, HistorySummary summary)
+    internal static AutoClipNetTrainingHistory ReadRecords(BinaryReader r, HistorySummary summary, bool withValidationErrors)
     {
         int stepCount = Serialization.ReadCount(r, "step count", 0, int.MaxValue);
         var steps = new List<AutoClipNetTrainingStep>(Math.Min(stepCount, 1 << 16));
@@ -231,7 +235,7 @@ internal static class ModelFormat
         var epochs = new List<AutoClipNetEpoch>(Math.Min(epochCount, 1 << 16));
         for (int i = 0; i < epochCount; i++)
         {
-            epochs.Add(new AutoClipNetEpoch(r.ReadInt32(), r.ReadDouble(), r.ReadDouble()));
+            epochs.Add(new AutoClipNetEpoch(r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), withValidationErrors ? r.ReadDouble() : double.NaN));
         }
         int diagnosticCount = Serialization.ReadCount(r, "diagnostic count", 0, int.MaxValue);
         var diagnostics = new List<AutoClipNetDiagnostic>(Math.Min(diagnosticCount, 1 << 16));

@@ -29,7 +29,7 @@ internal sealed class DenseLayer : Layer
 {
     private readonly float[] _weights;
     private readonly float[] _bias;
-    private readonly Lazy<(Tensor WeightT, Tensor Bias)> _tensors;
+    private Lazy<(Tensor WeightT, Tensor Bias)> _tensors;
 
     public DenseLayer(int inputSize, float[] weights, float[] bias, float weightScale = 1f, float weightLearningRateFactor = 1f, float biasLearningRateFactor = 1f,
         float weightDecayFactor = 1f, float biasWeightDecayFactor = 1f)
@@ -50,7 +50,7 @@ internal sealed class DenseLayer : Layer
         BiasLearningRateFactor = biasLearningRateFactor;
         WeightDecayFactor = weightDecayFactor;
         BiasWeightDecayFactor = biasWeightDecayFactor;
-        _tensors = new(CreateTensors, System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
+        _tensors = NewTensors();
     }
 
     /// <summary>A new layer initialised for training with <paramref name="random"/>.</summary>
@@ -108,6 +108,8 @@ internal sealed class DenseLayer : Layer
     public override int OutputSize => _bias.Length;
 
     public override long ParameterCount => _weights.Length + _bias.Length;
+
+    public override long MultiplyAddsPerRow => _weights.Length;
 
     /// <summary>Training parametrizes W as raw · WeightScale (1 for the uniform initialisation, 1/√fan-in for NTK).</summary>
     public float WeightScale { get; }
@@ -180,6 +182,7 @@ internal sealed class DenseLayer : Layer
         return (weightT, bias);
     }
 
+    /// <summary>Frees the LibTorch copies of the weights, if a batch forward made any; a later batch forward makes them again.</summary>
     public override void Dispose()
     {
         if (_tensors.IsValueCreated)
@@ -187,7 +190,10 @@ internal sealed class DenseLayer : Layer
             _tensors.Value.WeightT.Dispose();
             _tensors.Value.Bias.Dispose();
         }
+        _tensors = NewTensors();
     }
+
+    private Lazy<(Tensor WeightT, Tensor Bias)> NewTensors() => new(CreateTensors, System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
 
     public override string ToString() => $"dense {InputSize}→{OutputSize}";
 }

@@ -13,7 +13,7 @@ namespace Microsoft.ML.AutoClipNet.Network;
 internal sealed class FeatureScaleLayer : Layer
 {
     private readonly float[] _scale;
-    private readonly Lazy<Tensor> _tensor;
+    private Lazy<Tensor> _tensor;
 
     public FeatureScaleLayer(float[] scale, float learningRateFactor = 1f, float weightDecayFactor = 1f)
     {
@@ -24,7 +24,7 @@ internal sealed class FeatureScaleLayer : Layer
         _scale = scale;
         LearningRateFactor = learningRateFactor;
         WeightDecayFactor = weightDecayFactor;
-        _tensor = new(() => TensorMemory.Copy(_scale, _scale.Length).DetachFromDisposeScope(), System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
+        _tensor = NewTensors();
     }
 
     public static FeatureScaleLayer Create(int features, float learningRateFactor, float weightDecayFactor)
@@ -70,13 +70,17 @@ internal sealed class FeatureScaleLayer : Layer
 
     public static FeatureScaleLayer Read(BinaryReader reader, int inputSize) => new(Serialization.ReadFloats(reader, inputSize, "feature scale factors"));
 
+    /// <summary>Frees the LibTorch copies of the weights, if a batch forward made any; a later batch forward makes them again.</summary>
     public override void Dispose()
     {
         if (_tensor.IsValueCreated)
         {
             _tensor.Value.Dispose();
         }
+        _tensor = NewTensors();
     }
+
+    private Lazy<Tensor> NewTensors() => new(() => TensorMemory.Copy(_scale, _scale.Length).DetachFromDisposeScope(), System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
 
     public override string ToString() => $"feature scale {InputSize}";
 }

@@ -26,7 +26,7 @@ internal sealed class FeatureTransformLayer : Layer
     private readonly bool[] _clip;
     private readonly float[] _clipFactor; // 1/9 where clipped, 0 elsewhere: √(1 + y²·0) = 1 leaves y as it is
     private readonly bool _anyClip;
-    private readonly Lazy<(Tensor Center, Tensor Scale, Tensor ClipFactor)> _tensors;
+    private Lazy<(Tensor Center, Tensor Scale, Tensor ClipFactor)> _tensors;
 
     public FeatureTransformLayer(float[] center, float[] scale, bool[] clip)
     {
@@ -43,10 +43,7 @@ internal sealed class FeatureTransformLayer : Layer
         _clip = clip;
         _clipFactor = clip.Select(c => c ? ClipFactor : 0f).ToArray();
         _anyClip = clip.Any(c => c);
-        _tensors = new(() => (
-            TensorMemory.Copy(_center, _center.Length).DetachFromDisposeScope(),
-            TensorMemory.Copy(_scale, _scale.Length).DetachFromDisposeScope(),
-            TensorMemory.Copy(_clipFactor, _clipFactor.Length).DetachFromDisposeScope()), System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
+        _tensors = NewTensors();
     }
 
     /// <summary>The identity transform on <paramref name="features"/> values.</summary>
@@ -147,6 +144,7 @@ internal sealed class FeatureTransformLayer : Layer
         return new FeatureTransformLayer(center, scale, clip);
     }
 
+    /// <summary>Frees the LibTorch copies of the weights, if a batch forward made any; a later batch forward makes them again.</summary>
     public override void Dispose()
     {
         if (_tensors.IsValueCreated)
@@ -155,7 +153,13 @@ internal sealed class FeatureTransformLayer : Layer
             _tensors.Value.Scale.Dispose();
             _tensors.Value.ClipFactor.Dispose();
         }
+        _tensors = NewTensors();
     }
+
+    private Lazy<(Tensor Center, Tensor Scale, Tensor ClipFactor)> NewTensors() => new(() => (
+            TensorMemory.Copy(_center, _center.Length).DetachFromDisposeScope(),
+            TensorMemory.Copy(_scale, _scale.Length).DetachFromDisposeScope(),
+            TensorMemory.Copy(_clipFactor, _clipFactor.Length).DetachFromDisposeScope()), System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
 
     public override string ToString()
         => $"feature transform {InputSize}" + (_anyClip ? $" ({_clip.Count(c => c)} smoothly clipped)" : "");

@@ -53,6 +53,9 @@ internal abstract class Layer : IDisposable
     /// <summary>Trainable values.</summary>
     public virtual long ParameterCount => 0;
 
+    /// <summary>The multiply-adds of the layer's matrix products for one row, forward (elementwise work not counted).</summary>
+    public virtual long MultiplyAddsPerRow => 0;
+
     /// <summary>
     /// True when the batch forward overwrites its input instead of writing a separate output buffer
     /// (elementwise layers).
@@ -95,7 +98,7 @@ internal abstract class Layer : IDisposable
     /// <summary>Writes the layer's own fields (the kind is written by the network).</summary>
     public abstract void Write(BinaryWriter writer);
 
-    /// <summary>Frees the LibTorch copies of the weights, if a batch forward made any.</summary>
+    /// <summary>Frees the LibTorch copies of the weights, if a batch forward made any; a later batch forward makes them again.</summary>
     public virtual void Dispose()
     {
     }

@@ -47,6 +47,9 @@ internal sealed class NetworkDescription : IDisposable
 
     public long ParameterCount => Layers.Sum(l => l.ParameterCount);
 
+    /// <summary>The multiply-adds of one row's forward pass through the matrix products; a training step costs about three times as many (backward: two products per layer).</summary>
+    public long MultiplyAddsPerRow => Layers.Sum(l => l.MultiplyAddsPerRow);
+
     /// <summary>The dense layers in order (for the architecture a model reports).</summary>
     public IEnumerable<DenseLayer> DenseLayers => Layers.OfType<DenseLayer>();
 

@@ -19,7 +19,7 @@ internal sealed class PeriodicEmbeddingLayer : Layer
     private readonly float[] _phases;      // m × k
     private readonly float[] _weights;     // m × k × d
     private readonly float[] _bias;        // m × d
-    private readonly Lazy<(Tensor Index, Tensor Frequencies, Tensor Phases, Tensor Weights, Tensor Bias)> _tensors;
+    private Lazy<(Tensor Index, Tensor Frequencies, Tensor Phases, Tensor Weights, Tensor Bias)> _tensors;
 
     public PeriodicEmbeddingLayer(int inputSize, int[] embedded, int frequencies, int outputsPerFeature,
         float[] frequencyValues, float[] phases, float[] weights, float[] bias, float learningRateFactor = 1f, float weightDecayFactor = 1f)
@@ -46,7 +46,7 @@ internal sealed class PeriodicEmbeddingLayer : Layer
         _bias = bias;
         LearningRateFactor = learningRateFactor;
         WeightDecayFactor = weightDecayFactor;
-        _tensors = new(CreateTensors, System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
+        _tensors = NewTensors();
     }
 
     /// <summary>
@@ -87,6 +87,9 @@ internal sealed class PeriodicEmbeddingLayer : Layer
     public override int OutputSize => _embedded.Length * OutputsPerFeature + InputSize;
 
     public override long ParameterCount => _frequencies.Length + _phases.Length + _weights.Length + _bias.Length;
+
+    /// <summary>x_j·w_j (k per feature) and the k×d product per feature.</summary>
+    public override long MultiplyAddsPerRow => _frequencies.Length + _weights.Length;
 
     /// <summary>The features that are embedded (the others only pass through).</summary>
     public IReadOnlyList<int> EmbeddedFeatures => _embedded;
@@ -236,6 +239,7 @@ internal sealed class PeriodicEmbeddingLayer : Layer
             TensorMemory.Copy(_bias, m, OutputsPerFeature).DetachFromDisposeScope());
     }
 
+    /// <summary>Frees the LibTorch copies of the weights, if a batch forward made any; a later batch forward makes them again.</summary>
     public override void Dispose()
     {
         if (_tensors.IsValueCreated)
@@ -247,7 +251,10 @@ internal sealed class PeriodicEmbeddingLayer : Layer
             t.Weights.Dispose();
             t.Bias.Dispose();
         }
+        _tensors = NewTensors();
     }
+
+    private Lazy<(Tensor Index, Tensor Frequencies, Tensor Phases, Tensor Weights, Tensor Bias)> NewTensors() => new(CreateTensors, System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
 
     public override string ToString() => $"periodic embedding of {_embedded.Length} features ({Frequencies} frequencies → {OutputsPerFeature})";
 }

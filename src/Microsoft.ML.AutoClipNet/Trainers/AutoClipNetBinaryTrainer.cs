@@ -14,8 +14,9 @@ namespace Microsoft.ML.AutoClipNet;
 /// </summary>
 /// <remarks>
 /// The label is Boolean. Outputs are the ones of ML.NET's calibrated binary trainers: <c>Score</c> (the
-/// logit), <c>Probability</c> (sigmoid of the logit, through a fixed Platt calibrator of slope −1: the
-/// network was trained to give this probability) and <c>PredictedLabel</c> (Score &gt; 0).
+/// logit), <c>Probability</c> (sigmoid of s × the logit, through a Platt calibrator of slope −s, where s is
+/// fitted on the validation rows unless <see cref="Options.CalibrateProbabilities"/> is off) and
+/// <c>PredictedLabel</c> (Score &gt; 0).
 /// </remarks>
 public sealed class AutoClipNetBinaryTrainer : AutoClipNetTrainerBase<AutoClipNetBinaryTrainer.Options,
     BinaryPredictionTransformer<CalibratedModelParametersBase<AutoClipNetBinaryModelParameters, PlattCalibrator>>,
@@ -38,6 +39,19 @@ public sealed class AutoClipNetBinaryTrainer : AutoClipNetTrainerBase<AutoClipNe
         /// </summary>
         public double PositiveClassWeight = 1.0;
 
+        /// <summary>
+        /// Label smoothing ε, 0 ≤ ε &lt; 1: the training target of a row is 1 − ε/2 or ε/2 instead of 1 or 0. Default null: 0
+        /// (log-loss-calibrated probabilities).
+        /// </summary>
+        public double? LabelSmoothing;
+
+        /// <summary>
+        /// Fit the probabilities on the validation rows (the hold-out, or the validation set given to Fit): Probability =
+        /// sigmoid(s·Score) with the s > 0 that minimises their log-loss (temperature scaling). Score and PredictedLabel do
+        /// not change. Default true; with false, or with no validation rows, Probability = sigmoid(Score).
+        /// </summary>
+        public bool CalibrateProbabilities = true;
+
         private protected override string OptionsName => "AutoClipNetBinaryTrainer.Options";
 
         /// <inheritdoc/>
@@ -45,7 +59,10 @@ public sealed class AutoClipNetBinaryTrainer : AutoClipNetTrainerBase<AutoClipNe
         {
             base.Validate();
             Check(PositiveClassWeight > 0 && double.IsFinite(PositiveClassWeight), nameof(PositiveClassWeight), PositiveClassWeight, "a positive number");
+            Check(LabelSmoothing is null || (LabelSmoothing >= 0 && LabelSmoothing < 1), nameof(LabelSmoothing), LabelSmoothing, "null or in [0, 1)");
         }
+
+        internal override RecipeRequest ToRequest() => base.ToRequest() with { LabelSmoothing = LabelSmoothing };
 
         internal Options Clone() => (Options)CloneBase();
     }
@@ -68,7 +85,9 @@ public sealed class AutoClipNetBinaryTrainer : AutoClipNetTrainerBase<AutoClipNe
             new SchemaShape(AnnotationUtils.GetTrainerOutputAnnotation())),
     };
 
-    private protected override Objective CreateObjective(TrainingSet train, int classCount) => new BinaryObjective(_options.PositiveClassWeight);
+    private protected override TrainingTask Task => TrainingTask.Binary;
+
+    private protected override Objective CreateObjective(TrainingSet train, int classCount, Recipe recipe) => new BinaryObjective(_options.PositiveClassWeight, recipe.LabelSmoothing);
 
     private protected override void CheckTrainingRows(TrainingSet train, int classCount, ITrainingMonitor monitor)
     {
@@ -79,11 +98,25 @@ public sealed class AutoClipNetBinaryTrainer : AutoClipNetTrainerBase<AutoClipNe
         }
     }
 
-    private protected override CalibratedModelParametersBase<AutoClipNetBinaryModelParameters, PlattCalibrator> CreateModel(TrainingResult result, Objective objective)
+    /// <summary>The most validation rows the calibration scores.</summary>
+    internal const int MaxCalibrationRows = 1 << 18;
+
+    private protected override CalibratedModelParametersBase<AutoClipNetBinaryModelParameters, PlattCalibrator> CreateModel(TrainingResult result, Objective objective,
+        TrainingSet train, ValidationRows validation, Recipe recipe, ITrainingMonitor monitor)
     {
         var network = new AutoClipNetBinaryModelParameters(Host, result.Network, result.AutoClipState, result.History);
-        // Platt with slope −1 and offset 0 is exactly sigmoid(Score): the probability the network was trained for.
-        return new ValueMapperCalibratedModelParameters<AutoClipNetBinaryModelParameters, PlattCalibrator>(Host, network, new PlattCalibrator(Host, -1, 0));
+        // Platt with offset 0 and slope −s is sigmoid(s·Score): s = 1 is the probability the network was trained for;
+        // temperature scaling fits s on the validation rows, which leaves Score and PredictedLabel (Score > 0) as they are.
+        double slope = 1;
+        if (_options.CalibrateProbabilities && validation.Count > 0)
+        {
+            var (logits, labels) = validation.Score(result.Network, MaxCalibrationRows);
+            slope = Calibration.FitSlope(logits, labels);
+            monitor.Info(string.Format(System.Globalization.CultureInfo.InvariantCulture,
+                "Probability = sigmoid({0:G4} × Score), fitted on {1} validation rows (temperature scaling): their log-loss {2:G4} → {3:G4}.",
+                slope, logits.Length, Calibration.LogLoss(logits, labels, 1), Calibration.LogLoss(logits, labels, slope)));
+        }
+        return new ValueMapperCalibratedModelParameters<AutoClipNetBinaryModelParameters, PlattCalibrator>(Host, network, new PlattCalibrator(Host, -slope, 0));
     }
 
     /// <inheritdoc/>

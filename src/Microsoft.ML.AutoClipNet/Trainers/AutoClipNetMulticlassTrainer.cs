@@ -33,9 +33,9 @@ public sealed class AutoClipNetMulticlassTrainer : AutoClipNetTrainerBase<AutoCl
     {
         /// <summary>
         /// Label smoothing ε, 0 ≤ ε &lt; 1: the training target puts 1 − ε on the row's class and spreads ε
-        /// over all classes. Default 0 (log-loss-calibrated probabilities).
+        /// over all classes. Default null: 0.1 (RealMlp), 0 (Mlp).
         /// </summary>
-        public double LabelSmoothing;
+        public double? LabelSmoothing;
 
         private protected override string OptionsName => "AutoClipNetMulticlassTrainer.Options";
 
@@ -43,8 +43,10 @@ public sealed class AutoClipNetMulticlassTrainer : AutoClipNetTrainerBase<AutoCl
         public override void Validate()
         {
             base.Validate();
-            Check(LabelSmoothing >= 0 && LabelSmoothing < 1, nameof(LabelSmoothing), LabelSmoothing, "in [0, 1)");
+            Check(LabelSmoothing is null || (LabelSmoothing >= 0 && LabelSmoothing < 1), nameof(LabelSmoothing), LabelSmoothing, "null or in [0, 1)");
         }
+
+        internal override RecipeRequest ToRequest() => base.ToRequest() with { LabelSmoothing = LabelSmoothing };
 
         internal Options Clone() => (Options)CloneBase();
     }
@@ -73,7 +75,9 @@ public sealed class AutoClipNetMulticlassTrainer : AutoClipNetTrainerBase<AutoCl
         };
     }
 
-    private protected override Objective CreateObjective(TrainingSet train, int classCount) => new MulticlassObjective(classCount, _options.LabelSmoothing);
+    private protected override TrainingTask Task => TrainingTask.Multiclass;
+
+    private protected override Objective CreateObjective(TrainingSet train, int classCount, Recipe recipe) => new MulticlassObjective(classCount, recipe.LabelSmoothing);
 
     private protected override void CheckTrainingRows(TrainingSet train, int classCount, ITrainingMonitor monitor)
     {
@@ -85,7 +89,7 @@ public sealed class AutoClipNetMulticlassTrainer : AutoClipNetTrainerBase<AutoCl
         }
     }
 
-    private protected override AutoClipNetMulticlassModelParameters CreateModel(TrainingResult result, Objective objective)
+    private protected override AutoClipNetMulticlassModelParameters CreateModel(TrainingResult result, Objective objective, TrainingSet train, ValidationRows validation, Recipe recipe, ITrainingMonitor monitor)
         => new(Host, result.Network, result.AutoClipState, result.History);
 
     /// <inheritdoc/>

@@ -65,26 +65,45 @@ public abstract class AutoClipNetOptionsBase
     /// <summary>The norm to clip to when <see cref="Clipping"/> is <see cref="AutoClipNetClipping.FixedNorm"/>. Default 1.</summary>
     public double FixedClipNorm = 1.0;
 
-    /// <summary>Sizes of the hidden layers. Default { 64, 64 }. An empty array gives a linear model.</summary>
-    public int[] HiddenLayerSizes = (int[])AutoClipNetDefaults.HiddenLayerSizes.Clone();
+    /// <summary>
+    /// The network and its training recipe. Default <see cref="AutoClipNetArchitecture.RealMlp"/>;
+    /// <see cref="AutoClipNetArchitecture.Mlp"/> is the network of the first release. Every option below left
+    /// at null takes the architecture's value (written in the option's documentation).
+    /// </summary>
+    public AutoClipNetArchitecture Architecture = AutoClipNetArchitecture.RealMlp;
 
-    /// <summary>Nonlinearity after each hidden layer. Default ReLU.</summary>
-    public AutoClipNetActivation Activation = AutoClipNetActivation.ReLU;
+    /// <summary>How features are scaled inside the trainer (statistics saved with the model). Default null: robust scaling with smooth clipping (RealMlp), standardization (Mlp).</summary>
+    public AutoClipNetFeatureScaling? FeatureScaling;
 
-    /// <summary>Passes over the training data. Default 30.</summary>
-    public int NumberOfEpochs = AutoClipNetDefaults.NumberOfEpochs;
+    /// <summary>Periodic embeddings of the numeric features: frequencies per feature, 0 for none. Default null: 16 (RealMlp), 0 (Mlp).</summary>
+    public int? EmbeddingFrequencies;
 
-    /// <summary>Rows per optimizer step. Default 64.</summary>
-    public int BatchSize = AutoClipNetDefaults.BatchSize;
+    /// <summary>Sizes of the hidden layers; an empty array gives a linear model. Default null: the architecture's (see README).</summary>
+    public int[]? HiddenLayerSizes;
 
-    /// <summary>The optimizer's learning rate, &gt; 0. Default 0.001.</summary>
-    public double LearningRate = AutoClipNetDefaults.LearningRate;
+    /// <summary>Nonlinearity after each hidden layer. Default null: SELU (RealMlp), ReLU (Mlp).</summary>
+    public AutoClipNetActivation? Activation;
+
+    /// <summary>Passes over the training data. Default null: enough for about 1,000 optimizer steps, 4 to 256 (RealMlp); 30 (Mlp).</summary>
+    public int? NumberOfEpochs;
+
+    /// <summary>Rows per optimizer step. Default null: 256, or all the training rows when there are fewer (RealMlp); 64 (Mlp).</summary>
+    public int? BatchSize;
+
+    /// <summary>The optimizer's (peak) learning rate, &gt; 0. Default null: 0.07 for regression and 0.04 for classification (RealMlp), 0.001 (Mlp).</summary>
+    public double? LearningRate;
+
+    /// <summary>How the learning rate changes over training. Default null: <see cref="AutoClipNetLearningRateSchedule.CosLog4"/> (RealMlp), constant (Mlp).</summary>
+    public AutoClipNetLearningRateSchedule? LearningRateSchedule;
 
     /// <summary>The optimizer. Default Adam.</summary>
     public AutoClipNetOptimizer Optimizer = AutoClipNetOptimizer.Adam;
 
-    /// <summary>Momentum of <see cref="AutoClipNetOptimizer.Sgd"/> (and Adam's β1), 0..1. Default 0.9.</summary>
+    /// <summary>Momentum of <see cref="AutoClipNetOptimizer.Sgd"/>, and Adam's β1, 0..1. Default 0.9.</summary>
     public double Momentum = 0.9;
+
+    /// <summary>Adam's β2, 0..1. Default null: 0.95 (RealMlp), 0.999 (Mlp).</summary>
+    public double? AdamBeta2;
 
     /// <summary>Weight decay, &gt;= 0 (L2 for Adam and SGD, decoupled for AdamW). Default 0.</summary>
     public double WeightDecay;
@@ -93,18 +112,27 @@ public abstract class AutoClipNetOptionsBase
     public int? Seed;
 
     /// <summary>
-    /// Fraction of the training rows held out to measure validation loss after each epoch, 0..0.5.
-    /// Default 0 (no hold-out). A validation set given to <c>Fit(train, validation)</c> takes precedence.
+    /// Fraction of the training rows held out to pick the best epoch, 0..0.5. Default null: 0.2 (RealMlp), 0 (Mlp).
+    /// A validation set given to <c>Fit(train, validation)</c> takes precedence.
     /// </summary>
-    public double ValidationFraction;
+    public double? ValidationFraction;
 
     /// <summary>
-    /// With validation data: stop after this many epochs without a better validation loss, and keep
-    /// the best epoch's weights. 0 trains all epochs (still keeping the best weights). Default 5.
+    /// With validation data: stop after this many epochs without a better validation score (0: never stop early; the
+    /// best epoch's weights are kept either way). Default null: 0 (RealMlp, whose schedule runs to its end), 5 (Mlp).
     /// </summary>
-    public int EarlyStoppingPatience = AutoClipNetDefaults.EarlyStoppingPatience;
+    public int? EarlyStoppingPatience;
 
-    /// <summary>Standardize features to mean 0 and variance 1 inside the trainer (statistics saved with the model). Default true.</summary>
+    /// <summary>What picks the epoch whose weights the model keeps. Default null: validation error (RealMlp), validation loss (Mlp).</summary>
+    public AutoClipNetEpochSelection? EpochSelection;
+
+    /// <summary>Skip an epoch's last, smaller batch. Default null: true (RealMlp), false (Mlp).</summary>
+    public bool? DropLastPartialBatch;
+
+    /// <summary>
+    /// Scale the features at all (then as <see cref="FeatureScaling"/> says). Default true. False turns every
+    /// feature scaling off, as <c>FeatureScaling = None</c> does.
+    /// </summary>
     public bool StandardizeFeatures = true;
 
     /// <summary>Skip (and count) rows with a NaN or infinite feature or a missing label instead of failing. Default false.</summary>
@@ -140,24 +168,56 @@ public abstract class AutoClipNetOptionsBase
         Check(Enum.IsDefined(NonFiniteGradients), nameof(NonFiniteGradients), NonFiniteGradients, "SkipStep or Throw");
         Check(Enum.IsDefined(Clipping), nameof(Clipping), Clipping, "AutoClip, FixedNorm or None");
         Check(FixedClipNorm > 0 && double.IsFinite(FixedClipNorm), nameof(FixedClipNorm), FixedClipNorm, "a positive number");
-        Check(HiddenLayerSizes is not null, nameof(HiddenLayerSizes), HiddenLayerSizes, "an array of layer sizes");
-        for (int i = 0; i < HiddenLayerSizes!.Length; i++)
+        Check(Enum.IsDefined(Architecture), nameof(Architecture), Architecture, "RealMlp or Mlp");
+        Check(FeatureScaling is null || Enum.IsDefined(FeatureScaling.Value), nameof(FeatureScaling), FeatureScaling, "null, Standardize, RobustSmoothClip or None");
+        Check(EmbeddingFrequencies is null or (>= 0 and <= 1024), nameof(EmbeddingFrequencies), EmbeddingFrequencies, "null or 0 to 1024");
+        if (HiddenLayerSizes is not null)
         {
-            Check(HiddenLayerSizes[i] >= 1 && HiddenLayerSizes[i] <= Network.Serialization.MaxWidth, nameof(HiddenLayerSizes), $"{{{string.Join(", ", HiddenLayerSizes)}}}", "an array of positive sizes");
+            for (int i = 0; i < HiddenLayerSizes.Length; i++)
+            {
+                Check(HiddenLayerSizes[i] >= 1 && HiddenLayerSizes[i] <= Network.Serialization.MaxWidth, nameof(HiddenLayerSizes), $"{{{string.Join(", ", HiddenLayerSizes)}}}", "null or an array of positive sizes");
+            }
         }
-        Check(Enum.IsDefined(Activation), nameof(Activation), Activation, string.Join(", ", Enum.GetNames<AutoClipNetActivation>()));
-        Check(NumberOfEpochs >= 1, nameof(NumberOfEpochs), NumberOfEpochs, "at least 1");
-        Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "at least 1");
-        Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "a positive number");
+        Check(Activation is null || Enum.IsDefined(Activation.Value), nameof(Activation), Activation, "null or one of " + string.Join(", ", Enum.GetNames<AutoClipNetActivation>()));
+        Check(NumberOfEpochs is null or >= 1, nameof(NumberOfEpochs), NumberOfEpochs, "null or at least 1");
+        Check(BatchSize is null or >= 1, nameof(BatchSize), BatchSize, "null or at least 1");
+        Check(LearningRate is null || (LearningRate > 0 && double.IsFinite(LearningRate.Value)), nameof(LearningRate), LearningRate, "null or a positive number");
+        Check(LearningRateSchedule is null || Enum.IsDefined(LearningRateSchedule.Value), nameof(LearningRateSchedule), LearningRateSchedule, "null, Constant, CosLog4 or Cosine");
         Check(Enum.IsDefined(Optimizer), nameof(Optimizer), Optimizer, "Adam, AdamW or Sgd");
         Check(Momentum >= 0 && Momentum < 1, nameof(Momentum), Momentum, "in [0, 1)");
+        Check(AdamBeta2 is null || (AdamBeta2 >= 0 && AdamBeta2 < 1), nameof(AdamBeta2), AdamBeta2, "null or in [0, 1)");
         Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "0 or more");
-        Check(ValidationFraction >= 0 && ValidationFraction <= 0.5, nameof(ValidationFraction), ValidationFraction, "between 0 and 0.5");
-        Check(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "0 or more");
+        Check(ValidationFraction is null || (ValidationFraction >= 0 && ValidationFraction <= 0.5), nameof(ValidationFraction), ValidationFraction, "null or between 0 and 0.5");
+        Check(EarlyStoppingPatience is null or >= 0, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "null, or 0 or more");
+        Check(EpochSelection is null || Enum.IsDefined(EpochSelection.Value), nameof(EpochSelection), EpochSelection, "null, ValidationLoss or ValidationError");
         Check(MaxRowsInMemory >= 1, nameof(MaxRowsInMemory), MaxRowsInMemory, "at least 1");
         Check(ShufflePoolSize >= 1, nameof(ShufflePoolSize), ShufflePoolSize, "at least 1");
         Check(DiagnosticsInterval >= 0, nameof(DiagnosticsInterval), DiagnosticsInterval, "0 (off) or more");
     }
+
+    /// <summary>For ablation studies only (InternalsVisibleTo the studies): changes the resolved recipe.</summary>
+    internal Func<Training.Recipe, Training.Recipe>? RecipeOverride;
+
+    /// <summary>What these options ask of the recipe (nulls are left to it).</summary>
+    internal virtual Training.RecipeRequest ToRequest() => new()
+    {
+        Override = RecipeOverride,
+        Architecture = Architecture,
+        FeatureScaling = StandardizeFeatures ? FeatureScaling : AutoClipNetFeatureScaling.None,
+        EmbeddingFrequencies = EmbeddingFrequencies,
+        HiddenLayerSizes = HiddenLayerSizes is null ? null : (int[])HiddenLayerSizes.Clone(),
+        Activation = Activation,
+        NumberOfEpochs = NumberOfEpochs,
+        BatchSize = BatchSize,
+        LearningRate = LearningRate,
+        Schedule = LearningRateSchedule,
+        AdamBeta2 = AdamBeta2,
+        ValidationFraction = ValidationFraction,
+        EarlyStoppingPatience = EarlyStoppingPatience,
+        DropLastPartialBatch = DropLastPartialBatch,
+        EpochSelection = EpochSelection,
+        WeightDecay = WeightDecay,
+    };
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the option, its value and what was expected.</summary>
     private protected void Check(bool ok, string name, object? value, string expected)
@@ -181,22 +241,20 @@ public abstract class AutoClipNetOptionsBase
     private protected AutoClipNetOptionsBase CloneBase()
     {
         var copy = (AutoClipNetOptionsBase)MemberwiseClone();
-        copy.HiddenLayerSizes = (int[])HiddenLayerSizes.Clone();
+        copy.HiddenLayerSizes = (int[]?)HiddenLayerSizes?.Clone();
         return copy;
     }
 }
 
-/// <summary>The defaults of the AutoClipNet options, written once for every task and both catalog overloads.</summary>
+/// <summary>
+/// The defaults of the AutoClipNet options that are fixed values, written once for every task and both catalog
+/// overloads. What a null option becomes is the recipe's (Training/Recipe.cs), also written once.
+/// </summary>
 internal static class AutoClipNetDefaults
 {
     public const string LabelColumnName = "Label";
     public const string FeatureColumnName = "Features";
     public const double Percentile = AutoClipOptions.DefaultPercentile;
-    public const int NumberOfEpochs = 30;
-    public const int BatchSize = 64;
-    public const double LearningRate = 1e-3;
-    public const int EarlyStoppingPatience = 5;
     public const int MaxRowsInMemory = 2_000_000;
     public const int ShufflePoolSize = 100_000;
-    public static readonly int[] HiddenLayerSizes = { 64, 64 };
 }

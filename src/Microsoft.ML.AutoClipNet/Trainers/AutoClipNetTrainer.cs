@@ -33,7 +33,12 @@ public sealed class AutoClipNetTrainer : AutoClipNetTrainerBase<AutoClipNetTrain
         /// <summary>Standardize the label inside the trainer; predictions are mapped back. Default true.</summary>
         public bool StandardizeLabel = true;
 
+        /// <summary>Clip predictions to the range of the training labels. Default null: true (RealMlp), false (Mlp).</summary>
+        public bool? ClampPredictions;
+
         private protected override string OptionsName => "AutoClipNetTrainer.Options";
+
+        internal override RecipeRequest ToRequest() => base.ToRequest() with { ClampPredictions = ClampPredictions };
 
         internal Options Clone() => (Options)CloneBase();
     }
@@ -52,7 +57,9 @@ public sealed class AutoClipNetTrainer : AutoClipNetTrainerBase<AutoClipNetTrain
             new SchemaShape(AnnotationUtils.GetTrainerOutputAnnotation())),
     };
 
-    private protected override Objective CreateObjective(TrainingSet train, int classCount)
+    private protected override TrainingTask Task => TrainingTask.Regression;
+
+    private protected override Objective CreateObjective(TrainingSet train, int classCount, Recipe recipe)
     {
         var label = train.Label;
         bool standardize = _options.StandardizeLabel;
@@ -61,10 +68,11 @@ public sealed class AutoClipNetTrainer : AutoClipNetTrainerBase<AutoClipNetTrain
         return new RegressionObjective(mean, scale);
     }
 
-    private protected override AutoClipNetModelParameters CreateModel(TrainingResult result, Objective objective)
+    private protected override AutoClipNetModelParameters CreateModel(TrainingResult result, Objective objective, TrainingSet train, ValidationRows validation, Recipe recipe, ITrainingMonitor monitor)
     {
         var regression = (RegressionObjective)objective;
-        return new AutoClipNetModelParameters(Host, result.Network, regression.LabelMean, regression.LabelScale, result.AutoClipState, result.History);
+        var clamp = recipe.ClampPredictions ? (train.Label.Min, train.Label.Max) : (float.NegativeInfinity, float.PositiveInfinity);
+        return new AutoClipNetModelParameters(Host, result.Network, regression.LabelMean, regression.LabelScale, clamp, result.AutoClipState, result.History);
     }
 
     /// <inheritdoc/>

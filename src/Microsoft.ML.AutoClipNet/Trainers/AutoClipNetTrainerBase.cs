@@ -48,8 +48,11 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
     /// <summary>How this task stores its label.</summary>
     private protected abstract LabelKind LabelKind { get; }
 
+    /// <summary>The task, as the recipe sees it.</summary>
+    private protected abstract TrainingTask Task { get; }
+
     /// <summary>The objective for these training rows (<paramref name="classCount"/> from a key label, else 0).</summary>
-    private protected abstract Objective CreateObjective(TrainingSet train, int classCount);
+    private protected abstract Objective CreateObjective(TrainingSet train, int classCount, Recipe recipe);
 
     /// <summary>Warnings about the training rows (a class with no rows).</summary>
     private protected virtual void CheckTrainingRows(TrainingSet train, int classCount, ITrainingMonitor monitor)
@@ -57,7 +60,7 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
     }
 
     /// <summary>The model from what training produced.</summary>
-    private protected abstract TModel CreateModel(TrainingResult result, Objective objective);
+    private protected abstract TModel CreateModel(TrainingResult result, Objective objective, TrainingSet train, ValidationRows validation, Recipe recipe, ITrainingMonitor monitor);
 
     /// <inheritdoc/>
     protected override void CheckLabelCompatible(SchemaShape.Column labelCol)
@@ -83,11 +86,15 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
         var options = _options;
         int seed = options.Seed ?? Host.Rand.Next();
 
+        var request = options.ToRequest();
+        // What the hold-out and the statistics need is known before the rows are read; the rest of the recipe depends on their number.
+        var prior = Recipe.Resolve(request, Task, trainingRows: 1);
         var source = new DataViewRowSource(Host, context.TrainingSet.Data, options.FeatureColumnName, options.LabelColumnName, LabelKind,
             options.DropNonFiniteRows, "training data");
         int classCount = source.ClassCount;
         var train = TrainingSet.Read(source,
-            new TrainingSetOptions(options.MaxRowsInMemory, context.ValidationSet is null ? options.ValidationFraction : 0, seed, classCount, SampleQuantiles: false),
+            new TrainingSetOptions(options.MaxRowsInMemory, context.ValidationSet is null ? prior.ValidationFraction : 0, seed, classCount,
+                SampleQuantiles: prior.FeatureScaling == AutoClipNetFeatureScaling.RobustSmoothClip),
             "training data");
         if (train.DroppedRows > 0)
         {
@@ -112,27 +119,34 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
         }
         CheckTrainingRows(train, classCount, monitor);
 
-        using var objective = CreateObjective(train, classCount);
-        var network = NetworkBuilder.Mlp(train.Features, options.StandardizeFeatures, options.HiddenLayerSizes, options.Activation, objective.OutputCount, new Random(seed));
+        var recipe = Recipe.Resolve(request, Task, train.TrainingRows);
+        channel.Info($"Recipe: {recipe}.");
+        using var objective = CreateObjective(train, classCount, recipe);
+        var network = NetworkBuilder.Build(recipe, train.Features, objective.OutputCount, new Random(seed));
+        train.Features.ReleaseSample();
         var settings = new TrainingSettings
         {
-            Epochs = options.NumberOfEpochs,
-            BatchSize = options.BatchSize,
-            LearningRate = options.LearningRate,
+            Epochs = recipe.Epochs,
+            BatchSize = recipe.BatchSize,
+            DropLastPartialBatch = recipe.DropLastPartialBatch,
+            LearningRate = recipe.LearningRate,
+            Schedule = recipe.Schedule,
             Optimizer = options.Optimizer,
             Momentum = options.Momentum,
-            WeightDecay = options.WeightDecay,
+            Beta2 = recipe.AdamBeta2,
+            WeightDecay = recipe.WeightDecay,
             Clipping = options.Clipping,
             AutoClip = options.ToAutoClipOptions(),
             FixedClipNorm = options.FixedClipNorm,
             Seed = seed,
             ShufflePoolSize = options.ShufflePoolSize,
-            EarlyStoppingPatience = options.EarlyStoppingPatience,
+            EarlyStoppingPatience = recipe.EarlyStoppingPatience,
+            EpochSelection = recipe.EpochSelection,
             DiagnosticsInterval = options.DiagnosticsInterval,
         };
         using var run = new TrainingRun(settings, network, objective, train, validation, monitor);
         var result = run.Train();
-        return CreateModel(result, objective);
+        return CreateModel(result, objective, train, new ValidationRows(train, validation), recipe, monitor);
     }
 
     /// <summary>Training's progress into the ML.NET channel, and ML.NET's cancellation into training.</summary>

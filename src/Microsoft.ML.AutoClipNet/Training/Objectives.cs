@@ -25,6 +25,9 @@ internal abstract class Objective : IDisposable
     /// <summary>The sum of the rows' validation losses, in double precision.</summary>
     public abstract double ValidationLossSum(Tensor output, Tensor target);
 
+    /// <summary>The sum of the rows' validation errors: squared errors (regression), misclassified rows (classification).</summary>
+    public virtual double ValidationErrorSum(Tensor output, Tensor target) => ValidationLossSum(output, target);
+
     public virtual void Dispose()
     {
     }
@@ -63,9 +66,16 @@ internal sealed class RegressionObjective : Objective
 internal sealed class BinaryObjective : Objective
 {
     private readonly double _positiveWeight;
+    private readonly double _labelSmoothing;
     private Tensor? _weightTensor;
 
-    public BinaryObjective(double positiveWeight) => _positiveWeight = positiveWeight;
+    /// <param name="positiveWeight">Weight of a positive row's loss.</param>
+    /// <param name="labelSmoothing">ε: the training target of a row is 1 − ε/2 or ε/2 instead of 1 or 0.</param>
+    public BinaryObjective(double positiveWeight, double labelSmoothing = 0)
+    {
+        _positiveWeight = positiveWeight;
+        _labelSmoothing = labelSmoothing;
+    }
 
     public override int OutputCount => 1;
 
@@ -74,6 +84,10 @@ internal sealed class BinaryObjective : Objective
     public override Tensor Loss(Tensor output, Tensor target)
     {
         var logits = output.view(-1);
+        if (_labelSmoothing > 0)
+        {
+            target = target * (float)(1 - _labelSmoothing) + (float)(_labelSmoothing / 2);
+        }
         if (_positiveWeight == 1)
         {
             return nn.functional.binary_cross_entropy_with_logits(logits, target);
@@ -87,6 +101,12 @@ internal sealed class BinaryObjective : Objective
         using var scope = NewDisposeScope();
         // The unweighted log-loss: what Evaluate reports, whatever the training weight.
         return nn.functional.binary_cross_entropy_with_logits(output.view(-1), target, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64).item<double>();
+    }
+
+    public override double ValidationErrorSum(Tensor output, Tensor target)
+    {
+        using var scope = NewDisposeScope();
+        return output.view(-1).gt(0).to_type(ScalarType.Float32).ne(target).sum().item<long>();
     }
 
     public override void Dispose() => _weightTensor?.Dispose();
@@ -118,5 +138,11 @@ internal sealed class MulticlassObjective : Objective
     {
         using var scope = NewDisposeScope();
         return nn.functional.cross_entropy(output, target.to_type(ScalarType.Int64), reduction: nn.Reduction.Sum).to_type(ScalarType.Float64).item<double>();
+    }
+
+    public override double ValidationErrorSum(Tensor output, Tensor target)
+    {
+        using var scope = NewDisposeScope();
+        return output.argmax(1).ne(target.to_type(ScalarType.Int64)).sum().item<long>();
     }
 }

@@ -21,6 +21,8 @@ internal sealed class TrainingModule : IDisposable
     private readonly Parameter[][] _parameters;
     private readonly (long Offset, long Count)[][] _slices;
     private readonly IReadOnlyList<Tensor>?[] _constants;
+    private readonly Tensor[][] _valueViews;
+    private readonly Tensor[][] _gradientViews;
 
     public TrainingModule(NetworkDescription initial)
     {
@@ -61,9 +63,13 @@ internal sealed class TrainingModule : IDisposable
         LearningRateFactors = lrFactors.All(f => f == 1f) ? null : TensorMemory.Copy(lrFactors, total).DetachFromDisposeScope();
         WeightDecayFactors = decayFactors.All(f => f == 1f) ? null : TensorMemory.Copy(decayFactors, total).DetachFromDisposeScope();
         _parameters = new Parameter[_specs.Length][];
+        _valueViews = new Tensor[_specs.Length][];
+        _gradientViews = new Tensor[_specs.Length][];
         for (int l = 0; l < _specs.Length; l++)
         {
             _parameters[l] = new Parameter[_specs[l].Length];
+            _valueViews[l] = new Tensor[_specs[l].Length];
+            _gradientViews[l] = new Tensor[_specs[l].Length];
             for (int p = 0; p < _specs[l].Length; p++)
             {
                 var (start, count) = _slices[l][p];
@@ -75,9 +81,26 @@ internal sealed class TrainingModule : IDisposable
                 using var gradientView = gradientSlice.view(shape);
                 parameter.grad = gradientView; // backward accumulates into the buffer in place
                 _parameters[l][p] = (Parameter)parameter;
+                // The Parameter took over valueView's handle: views of their own for the written-out backward pass.
+                using var valueSlice2 = Values.narrow(0, start, count);
+                _valueViews[l][p] = valueSlice2.view(shape).DetachFromDisposeScope();
+                using var gradientSlice2 = Gradients.narrow(0, start, count);
+                _gradientViews[l][p] = gradientSlice2.view(shape).DetachFromDisposeScope();
             }
         }
     }
+
+    /// <summary>The network being trained (its layers' structure; the values are in <see cref="Values"/>).</summary>
+    public NetworkDescription Network => _initial;
+
+    /// <summary>Layer <paramref name="layer"/>'s parameters (raw), as views of <see cref="Values"/> that autograd does not track.</summary>
+    public IReadOnlyList<Tensor> ValueViews(int layer) => _valueViews[layer];
+
+    /// <summary>Layer <paramref name="layer"/>'s gradients, as views of <see cref="Gradients"/>.</summary>
+    public IReadOnlyList<Tensor> GradientViews(int layer) => _gradientViews[layer];
+
+    /// <summary>Layer <paramref name="layer"/>'s training constants (or null).</summary>
+    public IReadOnlyList<Tensor>? Constants(int layer) => _constants[layer];
 
     /// <summary>Every trainable value, raw (the layers multiply by their parametrization scale).</summary>
     public Tensor Values { get; }
@@ -158,6 +181,10 @@ internal sealed class TrainingModule : IDisposable
             {
                 parameter.Dispose();
             }
+        }
+        foreach (var view in _valueViews.SelectMany(v => v).Concat(_gradientViews.SelectMany(g => g)))
+        {
+            view.Dispose();
         }
         Values.Dispose();
         Gradients.Dispose();

@@ -29,6 +29,7 @@ internal sealed class TrainingRun : IDisposable
     private readonly int _featureCount;
     private readonly NetworkDescription _initial;
     private readonly TrainingModule _module;
+    private readonly Backprop _backprop;
     private readonly FlatOptimizer _optimizer;
     private readonly GradientClipping _clipping;
 
@@ -69,6 +70,7 @@ internal sealed class TrainingRun : IDisposable
         _featureCount = train.FeatureCount;
         _initial = initial;
         _module = new TrainingModule(initial);
+        _backprop = new Backprop(_module, objective, settings.BatchSize);
         _optimizer = FlatOptimizer.Create(settings.Optimizer, _module, settings.Momentum, settings.Beta2);
         _clipping = new GradientClipping(settings.Clipping, settings.AutoClip, settings.FixedClipNorm);
         _x = empty(settings.BatchSize, _featureCount).DetachFromDisposeScope();
@@ -92,10 +94,12 @@ internal sealed class TrainingRun : IDisposable
     {
         _totalSteps = StepsPerEpoch() * _settings.Epochs;
         _monitor.Info(string.Format(CultureInfo.InvariantCulture,
-            "AutoClipNet: {0} training rows{1}, {2} features, network {3} ({4} parameters), {5} at {6}, batch {7}, clipping {8}, seed {9}.",
+            "AutoClipNet: {0} training rows{1}{12}, {2} features, network {3} ({4} parameters), {5} at {6}{7}, batch {8}, {9} epochs, clipping {10}, seed {11}.",
             _train.TrainingRows, HasValidation ? $" ({ValidationRows} for validation)" : "", _featureCount,
-            _initial, _module.ParameterCount, _settings.Optimizer, _settings.LearningRate, _settings.BatchSize,
-            _clipping.Describe(_settings.AutoClip), _settings.Seed));
+            _initial, _module.ParameterCount, _settings.Optimizer, _settings.LearningRate,
+            _settings.Schedule == AutoClipNetLearningRateSchedule.Constant ? "" : $" on the {_settings.Schedule} schedule", _settings.BatchSize, _settings.Epochs,
+            _clipping.Describe(_settings.AutoClip), _settings.Seed,
+            _train.IsPacked ? " held in memory" : " streamed from the source at every pass (more than MaxRowsInMemory)"));
 
         Tensor? best = null;
         double bestLoss = double.PositiveInfinity;
@@ -119,19 +123,22 @@ internal sealed class TrainingRun : IDisposable
 
                 double trainLoss = _epochSteps > _epochSkipped ? _epochLossSum / (_epochSteps - _epochSkipped) : double.NaN;
                 CheckDiverged(trainLoss);
-                double validLoss = HasValidation ? ValidationLoss() : double.NaN;
-                _epochs.Add(new AutoClipNetEpoch(_epoch, trainLoss, validLoss));
+                var (validLoss, validError) = HasValidation ? Validate() : (double.NaN, double.NaN);
+                _epochs.Add(new AutoClipNetEpoch(_epoch, trainLoss, validLoss, validError));
                 _monitor.Info(string.Format(CultureInfo.InvariantCulture, "Epoch {0}/{1}: training loss {2:G5}{3}, {4} steps ({5} clipped, {6} skipped){7}.",
                     _epoch, _settings.Epochs, trainLoss,
-                    HasValidation ? string.Format(CultureInfo.InvariantCulture, ", validation loss {0:G5}", validLoss) : "",
+                    HasValidation ? string.Format(CultureInfo.InvariantCulture, ", validation loss {0:G5}, error {1:G4}", validLoss, validError) : "",
                     _epochSteps, _epochClipped, _epochSkipped,
                     _settings.Clipping == AutoClipNetClipping.AutoClip ? string.Format(CultureInfo.InvariantCulture, ", AutoClip threshold {0:G4}", _clipping.Threshold) : ""));
 
                 if (HasValidation)
                 {
-                    if (validLoss < bestLoss)
+                    // By loss, the first of equal epochs; by error (RealMLP's rule), the last.
+                    bool byError = _settings.EpochSelection == AutoClipNetEpochSelection.ValidationError;
+                    double score = byError ? validError : validLoss;
+                    if (byError ? score <= bestLoss : score < bestLoss)
                     {
-                        bestLoss = validLoss;
+                        bestLoss = score;
                         bestEpoch = _epoch;
                         sinceBest = 0;
                         best ??= empty_like(_module.Values).DetachFromDisposeScope();
@@ -140,7 +147,7 @@ internal sealed class TrainingRun : IDisposable
                     }
                     else if (_settings.EarlyStoppingPatience > 0 && ++sinceBest >= _settings.EarlyStoppingPatience)
                     {
-                        _monitor.Info($"Early stopping after epoch {_epoch}: no better validation loss since epoch {bestEpoch}.");
+                        _monitor.Info($"Early stopping after epoch {_epoch}: no better validation {(byError ? "error" : "loss")} since epoch {bestEpoch}.");
                         break;
                     }
                 }
@@ -254,10 +261,7 @@ internal sealed class TrainingRun : IDisposable
         using var scope = NewDisposeScope();
         var x = n == _settings.BatchSize ? _x : _x.narrow(0, 0, n);
         var y = n == _settings.BatchSize ? _y : _y.narrow(0, 0, n);
-        _module.Gradients.zero_();
-        var loss = _objective.Loss(_module.Forward(x, training: true), y);
-        loss.backward();
-        float lossValue = loss.item<float>();
+        float lossValue = _backprop.Step(x, y, n);
 
         int interval = _settings.DiagnosticsInterval;
         bool measure = interval > 0 && _step % interval == 0 && _previousWeights is not null;
@@ -335,15 +339,15 @@ internal sealed class TrainingRun : IDisposable
         }
     }
 
-    /// <summary>The mean validation loss, in chunks of rows copied into LibTorch memory (held-out rows may be streamed again).</summary>
-    private double ValidationLoss()
+    /// <summary>The mean validation loss and error, in chunks of rows copied into LibTorch memory (held-out rows may be streamed again).</summary>
+    private (double Loss, double Error) Validate()
     {
         using var noGrad = no_grad();
         int f = _featureCount;
         int capacity = (int)Math.Min(ValidationChunk, ValidationRows);
         using var x = empty(capacity, f);
         using var y = empty(capacity);
-        double sum = 0;
+        double sum = 0, errors = 0;
         long count = 0;
         int fill = 0;
         void Score()
@@ -352,7 +356,9 @@ internal sealed class TrainingRun : IDisposable
             using var scope = NewDisposeScope();
             var xs = fill == capacity ? x : x.narrow(0, 0, fill);
             var ys = fill == capacity ? y : y.narrow(0, 0, fill);
-            sum += _objective.ValidationLossSum(_module.Forward(xs, training: false), ys);
+            var output = _module.Forward(xs, training: false);
+            sum += _objective.ValidationLossSum(output, ys);
+            errors += _objective.ValidationErrorSum(output, ys);
             count += fill;
             fill = 0;
         }
@@ -377,7 +383,7 @@ internal sealed class TrainingRun : IDisposable
         {
             Score();
         }
-        return sum / count;
+        return (sum / count, errors / count);
     }
 
     public void Dispose()
@@ -387,6 +393,7 @@ internal sealed class TrainingRun : IDisposable
         _x.Dispose();
         _y.Dispose();
         _optimizer.Dispose();
+        _backprop.Dispose();
         _module.Dispose();
     }
 }

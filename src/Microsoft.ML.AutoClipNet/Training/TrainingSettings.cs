@@ -45,6 +45,12 @@ internal sealed record TrainingSettings
 
     /// <summary>Record step size and smoothness every N steps (0: off).</summary>
     public int DiagnosticsInterval { get; init; }
+
+    /// <summary>What picks the epoch whose weights are kept.</summary>
+    public AutoClipNetEpochSelection EpochSelection { get; init; } = AutoClipNetEpochSelection.ValidationLoss;
+
+    /// <summary>A one-line description of the recipe for the log (empty: none).</summary>
+    public string Description { get; init; } = "";
 }
 
 /// <summary>How training reports progress and learns that it should stop.</summary>

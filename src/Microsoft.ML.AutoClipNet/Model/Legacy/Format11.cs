@@ -51,7 +51,7 @@ internal static class Format11
         w.Write(h.TrainingRows);
         w.Write(h.ValidationRows);
         w.Write(h.DroppedRows);
-        ModelFormat.WriteRecords(w, h);
+        ModelFormat.WriteRecords(w, h, withValidationErrors: false);
     }
 
     public static (Format11Network Network, AutoClipperState? State, AutoClipNetTrainingHistory History) Read(BinaryReader r)
@@ -87,7 +87,7 @@ internal static class Format11
                 var b => throw new InvalidDataException($"Bad AutoClip state marker {b}."),
             };
             var summary = new HistorySummary(r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64());
-            var history = ModelFormat.ReadRecords(r, summary);
+            var history = ModelFormat.ReadRecords(r, summary, withValidationErrors: false);
             return (network, state, history);
         }
         catch (EndOfStreamException e)
