@@ -56,7 +56,10 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
         using var reader = new BinaryReader(new MemoryStream(head));
         try
         {
-            SetLabel(reader.ReadSingle(), reader.ReadSingle(), reader.ReadSingle(), reader.ReadSingle());
+            float mean = reader.ReadSingle(), scale = reader.ReadSingle();
+            // Format 2.1 had no prediction range: its predictions are not clipped, as that version scored them.
+            bool range = ctx.Header.ModelVerWritten >= ModelFormat.Version22;
+            SetLabel(mean, scale, range ? reader.ReadSingle() : float.NegativeInfinity, range ? reader.ReadSingle() : float.PositiveInfinity);
         }
         catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
         {
@@ -110,13 +113,14 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
     // ---------------------------------------------------------------------------------------------
     // Persistence. Format history (model signature ACLIPNET):
     //   0x00010001  1.1: the released regression-only format (Model/Legacy/Format11.cs); a loaded 1.1 model is saved as 1.1 again.
-    //   0x00020001  2.1: layers, checksummed blocks, history in its own stream (Model/ModelFormat.cs); head = float label mean, float label scale,
-    //               float minimum, float maximum prediction (±infinity when predictions are not clipped).
+    //   0x00020001  2.1: layers, checksummed blocks, history in its own stream (Model/ModelFormat.cs); head = float label mean, float label scale.
+    //   0x00020002  2.2: head = float label mean, float label scale, float minimum, float maximum prediction (±infinity when predictions
+    //               are not clipped); history layout 2.
 
     private static VersionInfo GetVersionInfo(bool legacy = false) => new(
         modelSignature: "ACLIPNET",
-        verWrittenCur: legacy ? Format11.Version : ModelFormat.Version21,
-        verReadableCur: legacy ? Format11.Version : ModelFormat.Version21,
+        verWrittenCur: legacy ? Format11.Version : ModelFormat.Version22,
+        verReadableCur: legacy ? Format11.Version : ModelFormat.Version22,
         verWeCanReadBack: Format11.Version,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(AutoClipNetModelParameters).Assembly.FullName);

@@ -37,23 +37,29 @@ internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long Val
 ///   byte     where the steps, epochs and diagnostics are: 0 nowhere, 1 in the stream "TrainingHistory.bin"
 /// </code>
 /// <para>The stream <c>TrainingHistory.bin</c> beside it holds the same checksummed block (length, payload,
-/// hash), whose payload is: int history layout (1); int step count, per step int epoch, long step, float
+/// hash), whose payload is: int history layout (2; layout 1, format 2.1, has no validation errors); int step count, per step int epoch, long step, float
 /// loss, double norm, double threshold, double scale, byte skipped; int epoch count, per epoch int epoch,
 /// double training loss, double validation loss, double validation error; int diagnostic count, per entry
 /// long step, double norm, double step size, double smoothness.</para>
 /// <para>Every block is verified before a byte of it is parsed: a model with a single changed bit is
 /// refused with an error naming the zip entry. Version history (the model signatures' version numbers):
 /// regression 0x00010001 (format 1.1, read by <see cref="Legacy.Format11"/>): no checksum, fixed MLP layout,
-/// history inside the model stream; 0x00020001 (format 2.1): this layout, for every task.</para>
+/// history inside the model stream; 0x00020001 (format 2.1): this layout, for every task, with history layout 1
+/// and the regression head without the prediction range; 0x00020002 (format 2.2): the regression head's
+/// prediction range and history layout 2. Each version reads every older one (test/Fixtures).</para>
 /// </remarks>
 internal static class ModelFormat
 {
     /// <summary>Format 2.1: layers, checksummed blocks, the history in its own stream.</summary>
     public const uint Version21 = 0x00020001;
 
+    /// <summary>Format 2.2: 2.1 with the regression prediction range and every epoch's validation error (history layout 2).</summary>
+    public const uint Version22 = 0x00020002;
+
     public const string HistoryStream = "TrainingHistory.bin";
 
-    private const int HistoryLayout = 1;
+    /// <summary>The history layout written: 2 (format 2.2) adds every epoch's validation error to layout 1 (format 2.1).</summary>
+    private const int HistoryLayout = 2;
 
     /// <summary>Writes a checksummed block: its length, the bytes <paramref name="write"/> produces, their XxHash3.</summary>
     public static void WriteBlock(BinaryWriter writer, Action<BinaryWriter> write)
@@ -215,11 +221,11 @@ internal static class ModelFormat
     public static AutoClipNetTrainingHistory ReadHistory(BinaryReader reader, string where, HistorySummary summary) => ReadBlock(reader, where, r =>
     {
         int layout = r.ReadInt32();
-        if (layout != HistoryLayout)
+        if (layout is not (1 or HistoryLayout))
         {
-            throw new InvalidDataException($"unknown training history layout {layout}.");
+            throw new InvalidDataException($"unknown training history layout {layout} (this version reads layouts 1 and {HistoryLayout}).");
         }
-        return ReadRecords(r, summary, withValidationErrors: true);
+        return ReadRecords(r, summary, withValidationErrors: layout >= 2);
     });
 
     /// <summary>Reads what <see cref="WriteRecords"/> wrote.</summary>

@@ -1,0 +1,149 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML.AutoClipNet;
+using Microsoft.ML.Data;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.AutoClipNet.Tests;
+
+/// <summary>
+/// Models saved in format 2.1 (the first three-task format, test/Fixtures/format-2.1) load and predict bit-identically in
+/// every later version: Transform and PredictionEngine against the outputs the 2.1 code computed, and again after saving.
+/// </summary>
+[TestClass]
+public sealed class Format21ModelTests
+{
+    private static string FixtureDirectory => Path.Combine(TestData.RepoRoot, "test", "Fixtures", "format-2.1");
+
+    private static float[] ReadValues(string file)
+    {
+        byte[] bytes = File.ReadAllBytes(Path.Combine(FixtureDirectory, file));
+        return Enumerable.Range(0, bytes.Length / 4).Select(i => BitConverter.ToSingle(bytes, 4 * i)).ToArray();
+    }
+
+    public sealed class BinaryOutput
+    {
+        public float Score { get; set; }
+        public float Probability { get; set; }
+        public bool PredictedLabel { get; set; }
+    }
+
+    public sealed class MulticlassOutput
+    {
+        public float[] Score { get; set; } = Array.Empty<float>();
+        public uint PredictedLabel { get; set; }
+    }
+
+    public sealed class CancerRow
+    {
+        [VectorType(30)] public float[] Features { get; set; } = Array.Empty<float>();
+    }
+
+    public sealed class VehicleRow
+    {
+        [VectorType(18)] public float[] Features { get; set; } = Array.Empty<float>();
+        public string Class { get; set; } = "";
+    }
+
+    /// <summary>Every output of the model on the fixture rows, through Transform and through a PredictionEngine, as the generator wrote them.</summary>
+    private static (float[] Transform, float[] Engine) Outputs(MLContext ml, ITransformer model, DataViewSchema schema, string name)
+    {
+        var transform = new List<float>();
+        var engine = new List<float>();
+        if (name.StartsWith("regression", StringComparison.Ordinal))
+        {
+            var rows = ml.Data.LoadFromTextFile(Path.Combine(TestData.RepoRoot, "test", "Fixtures", "regression-format-1.1", "rows.csv"),
+                schema.Select(c => new TextLoader.Column(c.Name, c.Type == NumberDataViewType.Single ? DataKind.Single : DataKind.String, c.Index)).ToArray(),
+                separatorChar: ',', hasHeader: true, allowQuoting: true);
+            transform.AddRange(ml.Data.CreateEnumerable<RegressionTrainerTests.Score>(model.Transform(rows), reuseRowObject: false).Select(s => s.Value));
+            var e = ml.Model.CreatePredictionEngine<RegressionTrainerTests.DiamondRow, RegressionTrainerTests.Score>(model);
+            engine.AddRange(ml.Data.CreateEnumerable<RegressionTrainerTests.DiamondRow>(rows, reuseRowObject: false).Select(r => e.Predict(r).Value));
+        }
+        else if (name.StartsWith("binary", StringComparison.Ordinal))
+        {
+            var rows = ml.Data.LoadFromTextFile(Path.Combine(FixtureDirectory, "breast-cancer-rows.csv"), new[] { new TextLoader.Column("Features", DataKind.Single, 0, 29) }, separatorChar: ',');
+            foreach (var s in ml.Data.CreateEnumerable<BinaryOutput>(model.Transform(rows), reuseRowObject: false))
+            {
+                transform.AddRange(new[] { s.Score, s.Probability, s.PredictedLabel ? 1f : 0f });
+            }
+            var e = ml.Model.CreatePredictionEngine<CancerRow, BinaryOutput>(model);
+            foreach (var r in ml.Data.CreateEnumerable<CancerRow>(rows, reuseRowObject: false))
+            {
+                var s = e.Predict(r);
+                engine.AddRange(new[] { s.Score, s.Probability, s.PredictedLabel ? 1f : 0f });
+            }
+        }
+        else
+        {
+            var rows = ml.Data.LoadFromTextFile(Path.Combine(FixtureDirectory, "vehicle-rows.csv"),
+                new[] { new TextLoader.Column("Features", DataKind.Single, 0, 17), new TextLoader.Column("Class", DataKind.String, 18) }, separatorChar: ',');
+            foreach (var s in ml.Data.CreateEnumerable<MulticlassOutput>(model.Transform(rows), reuseRowObject: false))
+            {
+                transform.AddRange(s.Score);
+                transform.Add(s.PredictedLabel);
+            }
+            var e = ml.Model.CreatePredictionEngine<VehicleRow, MulticlassOutput>(model);
+            foreach (var r in ml.Data.CreateEnumerable<VehicleRow>(rows, reuseRowObject: false))
+            {
+                var s = e.Predict(r);
+                engine.AddRange(s.Score);
+                engine.Add(s.PredictedLabel);
+            }
+        }
+        return (transform.ToArray(), engine.ToArray());
+    }
+
+    private static IAutoClipNetModel Parameters(ITransformer model) => model switch
+    {
+        TransformerChain<ITransformer> chain => chain.Select(t => t switch
+        {
+            AutoClipNetPredictionTransformer r => r.Model,
+            MulticlassPredictionTransformer<AutoClipNetMulticlassModelParameters> m => (IAutoClipNetModel?)m.Model,
+            _ => null,
+        }).Single(p => p is not null)!,
+        BinaryPredictionTransformer<Calibrators.CalibratedModelParametersBase<AutoClipNetBinaryModelParameters, Calibrators.PlattCalibrator>> b => b.Model.SubModel,
+        _ => throw new AssertFailedException($"unexpected model {model.GetType()}"),
+    };
+
+    [TestMethod]
+    [DataRow("regression-silu-32-32", 998)]
+    [DataRow("regression-selu-48", 998)]
+    [DataRow("binary-tanh-32-16", 190 * 3)]
+    [DataRow("binary-gelu-24", 190 * 3)]
+    [DataRow("multiclass-mish-64-32", 282 * 5)]
+    [DataRow("multiclass-leakyrelu-40", 282 * 5)]
+    public void A_format_2_1_model_loads_and_scores_bit_identically(string name, int values)
+    {
+        var ml = new MLContext(seed: 0);
+        var model = ml.Model.Load(Path.Combine(FixtureDirectory, name + ".zip"), out var schema);
+        var (transform, engine) = Outputs(ml, model, schema, name);
+        Assert.HasCount(values, transform);
+        CollectionAssert.AreEqual(ReadValues(name + ".transform.bin"), transform, "Transform");
+        CollectionAssert.AreEqual(ReadValues(name + ".engine.bin"), engine, "PredictionEngine");
+
+        // The 2.1 history (layout 1) has no validation errors; everything else is there.
+        var parameters = Parameters(model);
+        Assert.IsNotEmpty(parameters.TrainingHistory.Steps);
+        Assert.IsNotEmpty(parameters.TrainingHistory.Epochs);
+        Assert.IsTrue(parameters.TrainingHistory.Epochs.All(e => double.IsNaN(e.ValidationError)));
+
+        // Saved again by this version (format 2.2), it scores the same bits and keeps its history.
+        string again = Path.Combine(Path.GetTempPath(), $"autoclipnet-resaved-{name}-{Environment.ProcessId}.zip");
+        try
+        {
+            ml.Model.Save(model, schema, again);
+            var reloaded = new MLContext(seed: 0).Model.Load(again, out var reloadedSchema);
+            var (transformAgain, engineAgain) = Outputs(ml, reloaded, reloadedSchema, name);
+            CollectionAssert.AreEqual(transform, transformAgain, "Transform after saving again");
+            CollectionAssert.AreEqual(engine, engineAgain, "PredictionEngine after saving again");
+            CollectionAssert.AreEqual(parameters.TrainingHistory.Steps.ToArray(), Parameters(reloaded).TrainingHistory.Steps.ToArray());
+            CollectionAssert.AreEqual(parameters.TrainingHistory.Epochs.ToArray(), Parameters(reloaded).TrainingHistory.Epochs.ToArray());
+        }
+        finally
+        {
+            File.Delete(again);
+        }
+    }
+}
