@@ -39,6 +39,7 @@ internal static class ManagedGradients
     }
 
     /// <summary>The L2 norm of all the gradients together, accumulated in double precision.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static double Norm(IReadOnlyList<Tensor> grads)
     {
         double sum = 0;
@@ -50,6 +51,7 @@ internal static class ManagedGradients
     }
 
     /// <summary>Multiplies every gradient by <paramref name="factor"/> in place, as LibTorch's <c>mul_</c> does on float32 (one rounding per value).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Scale(IReadOnlyList<Tensor> grads, float factor)
     {
         foreach (var grad in grads)
@@ -75,6 +77,7 @@ internal static class ManagedGradients
     /// accumulator pairs so that the additions do not wait on each other: the loop runs at the machine's SIMD
     /// throughput, not at the latency of one chain of additions.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static double SumOfSquares(ReadOnlySpan<float> values)
     {
         var vectors = MemoryMarshal.Cast<float, Vector<float>>(values);

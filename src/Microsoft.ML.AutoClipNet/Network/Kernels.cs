@@ -15,6 +15,7 @@ namespace Microsoft.ML.AutoClipNet.Network;
 internal static class Kernels
 {
     /// <summary>Σ a[i]·b[i] in the fixed order described on <see cref="Kernels"/>.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         if (a.Length != b.Length)
@@ -43,6 +44,7 @@ internal static class Kernels
     /// outputs × inputs): each output exactly as <see cref="Dot"/> plus its bias. Four outputs share
     /// each load of the input.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Dense(ReadOnlySpan<float> weights, ReadOnlySpan<float> bias, ReadOnlySpan<float> input, Span<float> output)
     {
         int n = input.Length;

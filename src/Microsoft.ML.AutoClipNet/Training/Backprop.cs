@@ -433,6 +433,7 @@ internal static class Derivatives
     private const float SeluScaleAlpha = (float)(Activations.SeluScale * Activations.SeluAlpha);
 
     /// <summary>g ← g ⊙ f′ where f′ is written in terms of a = f(x).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyByDerivative(AutoClipNetActivation activation, Span<float> g, ReadOnlySpan<float> a)
     {
         int i = 0;
