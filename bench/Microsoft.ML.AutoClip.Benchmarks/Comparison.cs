@@ -22,27 +22,50 @@ internal static class Comparison
 
     public static string SecondaryName(DataTask task) => task == DataTask.Regression ? "RMSE" : "log-loss";
 
+    /// <summary>The name of AutoClipNet with its defaults, and of the network of its first release, in the results.</summary>
+    public const string AutoClipNet = "AutoClipNet", PreviousNetwork = "AutoClipNet (Mlp)";
+
+    /// <summary>The name of the default with another seed.</summary>
+    public static string OtherSeed(int seed) => $"AutoClipNet (seed {seed})";
+
+    /// <summary>Whether a result is the default with another seed (reported as a spread, not as a trainer of its own).</summary>
+    public static bool IsOtherSeed(string trainer) => trainer.StartsWith("AutoClipNet (seed ", StringComparison.Ordinal);
+
     private static IEnumerable<(string Name, IEstimator<ITransformer> Trainer)> Trainers(MLContext ml, DataTask task, bool quick)
     {
-        int epochs = quick ? 1 : AutoClipNetDefaultsForBenchmarks.Epochs;
+        AutoClipNetOptionsBase Options(AutoClipNetArchitecture architecture, int seed = 1)
+        {
+            var options = AutoClipNetTasks.NewOptions(task);
+            options.Seed = seed;
+            options.Architecture = architecture;
+            if (quick)
+            {
+                options.NumberOfEpochs = 1;
+            }
+            return options;
+        }
+        yield return (AutoClipNet, AutoClipNetTasks.Trainer(ml, task, Options(AutoClipNetArchitecture.RealMlp)));
+        yield return (PreviousNetwork, AutoClipNetTasks.Trainer(ml, task, Options(AutoClipNetArchitecture.Mlp)));
+        // Two more seeds of the default: on small sets a seed alone moves the metric by hundredths (docs/ablation.md).
+        foreach (int seed in quick ? Array.Empty<int>() : new[] { 2, 3 })
+        {
+            yield return (OtherSeed(seed), AutoClipNetTasks.Trainer(ml, task, Options(AutoClipNetArchitecture.RealMlp, seed)));
+        }
         switch (task)
         {
             case DataTask.Regression:
-                yield return ("AutoClipNet", ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options { NumberOfEpochs = epochs, Seed = 1 }));
                 yield return ("LightGbm", ml.Regression.Trainers.LightGbm());
                 yield return ("FastTree", ml.Regression.Trainers.FastTree());
                 yield return ("Sdca", ml.Transforms.NormalizeMinMax("Features").Append(ml.Regression.Trainers.Sdca()));
                 yield return ("OnlineGradientDescent", ml.Transforms.NormalizeMinMax("Features").Append(ml.Regression.Trainers.OnlineGradientDescent()));
                 break;
             case DataTask.Binary:
-                yield return ("AutoClipNet", ml.BinaryClassification.Trainers.AutoClipNet(new AutoClipNetBinaryTrainer.Options { NumberOfEpochs = epochs, Seed = 1 }));
                 yield return ("LightGbm", ml.BinaryClassification.Trainers.LightGbm());
                 yield return ("FastTree", ml.BinaryClassification.Trainers.FastTree());
                 yield return ("LbfgsLogisticRegression", ml.Transforms.NormalizeMinMax("Features").Append(ml.BinaryClassification.Trainers.LbfgsLogisticRegression()));
                 yield return ("SdcaLogisticRegression", ml.Transforms.NormalizeMinMax("Features").Append(ml.BinaryClassification.Trainers.SdcaLogisticRegression()));
                 break;
             default:
-                yield return ("AutoClipNet", ml.MulticlassClassification.Trainers.AutoClipNet(new AutoClipNetMulticlassTrainer.Options { NumberOfEpochs = epochs, Seed = 1 }));
                 yield return ("LightGbm", ml.MulticlassClassification.Trainers.LightGbm());
                 yield return ("LbfgsMaximumEntropy", ml.Transforms.NormalizeMinMax("Features").Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy()));
                 yield return ("SdcaMaximumEntropy", ml.Transforms.NormalizeMinMax("Features").Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy()));
@@ -105,10 +128,4 @@ internal static class Comparison
         var m = ml.MulticlassClassification.Evaluate(scored);
         return (m.MicroAccuracy, m.LogLoss);
     }
-}
-
-/// <summary>The AutoClipNet defaults the comparison uses, spelled out so that the report can name them.</summary>
-internal static class AutoClipNetDefaultsForBenchmarks
-{
-    public const int Epochs = 30;
 }

@@ -148,78 +148,6 @@ public static class Measurements
 
     // ------------------------------------------------------------------ target 3: training throughput
 
-    /// <summary>Interleaved rounds of the training measurement.</summary>
-    public const int TrainingRounds = 5;
-
-    /// <summary>Training times, and speeds as (median, lower quartile, upper quartile) over the rounds: against the hand-written floor, and AutoClip's share (clipping off over on).</summary>
-    public sealed record Throughput(int Rows, int Features, int Epochs, double AutoClipNetSeconds, double NoClippingSeconds, double HandWrittenSeconds,
-        (double Median, double Low, double High) AutoClipNetSpeed, (double Median, double Low, double High) NoClippingSpeed, (double Median, double Low, double High) ClippingCost);
-
-    /// <summary>
-    /// AutoClipNet.Fit (reading the IDataView included) with AutoClip and with clipping off, against a
-    /// hand-written TorchSharp loop over pre-built tensors: same network, batch size, Adam, epochs, no clipping.
-    /// </summary>
-    public static Throughput TrainingThroughput(bool quick)
-    {
-        var ml = new MLContext(seed: 0);
-        var data = Data.Diamonds(ml, quick ? 2_000 : null);
-        int epochs = quick ? 1 : 2;
-        int rows = Data.RowCount(data);
-        var autoClip = new AutoClipNetTrainer.Options { NumberOfEpochs = epochs, Seed = 1 };
-        var noClipping = new AutoClipNetTrainer.Options { NumberOfEpochs = epochs, Seed = 1, Clipping = AutoClipNetClipping.None };
-
-        // The floor gets its tensors built (and standardized) before the clock starts.
-        var x = ml.Data.CreateEnumerable<Row26>(data, reuseRowObject: false).ToArray();
-        int f = 26;
-        var flat = new float[rows * f];
-        var labels = new float[rows];
-        for (int i = 0; i < rows; i++)
-        {
-            x[i].Features.CopyTo(flat, i * f);
-            labels[i] = x[i].Label;
-        }
-        using var xs = tensor(flat, rows, f);
-        using var ys = tensor(labels, rows, 1);
-        using var xStd = ((xs - xs.mean(new long[] { 0 })) / (xs.std(new long[] { 0 }) + 1e-6f)).DetachFromDisposeScope();
-        using var yStd = ((ys - ys.mean()) / ys.std()).DetachFromDisposeScope();
-
-        var rounds = Interleaved(quick ? 1 : TrainingRounds, warmupRounds: 1,
-            () => ml.Regression.Trainers.AutoClipNet(autoClip).Fit(data),
-            () => ml.Regression.Trainers.AutoClipNet(noClipping).Fit(data),
-            () => HandWrittenLoop(xStd, yStd, epochs, batchSize: 64));
-        return new Throughput(rows, f, epochs, rounds.Median(0), rounds.Median(1), rounds.Median(2),
-            rounds.Speed(0, baseline: 2), rounds.Speed(1, baseline: 2), rounds.Speed(1, baseline: 0));
-    }
-
-    private static void HandWrittenLoop(Tensor x, Tensor y, int epochs, int batchSize)
-    {
-        random.manual_seed(1);
-        using var net = nn.Sequential(nn.Linear(x.shape[1], 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1));
-        using var optimizer = optim.Adam(net.parameters(), 1e-3);
-        long rows = x.shape[0];
-        for (int epoch = 0; epoch < epochs; epoch++)
-        {
-            using var order = randperm(rows);
-            for (long start = 0; start < rows; start += batchSize)
-            {
-                using var scope = NewDisposeScope();
-                var index = order.narrow(0, start, Math.Min(batchSize, rows - start));
-                optimizer.zero_grad();
-                var loss = nn.functional.mse_loss(net.call(x.index_select(0, index)), y.index_select(0, index));
-                loss.backward();
-                optimizer.step();
-            }
-        }
-    }
-
-    public sealed class Row26
-    {
-        public float Label { get; set; }
-
-        [VectorType(26)]
-        public float[] Features { get; set; } = Array.Empty<float>();
-    }
-
     public sealed class Row2
     {
         public float Label { get; set; }
@@ -261,7 +189,7 @@ public static class Measurements
         var ml = new MLContext(seed: 0);
         var data = Data.Flights(ml, quick ? 5_000 : null);
         int rows = Data.RowCount(data);
-        var model = ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options { NumberOfEpochs = 1, Seed = 1 })
+        var model = ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options { Architecture = AutoClipNetArchitecture.Mlp, NumberOfEpochs = 1, Seed = 1 })
             .Fit(quick ? data : ml.Data.TakeRows(data, 20_000));
         var parameters = model.Model;
 

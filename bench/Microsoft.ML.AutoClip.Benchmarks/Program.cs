@@ -41,7 +41,7 @@ if (Wanted("clip"))
 }
 if (Wanted("training"))
 {
-    report.Training(Measurements.TrainingThroughput(Run.Quick));
+    report.Training(Throughput.Measure(Run.Quick));
 }
 if (Wanted("inference"))
 {
@@ -178,30 +178,50 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             _body.AppendLine();
         }
 
-        public void Training(Measurements.Throughput t)
+        public void Training(List<Throughput.Result> results)
         {
-            double rows = (double)t.Rows * t.Epochs;
-            _body.AppendLine("## 3. Training throughput");
+            _body.AppendLine("## 3. Training throughput against the machine's matrix-multiply rate");
             _body.AppendLine();
-            _body.AppendLine($"diamonds, {t.Rows:N0} rows × {t.Features} features, {t.Epochs} epochs, network {t.Features}-64-64-1, Adam 0.001, batch 64.");
-            _body.AppendLine("AutoClipNet.Fit reads and standardizes the IDataView inside the measurement; the hand-written loop gets");
-            _body.AppendLine($"pre-built, pre-standardized tensors (randperm + index_select per batch, no clipping). {Rounds(Measurements.TrainingRounds)}");
+            _body.AppendLine("The limit: LibTorch's fp32 rate on one 2048×2048 matrix product, measured in every round beside the training. The work");
+            _body.AppendLine("of training: the multiply-adds of the default network's matrix products per row (dense layers and embeddings), ×2 for");
+            _body.AppendLine("FLOPs, ×3 for a training step (forward, and two products backward), times the rows trained; a fit also counts its");
+            _body.AppendLine("validation rows' forward passes. Elementwise work (activations, the embeddings' cosines, Adam, the clip) is not");
+            _body.AppendLine("counted: it is overhead against the limit. Rates are medians over the rounds; a fraction is the median of the");
+            _body.AppendLine($"per-round ratios (quartiles in brackets). {Rounds(Throughput.Rounds)} Each fit is the default AutoClipNet of section 6.");
             _body.AppendLine();
-            _body.AppendLine("| run | rows/s | against the floor | target | verdict |");
-            _body.AppendLine("|---|---|---|---|---|");
-            _body.AppendLine($"| hand-written TorchSharp loop (the floor) | {rows / t.HandWrittenSeconds:N0} | 1.00x | | |");
-            _body.AppendLine($"| AutoClipNet, AutoClip p = 10 | {rows / t.AutoClipNetSeconds:N0} | {Ratio(t.AutoClipNetSpeed)} | ≥ 0.9x | {Verdict(t.AutoClipNetSpeed.Median >= 0.9)} |");
-            _body.AppendLine($"| AutoClipNet, clipping off | {rows / t.NoClippingSeconds:N0} | {Ratio(t.NoClippingSpeed)} | | |");
-            _body.AppendLine($"| AutoClip's share (clipping on / off) | | {Ratio(t.ClippingCost)} the time | | |");
+            _body.AppendLine("| data | MACs/row | batch × steps | fit | fit rate | of the limit | step loop | of the limit | TorchSharp nn loop (dense only) | of the limit | AutoClip's share of the fit |");
+            _body.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var r in results)
+            {
+                _body.AppendLine($"| {r.Data} ({r.TrainingRows:N0} rows) | {r.MultiplyAddsPerRow:N0} | {r.BatchSize} × {r.Steps:N0} ({r.Epochs} epochs) | {r.FitSeconds:F2} s | " +
+                    $"{r.FitGflops:F1} GFLOP/s | {Percent(r.FitFraction)} | {r.StepGflops:F1} GFLOP/s ({r.StepMilliseconds:F2} ms/step) | {Percent(r.StepFraction)} | " +
+                    $"{r.HandWrittenGflops:F1} GFLOP/s | {Percent(r.HandWrittenFraction)} | {r.AutoClipShare.Median * 100:+0.0;-0.0}% ({r.AutoClipShare.Low * 100:+0.0;-0.0} to {r.AutoClipShare.High * 100:+0.0;-0.0}) |");
+            }
+            _body.AppendLine();
+            _body.AppendLine("The default networks: " + string.Join("; ", results.Select(r => $"{r.Data}: {r.Network}")) + ".");
+            _body.AppendLine();
+            _body.AppendLine($"Matrix-multiply rate (the limit), median per set: {string.Join(", ", results.Select(r => $"{r.Data} {r.GemmGflops:F0} GFLOP/s"))}. Target: the step loop at ≥ 50% of it.");
+            _body.AppendLine();
+            _body.AppendLine("Where a step's time goes (mean ms over 100 steps, timed in the step loop):");
+            _body.AppendLine();
+            _body.AppendLine("| data | " + string.Join(" | ", results[0].StepParts.Select(p => p.Part)) + " |");
+            _body.AppendLine("|---|" + string.Concat(results[0].StepParts.Select(_ => "---|")));
+            foreach (var r in results)
+            {
+                _body.AppendLine($"| {r.Data} | " + string.Join(" | ", r.StepParts.Select(p => $"{p.Milliseconds:F3}")) + " |");
+            }
             _body.AppendLine();
         }
+
+        private static string Percent((double Median, double Low, double High) r) => $"{r.Median * 100:F0}% ({r.Low * 100:F0}–{r.High * 100:F0})";
 
         public void Inference(Measurements.Inference i)
         {
             _body.AppendLine("## 4. Inference");
             _body.AppendLine();
-            _body.AppendLine($"flights, {i.Rows:N0} rows, network 2-64-64-1. `Transform` reads the cached IDataView and the Score column is");
-            _body.AppendLine("consumed through a cursor; the raw forward runs the same weights over a pre-built, standardized tensor");
+            _body.AppendLine($"flights, {i.Rows:N0} rows, the previous network (`Architecture = Mlp`, 2-64-64-1: standardization, two ReLU layers), which a");
+            _body.AppendLine("raw TorchSharp forward computes with the same weights. `Transform` reads the cached IDataView and the Score column is");
+            _body.AppendLine("consumed through a cursor; the raw forward runs over a pre-built, standardized tensor");
             _body.AppendLine("(`linear` and `relu` per layer, as a TorchSharp user would write it).");
             _body.AppendLine($"{Rounds(Measurements.InferenceRounds)}");
             _body.AppendLine();
@@ -251,9 +271,13 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             _body.AppendLine("## 6. Against the trainers ML.NET users would pick instead");
             _body.AppendLine();
             _body.AppendLine("Every bundled data set (data/SOURCES.md): held-out 20% (TrainTestSplit seed 1), the featurizer (missing numbers replaced by");
-            _body.AppendLine("the mean, categories one-hot encoded) fitted on the training rows. AutoClipNet with its default options; LightGbm and");
-            _body.AppendLine("FastTree with theirs; the linear trainers after NormalizeMinMax. One run each; fit time is `Fit` alone. The best");
-            _body.AppendLine("headline metric of each set is in bold; \"vs best\" is AutoClipNet's distance to it, \"time\" its fit time over LightGbm's.");
+            _body.AppendLine("the mean, categories one-hot encoded) fitted on the training rows. AutoClipNet with its default options (seed 1), and the");
+            _body.AppendLine("network of its first release (`Architecture = Mlp`); LightGbm and FastTree with their defaults; the linear trainers after");
+            _body.AppendLine("NormalizeMinMax. One run each; fit time is `Fit` alone. The default AutoClipNet also runs with seeds 2 and 3: its mean");
+            _body.AppendLine("over the three seeds (lowest and highest in brackets) is in its own column, and the targets are checked on it, since a");
+            _body.AppendLine("seed alone moves the small sets by hundredths. The best headline metric of each set is in bold (seed 1 or the mean);");
+            _body.AppendLine("\"vs best\" is the three-seed mean's distance to the best other trainer, \"time\" the default's fit time over LightGbm's.");
+            var summaries = new List<(string Data, double Mean, double Best, double LightGbm, double Seconds, double LightGbmSeconds)>();
             foreach (var task in new[] { DataTask.Regression, DataTask.Binary, DataTask.Multiclass })
             {
                 var ofTask = results.Where(r => r.Task == task).ToList();
@@ -261,23 +285,42 @@ namespace Microsoft.ML.AutoClip.Benchmarks
                 {
                     continue;
                 }
-                var trainers = ofTask.Select(r => r.Trainer).Distinct().ToArray();
+                var trainers = ofTask.Select(r => r.Trainer).Where(t => !Comparison.IsOtherSeed(t)).Distinct().ToArray();
+                bool seeds = ofTask.Any(r => Comparison.IsOtherSeed(r.Trainer));
                 _body.AppendLine();
                 _body.AppendLine($"### {task}: {Comparison.MetricName(task)} ({Comparison.SecondaryName(task)}), fit time");
                 _body.AppendLine();
-                _body.AppendLine("| data | rows × features | " + string.Join(" | ", trainers) + " | AutoClipNet vs best | time vs LightGbm |");
-                _body.AppendLine("|---|---|" + string.Concat(trainers.Select(_ => "---|")) + "---|---|");
+                _body.AppendLine("| data | rows × features | " + string.Join(" | ", trainers) + (seeds ? " | AutoClipNet, seeds 1–3 |" : " |") + " AutoClipNet vs best | time vs LightGbm |");
+                _body.AppendLine("|---|---|" + string.Concat(trainers.Select(_ => "---|")) + (seeds ? "---|" : "") + "---|---|");
                 foreach (var set in ofTask.GroupBy(r => r.Data))
                 {
-                    double best = set.Max(r => r.Metric);
-                    var ours = set.Single(r => r.Trainer == "AutoClipNet");
+                    var ours = set.Single(r => r.Trainer == Comparison.AutoClipNet);
+                    var runs = set.Where(r => r.Trainer == Comparison.AutoClipNet || Comparison.IsOtherSeed(r.Trainer)).ToList();
+                    double mean = runs.Average(r => r.Metric);
+                    var others = set.Where(r => r.Trainer != Comparison.AutoClipNet && !Comparison.IsOtherSeed(r.Trainer)).ToList();
+                    double bestOther = others.Max(r => r.Metric);
+                    double best = Math.Max(bestOther, Math.Max(mean, ours.Metric));
                     var lightGbm = set.Single(r => r.Trainer == "LightGbm");
                     var cells = trainers.Select(t => set.SingleOrDefault(r => r.Trainer == t) is { } r
                         ? (r.Metric == best ? $"**{r.Metric:F4}**" : $"{r.Metric:F4}") + $" ({r.Secondary:G4}), {r.FitSeconds:F1} s"
                         : "");
-                    _body.AppendLine($"| {set.Key} | {ours.TrainingRows:N0} × {ours.Features} | " + string.Join(" | ", cells) + $" | {ours.Metric - best:+0.0000;-0.0000;0} | {ours.FitSeconds / lightGbm.FitSeconds:F1}x |");
+                    string spread = seeds ? $" | {(mean == best ? $"**{mean:F4}**" : $"{mean:F4}")} ({runs.Min(r => r.Metric):F4}–{runs.Max(r => r.Metric):F4})" : "";
+                    _body.AppendLine($"| {set.Key} | {ours.TrainingRows:N0} × {ours.Features} | " + string.Join(" | ", cells) + spread + $" | {mean - bestOther:+0.0000;-0.0000;0} | {ours.FitSeconds / lightGbm.FitSeconds:F1}x |");
+                    summaries.Add((set.Key, mean, bestOther, lightGbm.Metric, ours.FitSeconds, lightGbm.FitSeconds));
                 }
             }
+            // The issue's targets, over every set, on the default's mean over its seeds.
+            int n = summaries.Count;
+            int withinBest = summaries.Count(s => s.Mean >= s.Best - 0.01);
+            int aheadOfLightGbm = summaries.Count(s => s.Mean > s.LightGbm);
+            int withinTime = summaries.Count(s => s.Seconds <= 10 * s.LightGbmSeconds);
+            _body.AppendLine();
+            _body.AppendLine("| target (default AutoClipNet, every set) | measured | verdict |");
+            _body.AppendLine("|---|---|---|");
+            _body.AppendLine($"| within 0.01 of the best other trainer's headline metric on every set | {withinBest} of {n} | {Verdict(withinBest == n)} |");
+            _body.AppendLine($"| ahead of LightGbm on at least half of the sets | {aheadOfLightGbm} of {n} | {Verdict(2 * aheadOfLightGbm >= n)} |");
+            _body.AppendLine($"| fit time within 10x LightGbm's on every set | {withinTime} of {n} | {Verdict(withinTime == n)} |");
+            _body.AppendLine($"| mean headline metric minus LightGbm's | {summaries.Average(s => s.Mean - s.LightGbm):+0.0000;-0.0000} | reported |");
             _body.AppendLine();
         }
 
