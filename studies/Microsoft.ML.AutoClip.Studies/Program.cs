@@ -2,6 +2,7 @@
 //
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- dynamics   (docs/training-dynamics.md, docs/figures/dynamics-*.png)
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- lr-study   (docs/lr-study.md, docs/figures/lr-study-*.png)
+//   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- ablation   (docs/ablation.md; --sets a,b and --variants x,y for a part)
 //
 // Add --quick for a fast smoke run that writes into the temp folder instead.
 using System;
@@ -26,9 +27,13 @@ if (args.Contains("lr-study"))
 {
     LearningRateStudy.Run(docs, quick);
 }
-if (!args.Contains("dynamics") && !args.Contains("lr-study"))
+if (args.Contains("ablation"))
 {
-    Console.Error.WriteLine("usage: Microsoft.ML.AutoClip.Studies dynamics|lr-study [--quick]");
+    Ablation.Run(docs, quick, args);
+}
+if (!args.Contains("dynamics") && !args.Contains("lr-study") && !args.Contains("ablation"))
+{
+    Console.Error.WriteLine("usage: Microsoft.ML.AutoClip.Studies dynamics|lr-study|ablation [--quick]");
     return 2;
 }
 return 0;

@@ -1,0 +1,326 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text;
+using Microsoft.ML.AutoClip.Shared;
+using Microsoft.ML.AutoClipNet;
+using Microsoft.ML.AutoClipNet.Training;
+
+namespace Microsoft.ML.AutoClip.Studies;
+
+/// <summary>
+/// The ingredients of the default recipe, measured: every bundled data set, the default, the default with one
+/// ingredient taken out (or changed), with and without AutoClip, the previous network, and LightGbm for scale.
+/// Held-out 20% (TrainTestSplit seed 1), the featurizer fitted on the training rows, the headline metric
+/// (R², AUC, accuracy) and the fit time; one run per cell, as users would see it.
+/// </summary>
+internal static class Ablation
+{
+    /// <summary>A variant of the recipe: its name and how it changes a task's options.</summary>
+    internal sealed record Variant(string Name, Action<AutoClipNetOptionsBase> Change);
+
+    private sealed record Result(string Data, DataTask Task, string Variant, double Metric, double Secondary, double Seconds, string? Error);
+
+    private static Func<Recipe, Recipe> Chain(Func<Recipe, Recipe>? first, Func<Recipe, Recipe> second) => r => second(first?.Invoke(r) ?? r);
+
+    internal static Variant Recipe(string name, Func<Recipe, Recipe> change) => new(name, o => o.RecipeOverride = Chain(o.RecipeOverride, change));
+
+    /// <summary>The variants, each the default with one change.</summary>
+    internal static IReadOnlyList<Variant> Variants() => new Variant[]
+    {
+        new("default", _ => { }),
+        // What another seed alone changes (initialisation, hold-out, shuffling): the yardstick for every row below.
+        new("default, seed 2", o => o.Seed = 2),
+        new("default, seed 3", o => o.Seed = 3),
+        new("default, seed 4", o => o.Seed = 4),
+        new("no AutoClip", o => o.Clipping = AutoClipNetClipping.None),
+        new("fixed clip norm 1", o => { o.Clipping = AutoClipNetClipping.FixedNorm; o.FixedClipNorm = 1; }),
+        new("no periodic embeddings", o => o.EmbeddingFrequencies = 0),
+        new("standardized, not robust-scaled", o => o.FeatureScaling = AutoClipNetFeatureScaling.Standardize),
+        Recipe("no scale layer", r => r with { FeatureScaleLayer = false }),
+        Recipe("standard init, not NTK", r => r with { HiddenInit = Microsoft.ML.AutoClipNet.Network.DenseInit.Uniform, OutputInit = Microsoft.ML.AutoClipNet.Network.DenseInit.Uniform, LearningRate = 1e-3 }),
+        Recipe("output not zero-initialised", r => r with { OutputInit = Microsoft.ML.AutoClipNet.Network.DenseInit.NtkNormal }),
+        new("Mish (RealMLP's for regression)", o => o.Activation = AutoClipNetActivation.Mish),
+        new("ReLU", o => o.Activation = AutoClipNetActivation.ReLU),
+        new("width 128, not 256", o => o.HiddenLayerSizes = new[] { 128, 128, 128 }),
+        Parse("steps=4096") with { Name = "4x the steps (4,096)" },
+        new("Adam β2 0.999", o => o.AdamBeta2 = 0.999),
+        new("constant learning rate", o => o.LearningRateSchedule = AutoClipNetLearningRateSchedule.Constant),
+        new("keep the last partial batch", o => o.DropLastPartialBatch = false),
+        new("no hold-out (last epoch)", o => o.ValidationFraction = 0),
+        new("best epoch by loss", o => o.EpochSelection = AutoClipNetEpochSelection.ValidationLoss),
+        new("label smoothing off/on", o =>
+        {
+            if (o is AutoClipNetMulticlassTrainer.Options m)
+            {
+                m.LabelSmoothing = 0;
+            }
+            else if (o is AutoClipNetBinaryTrainer.Options b)
+            {
+                b.LabelSmoothing = 0.1;
+            }
+        }),
+        new("no temperature scaling (binary)", o =>
+        {
+            if (o is AutoClipNetBinaryTrainer.Options b)
+            {
+                b.CalibrateProbabilities = false;
+            }
+        }),
+        new("previous network (Mlp)", o => o.Architecture = AutoClipNetArchitecture.Mlp),
+    };
+
+    /// <summary>
+    /// A variant written as settings, "epochs=32;width=128;activation=Selu;batch=512;lr=0.05;scaling=Standardize;embeddings=0;
+    /// clipping=None;beta2=0.999;schedule=Constant;holdout=0.2;smoothing=0": for exploring beyond the listed variants.
+    /// </summary>
+    internal static Variant Parse(string name) => new(name, o =>
+    {
+        foreach (string setting in name.Split(';'))
+        {
+            var parts = setting.Split('=', 2);
+            if (parts.Length != 2)
+            {
+                throw new ArgumentException($"'{setting}' is not key=value (variant '{name}').");
+            }
+            string value = parts[1];
+            double number() => double.Parse(value, CultureInfo.InvariantCulture);
+            switch (parts[0])
+            {
+                case "epochs": o.NumberOfEpochs = (int)number(); break;
+                case "seed": o.Seed = (int)number(); break;
+                case "steps":
+                    int budget = (int)number();
+                    o.RecipeOverride = Chain(o.RecipeOverride, r => o.NumberOfEpochs is null
+                        ? r with { Epochs = Microsoft.ML.AutoClipNet.Training.Recipe.DefaultEpochs(r.TrainingRows, r.BatchSize, r.DropLastPartialBatch, budget) }
+                        : r);
+                    break;
+                case "width": o.HiddenLayerSizes = Enumerable.Repeat((int)number(), o.HiddenLayerSizes?.Length ?? 3).ToArray(); break;
+                case "depth": o.HiddenLayerSizes = Enumerable.Repeat(o.HiddenLayerSizes?.FirstOrDefault() ?? 256, (int)number()).ToArray(); break;
+                case "activation": o.Activation = Enum.Parse<AutoClipNetActivation>(value); break;
+                case "batch": o.BatchSize = (int)number(); break;
+                case "lr": o.LearningRate = number(); break;
+                case "scaling": o.FeatureScaling = Enum.Parse<AutoClipNetFeatureScaling>(value); break;
+                case "embeddings": o.EmbeddingFrequencies = (int)number(); break;
+                case "clipping": o.Clipping = Enum.Parse<AutoClipNetClipping>(value); break;
+                case "percentile": o.Percentile = number(); break;
+                case "beta2": o.AdamBeta2 = number(); break;
+                case "schedule": o.LearningRateSchedule = Enum.Parse<AutoClipNetLearningRateSchedule>(value); break;
+                case "holdout": o.ValidationFraction = number(); break;
+                case "selection": o.EpochSelection = Enum.Parse<AutoClipNetEpochSelection>(value); break;
+                case "weightdecay": o.WeightDecay = number(); o.Optimizer = AutoClipNetOptimizer.AdamW; break;
+                case "architecture": o.Architecture = Enum.Parse<AutoClipNetArchitecture>(value); break;
+                case "calibrate": ((AutoClipNetBinaryTrainer.Options)o).CalibrateProbabilities = bool.Parse(value); break;
+                case "smoothing":
+                    if (o is AutoClipNetMulticlassTrainer.Options m)
+                    {
+                        m.LabelSmoothing = number();
+                    }
+                    else if (o is AutoClipNetBinaryTrainer.Options b)
+                    {
+                        b.LabelSmoothing = number();
+                    }
+                    break;
+                default: throw new ArgumentException($"Unknown setting '{parts[0]}' in variant '{name}'.");
+            }
+        }
+    });
+
+    public static void Run(string docs, bool quick, string[] args)
+    {
+        string? setsArgument = args.SkipWhile(a => a != "--sets").Skip(1).FirstOrDefault();
+        string? variantsArgument = args.SkipWhile(a => a != "--variants").Skip(1).FirstOrDefault();
+        var sets = setsArgument is null ? (quick ? new[] { BundledData.CarsSet, BundledData.BreastCancerSet, BundledData.VehicleSet } : BundledData.All)
+            : setsArgument.Split(',').Select(BundledData.Named).ToArray();
+        var variants = variantsArgument is null ? Variants().ToList()
+            : variantsArgument.Split(',').Select(name => Variants().FirstOrDefault(v => v.Name == name) ?? Parse(name)).ToList();
+        var columns = variants.Select(v => v.Name).Append("LightGbm").ToArray();
+
+        // Every cell is appended to the results file as soon as it is measured; --resume keeps the cells already
+        // there (a long run that was interrupted goes on where it stopped), otherwise the file starts afresh.
+        string resultsPath = Path.Combine(docs, quick ? "ablation-quick.tsv" : "ablation.tsv");
+        var results = args.Contains("--resume") && File.Exists(resultsPath) ? ReadResults(resultsPath) : new List<Result>();
+        WriteResults(resultsPath, results);
+        foreach (var set in sets)
+        {
+            var missing = columns.Where(c => !results.Any(r => r.Data == set.Name && r.Variant == c)).ToHashSet();
+            if (missing.Count == 0)
+            {
+                continue;
+            }
+            var ml = new MLContext(seed: 0);
+            var raw = BundledData.Load(ml, set);
+            if (quick)
+            {
+                raw = ml.Data.TakeRows(ml.Data.ShuffleRows(raw, seed: 1), 400);
+            }
+            var split = ml.Data.TrainTestSplit(ml.Data.Cache(raw), testFraction: 0.2, seed: 1);
+            var featurizer = BundledData.Featurizer(ml, set).Fit(split.TrainSet);
+            var train = ml.Data.Cache(featurizer.Transform(split.TrainSet));
+            var test = ml.Data.Cache(featurizer.Transform(split.TestSet));
+            Touch(train);
+            Touch(test);
+            foreach (var variant in variants.Where(v => missing.Contains(v.Name)))
+            {
+                var options = AutoClipNetTasks.NewOptions(set.Task);
+                options.Seed = 1;
+                if (quick)
+                {
+                    options.NumberOfEpochs = 2;
+                }
+                variant.Change(options);
+                Add(Measure(ml, set, variant.Name, AutoClipNetTasks.Trainer(ml, set.Task, options), train, test));
+            }
+            if (missing.Contains("LightGbm"))
+            {
+                Add(Measure(ml, set, "LightGbm", set.Task switch
+                {
+                    DataTask.Regression => ml.Regression.Trainers.LightGbm(),
+                    DataTask.Binary => ml.BinaryClassification.Trainers.LightGbm(),
+                    _ => ml.MulticlassClassification.Trainers.LightGbm(),
+                }, train, test));
+            }
+        }
+        var names = sets.Select(s => s.Name).ToHashSet();
+        Write(docs, results.Where(r => names.Contains(r.Data) && columns.Contains(r.Variant)).ToList(), sets, columns, quick, args);
+
+        void Add(Result result)
+        {
+            results.Add(result);
+            File.AppendAllText(resultsPath, Line(result) + "\n");
+        }
+    }
+
+    private const string Header = "data\ttask\tvariant\tmetric\tsecondary\tseconds\terror";
+
+    private static string Line(Result r) => string.Join('\t', r.Data, r.Task, r.Variant,
+        r.Metric.ToString("R", CultureInfo.InvariantCulture), r.Secondary.ToString("R", CultureInfo.InvariantCulture),
+        r.Seconds.ToString("F3", CultureInfo.InvariantCulture), r.Error?.ReplaceLineEndings(" ").Replace('\t', ' ') ?? "");
+
+    private static void WriteResults(string path, List<Result> results) =>
+        File.WriteAllLines(path, results.Select(Line).Prepend(Header));
+
+    private static List<Result> ReadResults(string path) => File.ReadLines(path).Skip(1)
+        .Where(line => line.Length > 0)
+        .Select(line => line.Split('\t'))
+        .Select(f => new Result(f[0], Enum.Parse<DataTask>(f[1]), f[2],
+            double.Parse(f[3], CultureInfo.InvariantCulture), double.Parse(f[4], CultureInfo.InvariantCulture),
+            double.Parse(f[5], CultureInfo.InvariantCulture), f.Length > 6 && f[6].Length > 0 ? f[6] : null))
+        .ToList();
+
+    private static void Touch(IDataView data)
+    {
+        using var cursor = data.GetRowCursor(data.Schema);
+        while (cursor.MoveNext())
+        {
+        }
+    }
+
+    private static Result Measure(MLContext ml, BundledDataSet set, string name, IEstimator<ITransformer> trainer, IDataView train, IDataView test)
+    {
+        try
+        {
+            var watch = Stopwatch.StartNew();
+            var model = trainer.Fit(train);
+            double seconds = watch.Elapsed.TotalSeconds;
+            var (metric, secondary) = AutoClipNetTasks.Metrics(ml, set.Task, model.Transform(test));
+            (model as IDisposable)?.Dispose();
+            Console.WriteLine($"{set.Name,-14} {name,-32} {metric,8:F4} {secondary,10:G5} {seconds,8:F2} s");
+            return new Result(set.Name, set.Task, name, metric, secondary, seconds, null);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            Console.WriteLine($"{set.Name,-14} {name,-32} failed: {e.Message}");
+            return new Result(set.Name, set.Task, name, double.NaN, double.NaN, double.NaN, e.Message);
+        }
+    }
+
+    private static void Write(string docs, List<Result> results, IReadOnlyList<BundledDataSet> sets, string[] variants, bool quick, string[] args)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("# Ablation of the default recipe");
+        text.AppendLine();
+        string command = string.Join(' ', args.Where(a => a != "--resume"));
+        text.AppendLine($"Command: `dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- {command}`");
+        text.AppendLine($"(about an hour on the machine below; add `--resume` to go on after an interruption: every cell is appended to");
+        text.AppendLine($"[`{(quick ? "ablation-quick.tsv" : "ablation.tsv")}`]({(quick ? "ablation-quick.tsv" : "ablation.tsv")}) as it is measured).  ");
+        text.AppendLine($"Machine: {Study.MachineLine()}; {DateTime.UtcNow:yyyy-MM-dd} UTC.");
+        text.AppendLine();
+        text.AppendLine("Every bundled data set (data/SOURCES.md), held-out 20% (TrainTestSplit seed 1), the featurizer fitted on the");
+        text.AppendLine("training rows. Each variant is AutoClipNet's default with one ingredient taken out or changed, seed 1, one run;");
+        text.AppendLine("LightGbm with its defaults for scale. The metric is R² (regression), AUC (binary) or micro accuracy (multiclass).");
+        text.AppendLine("One run per cell. The rows \"default, seed k\" are the default with another seed (initialisation, hold-out,");
+        text.AppendLine("shuffling): on the small sets a seed alone moves the metric by several hundredths, so only changes that hold");
+        text.AppendLine("across many sets, or that lie outside the seeds' spread, say something.");
+        text.AppendLine();
+        text.AppendLine("## Summary");
+        text.AppendLine();
+        text.AppendLine("The default is run with four seeds (1, the variants' seed, and 2 to 4). A variant's change is its metric minus the mean of");
+        text.AppendLine("the default's four runs on the set, averaged over each task's sets; \"beyond the seeds\" counts the sets where the");
+        text.AppendLine("variant lies above the best (or below the worst) of the default's four runs; the fit time is over the default's");
+        text.AppendLine("(seed 1), the mean of the ratios. The seed rows themselves show how much one draw moves by chance.");
+        text.AppendLine();
+        var tasks = sets.Select(s => s.Task).Distinct().ToArray();
+        var seedRows = variants.Where(v => v == "default" || v.StartsWith("default, seed", StringComparison.Ordinal)).ToArray();
+        // Each set's yardstick: the default's runs over the seeds (their mean, lowest and highest metric).
+        var baseline = new Dictionary<string, (double Mean, double Low, double High, double Seconds)>();
+        foreach (var set in sets)
+        {
+            var runs = seedRows.Select(v => Find(results, set.Name, v)).Where(r => r is { Error: null }).Select(r => r!).ToList();
+            if (runs.Count > 0 && Find(results, set.Name, "default") is { Error: null } first)
+            {
+                baseline[set.Name] = (runs.Average(r => r.Metric), runs.Min(r => r.Metric), runs.Max(r => r.Metric), first.Seconds);
+            }
+        }
+        text.AppendLine("| variant | " + string.Join(" | ", tasks.Select(t => $"{Lower(t)}: mean change")) + " | beyond the seeds: better / worse on | fit time / default's |");
+        text.AppendLine("|---|" + string.Concat(tasks.Select(_ => "---:|")) + "---:|---:|");
+        foreach (string variant in variants)
+        {
+            var pairs = sets.Where(s => baseline.ContainsKey(s.Name))
+                .Select(s => (Set: s, Base: baseline[s.Name], Other: Find(results, s.Name, variant)))
+                .Where(p => p.Other is { Error: null }).ToList();
+            var perTask = tasks.Select(t => pairs.Where(p => p.Set.Task == t).ToList())
+                .Select(g => g.Count == 0 ? "" : g.Average(p => p.Other!.Metric - p.Base.Mean).ToString("+0.0000;-0.0000;0", CultureInfo.InvariantCulture));
+            double time = pairs.Count == 0 ? double.NaN : pairs.Average(p => p.Other!.Seconds / p.Base.Seconds);
+            int above = pairs.Count(p => p.Other!.Metric > p.Base.High);
+            int below = pairs.Count(p => p.Other!.Metric < p.Base.Low);
+            string beyond = seedRows.Contains(variant) ? "" : $"{above} / {below} of {pairs.Count}";
+            text.AppendLine($"| {variant} | " + string.Join(" | ", perTask) + $" | {beyond} | {time.ToString("F2", CultureInfo.InvariantCulture)} |");
+        }
+        foreach (var task in tasks)
+        {
+            var taskSets = sets.Where(s => s.Task == task).ToArray();
+            text.AppendLine();
+            text.AppendLine($"## {char.ToUpperInvariant(Lower(task)[0])}{Lower(task)[1..]}: {Headline(task)} on each set");
+            text.AppendLine();
+            text.AppendLine($"Cells: {Headline(task)} / {Secondary(task)}; the default's fit time in its row, the others' in the summary.");
+            text.AppendLine();
+            text.AppendLine("| variant | " + string.Join(" | ", taskSets.Select(s => s.Name)) + " |");
+            text.AppendLine("|---|" + string.Concat(taskSets.Select(_ => "---:|")));
+            foreach (string variant in variants)
+            {
+                var cells = taskSets.Select(s => Find(results, s.Name, variant) is { } r
+                    ? r.Error is null
+                        ? $"{r.Metric:F4} / {r.Secondary:G4}" + (variant is "default" or "LightGbm" ? $" ({r.Seconds:F1} s)" : "")
+                        : "failed"
+                    : "");
+                text.AppendLine($"| {variant} | " + string.Join(" | ", cells) + " |");
+            }
+        }
+        string path = Path.Combine(docs, quick ? "ablation-quick.md" : "ablation.md");
+        File.WriteAllText(path, text.ToString());
+        Console.WriteLine($"Written to {path}");
+    }
+
+    private static Result? Find(List<Result> results, string data, string variant) =>
+        results.LastOrDefault(r => r.Data == data && r.Variant == variant);
+
+    private static string Lower(DataTask task) => task.ToString().ToLowerInvariant();
+
+    private static string Headline(DataTask task) => task switch { DataTask.Regression => "R²", DataTask.Binary => "AUC", _ => "micro accuracy" };
+
+    private static string Secondary(DataTask task) => task switch { DataTask.Regression => "RMSE", _ => "log-loss" };
+}
