@@ -92,6 +92,7 @@ internal static class Ablation
             {
                 case "epochs": o.NumberOfEpochs = (int)number(); break;
                 case "seed": o.Seed = (int)number(); break;
+                case "scalelayer": o.RecipeOverride = Chain(o.RecipeOverride, r => r with { FeatureScaleLayer = bool.Parse(value) }); break;
                 case "steps":
                     int budget = (int)number();
                     o.RecipeOverride = Chain(o.RecipeOverride, r => o.NumberOfEpochs is null
@@ -136,12 +137,14 @@ internal static class Ablation
         var sets = setsArgument is null ? (quick ? new[] { BundledData.CarsSet, BundledData.BreastCancerSet, BundledData.VehicleSet } : BundledData.All)
             : setsArgument.Split(',').Select(BundledData.Named).ToArray();
         var variants = variantsArgument is null ? Variants().ToList()
-            : variantsArgument.Split(',').Select(name => Variants().FirstOrDefault(v => v.Name == name) ?? Parse(name)).ToList();
+            : variantsArgument.Split(variantsArgument.Contains('|') ? '|' : ',').Select(name => Variants().FirstOrDefault(v => v.Name == name) ?? Parse(name)).ToList();
         var columns = variants.Select(v => v.Name).Append("LightGbm").ToArray();
 
         // Every cell is appended to the results file as soon as it is measured; --resume keeps the cells already
         // there (a long run that was interrupted goes on where it stopped), otherwise the file starts afresh.
-        string resultsPath = Path.Combine(docs, quick ? "ablation-quick.tsv" : "ablation.tsv");
+        // --output name writes name.md and name.tsv instead of ablation.md and ablation.tsv (a follow-up beside the main table).
+        string stem = args.SkipWhile(a => a != "--output").Skip(1).FirstOrDefault() ?? "ablation";
+        string resultsPath = Path.Combine(docs, quick ? stem + "-quick.tsv" : stem + ".tsv");
         var results = args.Contains("--resume") && File.Exists(resultsPath) ? ReadResults(resultsPath) : new List<Result>();
         WriteResults(resultsPath, results);
         foreach (var set in sets)
@@ -185,7 +188,7 @@ internal static class Ablation
             }
         }
         var names = sets.Select(s => s.Name).ToHashSet();
-        Write(docs, results.Where(r => names.Contains(r.Data) && columns.Contains(r.Variant)).ToList(), sets, columns, quick, args);
+        Write(docs, stem, results.Where(r => names.Contains(r.Data) && columns.Contains(r.Variant)).ToList(), sets, columns, quick, args);
 
         void Add(Result result)
         {
@@ -238,7 +241,7 @@ internal static class Ablation
         }
     }
 
-    private static void Write(string docs, List<Result> results, IReadOnlyList<BundledDataSet> sets, string[] variants, bool quick, string[] args)
+    private static void Write(string docs, string stem, List<Result> results, IReadOnlyList<BundledDataSet> sets, string[] variants, bool quick, string[] args)
     {
         var text = new StringBuilder();
         text.AppendLine("# Ablation of the default recipe");
@@ -246,7 +249,8 @@ internal static class Ablation
         string command = string.Join(' ', args.Where(a => a != "--resume"));
         text.AppendLine($"Command: `dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- {command}`");
         text.AppendLine($"(about an hour on the machine below; add `--resume` to go on after an interruption: every cell is appended to");
-        text.AppendLine($"[`{(quick ? "ablation-quick.tsv" : "ablation.tsv")}`]({(quick ? "ablation-quick.tsv" : "ablation.tsv")}) as it is measured).  ");
+        string tsv = quick ? stem + "-quick.tsv" : stem + ".tsv";
+        text.AppendLine($"[`{tsv}`]({tsv}) as it is measured).  ");
         text.AppendLine($"Machine: {Study.MachineLine()}; {DateTime.UtcNow:yyyy-MM-dd} UTC.");
         text.AppendLine();
         text.AppendLine("Every bundled data set (data/SOURCES.md), held-out 20% (TrainTestSplit seed 1), the featurizer fitted on the");
@@ -310,7 +314,7 @@ internal static class Ablation
                 text.AppendLine($"| {variant} | " + string.Join(" | ", cells) + " |");
             }
         }
-        string path = Path.Combine(docs, quick ? "ablation-quick.md" : "ablation.md");
+        string path = Path.Combine(docs, quick ? stem + "-quick.md" : stem + ".md");
         File.WriteAllText(path, text.ToString());
         Console.WriteLine($"Written to {path}");
     }

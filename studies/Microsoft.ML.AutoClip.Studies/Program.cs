@@ -2,7 +2,7 @@
 //
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- dynamics   (docs/training-dynamics.md, docs/figures/dynamics-*.png)
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- lr-study   (docs/lr-study.md, docs/figures/lr-study-*.png)
-//   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- ablation   (docs/ablation.md; --sets a,b and --variants x,y for a part)
+//   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- ablation   (docs/ablation.md; --sets a,b and --variants x,y (or x|y) for a part, --output name for name.md, --resume)
 //
 // Add --quick for a fast smoke run that writes into the temp folder instead.
 using System;
