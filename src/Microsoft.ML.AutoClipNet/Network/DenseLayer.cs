@@ -148,7 +148,7 @@ internal sealed class DenseLayer : Layer
     };
 
     public override Tensor TrainingForward(Tensor x, IReadOnlyList<Tensor> parameters, IReadOnlyList<Tensor>? constants, bool training)
-        => parameters[1].addmm(x, parameters[0].t(), beta: 1, alpha: WeightScale);
+        => parameters[1].addmm(x, parameters[0].t(), beta: 1, alpha: WeightScale); // beta and alpha are floats here, no Scalar
 
     public override Layer WithParameters(IReadOnlyList<float[]> values)
         => new DenseLayer(InputSize, values[0], values[1], WeightScale, WeightLearningRateFactor, BiasLearningRateFactor, WeightDecayFactor, BiasWeightDecayFactor);

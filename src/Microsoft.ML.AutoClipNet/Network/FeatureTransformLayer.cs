@@ -88,7 +88,7 @@ internal sealed class FeatureTransformLayer : Layer
         {
             // output is scratch here: √(1 + y²·k), then y is divided by it in place.
             var t = output ?? throw new ArgumentNullException(nameof(output));
-            t.copy_(input).mul_(input).mul_(clipFactor).add_(1f).sqrt_();
+            t.copy_(input).mul_(input).mul_(clipFactor).add_(Scalars.One, Scalars.One).sqrt_();
             input.div_(t);
         }
         return input;
@@ -103,12 +103,12 @@ internal sealed class FeatureTransformLayer : Layer
 
     public override Tensor TrainingForward(Tensor x, IReadOnlyList<Tensor> parameters, IReadOnlyList<Tensor>? constants, bool training)
     {
-        var y = (x - constants![0]) * constants[1];
+        var y = x.sub(constants![0]).mul_(constants[1]);
         if (!_anyClip)
         {
             return y;
         }
-        return y / (y * y * constants[2] + 1f).sqrt();
+        return y / y.mul(y).mul_(constants[2]).add_(Scalars.One, Scalars.One).sqrt_();
     }
 
     public override void Write(BinaryWriter writer)

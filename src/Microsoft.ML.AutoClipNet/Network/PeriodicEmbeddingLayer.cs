@@ -149,9 +149,9 @@ internal sealed class PeriodicEmbeddingLayer : Layer
     private static Tensor Embed(Tensor input, Tensor index, Tensor frequencies, Tensor phases, Tensor weights, Tensor bias)
     {
         var x = input.index_select(1, index);                      // rows × m
-        var periodic = (x.unsqueeze(2) * frequencies * TwoPi + phases).cos(); // rows × m × k
+        var periodic = x.unsqueeze(2).mul(frequencies).mul_(Scalars.TwoPi).add_(phases, Scalars.One).cos_(); // rows × m × k
         var mixed = periodic.permute(1, 0, 2).bmm(weights);          // m × rows × d
-        return mixed.permute(1, 0, 2) + bias;                        // rows × m × d
+        return mixed.permute(1, 0, 2).add(bias, Scalars.One);        // rows × m × d
     }
 
     public override IReadOnlyList<ParameterSpec> GetParameters()

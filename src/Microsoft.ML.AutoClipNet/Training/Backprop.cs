@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Numerics;
 using Microsoft.ML.AutoClipNet.Network;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.AutoClipNet.Training;
@@ -148,7 +149,7 @@ internal abstract class LayerStep : IDisposable
     /// </summary>
     public abstract Tensor? Backward(Tensor outputGradient, int rows, bool inputGradient);
 
-    public void Dispose()
+    public virtual void Dispose()
     {
         foreach (var buffer in _buffers)
         {
@@ -198,7 +199,7 @@ internal sealed class FeatureTransformStep : LayerStep
         var y = Rows(_output, rows).copy_(x).sub_(_center).mul_(_scale);
         if (_anyClip)
         {
-            var t = Rows(_scratch, rows).copy_(y).mul_(y).mul_(_clipFactor).add_(1f).sqrt_();
+            var t = Rows(_scratch, rows).copy_(y).mul_(y).mul_(_clipFactor).add_(Scalars.One, Scalars.One).sqrt_();
             y.div_(t);
         }
         return y;
@@ -249,7 +250,6 @@ internal sealed class DenseStep : LayerStep
         _biasGradient.copy_(outputGradient.sum(0L)); // 0L: a plain 0 would pick sum(ScalarType?)
         return inputGradient ? Rows(_inputGradient, rows).addmm_(outputGradient, _weight, beta: 0, alpha: _alpha) : null;
     }
-
 }
 
 /// <summary>y = x ⊙ s, one learnable factor per feature.</summary>
@@ -334,12 +334,12 @@ internal sealed class EmbeddingStep : LayerStep
         _selected = selected;
         var t = View(_t, rows, _k);
         t.copy_(_phases.unsqueeze(1).expand(_m, rows, _k));
-        t.addcmul_(selected.t().unsqueeze(2), (_frequencies * TwoPi).unsqueeze(1), 1);
+        t.addcmul_(selected.t().unsqueeze(2), _frequencies.mul(Scalars.TwoPi).unsqueeze(1), Scalars.One);
         var periodic = View(_periodic, rows, _k).copy_(t).cos_();
         var mixed = periodic.bmm(_weights);                            // m × rows × d
         var y = Rows(_output, rows);
         int md = _m * _d;
-        y.narrow(1, 0, md).view(rows, _m, _d).copy_(mixed.transpose(0, 1)).add_(_bias);
+        y.narrow(1, 0, md).view(rows, _m, _d).copy_(mixed.transpose(0, 1)).add_(_bias, Scalars.One);
         y.narrow(1, md, _layer.InputSize).copy_(x);
         return y;
     }
@@ -355,12 +355,12 @@ internal sealed class EmbeddingStep : LayerStep
         var periodicGradient = View(_periodicGradient, rows, _k).zero_();
         for (int o = 0; o < _d; o++)
         {
-            periodicGradient.addcmul_(g.narrow(2, o, 1), _weights.narrow(2, o, 1).transpose(1, 2), 1);
+            periodicGradient.addcmul_(g.narrow(2, o, 1), _weights.narrow(2, o, 1).transpose(1, 2), Scalars.One);
         }
         // ∂t = −sin t ⊙ ∂P (t is not needed any more: it becomes ∂t).
         var dt = View(_t, rows, _k).sin_().mul_(periodicGradient).neg_();
         _phaseGradient.copy_(dt.sum(1));
-        _frequencyGradient.copy_(_selected!.t().unsqueeze(1).bmm(dt).squeeze(1)).mul_(TwoPi);
+        _frequencyGradient.copy_(_selected!.t().unsqueeze(1).bmm(dt).squeeze(1)).mul_(Scalars.TwoPi);
         if (!inputGradient)
         {
             return null;

@@ -1,3 +1,4 @@
+using TorchSharp;
 using System;
 using static TorchSharp.torch;
 
@@ -58,7 +59,7 @@ internal sealed class RegressionObjective : Objective
     public override double ValidationLossSum(Tensor output, Tensor target)
     {
         using var scope = NewDisposeScope();
-        return (output.view(-1) - target).square().sum().to_type(ScalarType.Float64).item<double>();
+        return output.view(-1).sub(target).square().sum().to_type(ScalarType.Float64).item<double>();
     }
 }
 
@@ -86,7 +87,9 @@ internal sealed class BinaryObjective : Objective
         var logits = output.view(-1);
         if (_labelSmoothing > 0)
         {
-            target = target * (float)(1 - _labelSmoothing) + (float)(_labelSmoothing / 2);
+            using var keep = ((float)(1 - _labelSmoothing)).ToScalar(); // held for the calls (see Network/Scalars.cs)
+            using var shift = ((float)(_labelSmoothing / 2)).ToScalar();
+            target = target.mul(keep).add_(shift, Network.Scalars.One);
         }
         if (_positiveWeight == 1)
         {
