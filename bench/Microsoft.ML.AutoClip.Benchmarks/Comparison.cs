@@ -79,15 +79,7 @@ internal static class Comparison
         foreach (var set in sets)
         {
             var ml = new MLContext(seed: 0);
-            var raw = BundledData.Load(ml, set);
-            if (quick)
-            {
-                raw = ml.Data.TakeRows(ml.Data.ShuffleRows(raw, seed: 1), 600);
-            }
-            var split = ml.Data.TrainTestSplit(ml.Data.Cache(raw), testFraction: 0.2, seed: 1);
-            var featurizer = BundledData.Featurizer(ml, set).Fit(split.TrainSet);
-            var train = ml.Data.Cache(featurizer.Transform(split.TrainSet));
-            var test = ml.Data.Cache(featurizer.Transform(split.TestSet));
+            var (train, test) = BundledData.HeldOutSplit(ml, set, quick ? 600 : null);
             int rows = Data.RowCount(train);
             int features = ((VectorDataViewType)train.Schema["Features"].Type).Size;
             foreach (var (name, trainer) in Trainers(ml, set.Task, quick))

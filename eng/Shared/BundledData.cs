@@ -89,6 +89,23 @@ internal static class BundledData
         ?? throw new ArgumentException($"No bundled data set '{name}'; there are {string.Join(", ", All.Select(d => d.Name))}.");
 
     /// <summary>
+    /// The held-out split every comparison here uses (the benchmarks' trainer table, the throughput fits, the
+    /// ablation): 20% of the rows held out by TrainTestSplit with seed 1, the featurizer fitted on the training rows,
+    /// both sides cached. <paramref name="rows"/> keeps only that many shuffled rows first (the quick modes).
+    /// </summary>
+    public static (IDataView Train, IDataView Test) HeldOutSplit(MLContext ml, BundledDataSet set, int? rows = null)
+    {
+        var raw = Load(ml, set);
+        if (rows is int n)
+        {
+            raw = ml.Data.TakeRows(ml.Data.ShuffleRows(raw, seed: 1), n);
+        }
+        var split = ml.Data.TrainTestSplit(ml.Data.Cache(raw), testFraction: 0.2, seed: 1);
+        var featurizer = Featurizer(ml, set).Fit(split.TrainSet);
+        return (ml.Data.Cache(featurizer.Transform(split.TrainSet)), ml.Data.Cache(featurizer.Transform(split.TestSet)));
+    }
+
+    /// <summary>
     /// Loads a set: the target as "Label" (Single for regression), or as "LabelText" (text; numbers as
     /// text too) for classification, which <see cref="Featurizer"/> turns into the task's label. Numeric
     /// columns are Single with empty fields as NaN; categorical ones text. Rows without a target are dropped.

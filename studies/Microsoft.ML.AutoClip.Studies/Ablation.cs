@@ -155,15 +155,7 @@ internal static class Ablation
                 continue;
             }
             var ml = new MLContext(seed: 0);
-            var raw = BundledData.Load(ml, set);
-            if (quick)
-            {
-                raw = ml.Data.TakeRows(ml.Data.ShuffleRows(raw, seed: 1), 400);
-            }
-            var split = ml.Data.TrainTestSplit(ml.Data.Cache(raw), testFraction: 0.2, seed: 1);
-            var featurizer = BundledData.Featurizer(ml, set).Fit(split.TrainSet);
-            var train = ml.Data.Cache(featurizer.Transform(split.TrainSet));
-            var test = ml.Data.Cache(featurizer.Transform(split.TestSet));
+            var (train, test) = BundledData.HeldOutSplit(ml, set, quick ? 400 : null);
             Touch(train);
             Touch(test);
             foreach (var variant in variants.Where(v => missing.Contains(v.Name)))
