@@ -196,7 +196,7 @@ public sealed partial class AutoClipper
         {
             for (int i = 0; i < norms.Length; i++)
             {
-                norms[i] = linalg.vector_norm(grads[i]);
+                norms[i] = grads[i].norm(2f); // norm(float) passes p as a float: vector_norm's double would become a temporary LibTorch Scalar
             }
             if (Array.TrueForAll(norms, n => n.device_type == DeviceType.CPU && n.dtype is ScalarType.Float32 or ScalarType.Float64))
             {
@@ -211,7 +211,7 @@ public sealed partial class AutoClipper
             }
             using var stacked = stack(norms);
             using var wide = stacked.to_type(ScalarType.Float64);
-            using var total = linalg.vector_norm(wide);
+            using var total = wide.norm(2f);
             return total.item<double>();
         }
         finally

@@ -115,13 +115,16 @@ namespace Microsoft.ML.AutoClipNet.Network
                     values.gelu_();
                     break;
                 case AutoClipNetActivation.LeakyReLU:
-                    values.leaky_relu_(LeakySlope);
+                    values.leaky_relu_(Scalars.LeakySlope);
                     break;
                 case AutoClipNetActivation.Selu:
                     values.selu_();
                     break;
                 case AutoClipNetActivation.Mish:
-                    nn.functional.mish(values, inplace: true).Dispose();
+                    using (var softplus = values.clamp_max(Scalars.SoftplusThreshold))
+                    {
+                        values.mul_(softplus.exp_().log1p_().tanh_());
+                    }
                     break;
                 case AutoClipNetActivation.SiLU:
                     values.silu_();
@@ -137,9 +140,10 @@ namespace Microsoft.ML.AutoClipNet.Network
             AutoClipNetActivation.ReLU => nn.functional.relu(x),
             AutoClipNetActivation.Tanh => x.tanh(),
             AutoClipNetActivation.Gelu => nn.functional.gelu(x),
-            AutoClipNetActivation.LeakyReLU => nn.functional.leaky_relu(x, LeakySlope),
+            AutoClipNetActivation.LeakyReLU => x.leaky_relu(Scalars.LeakySlope),
             AutoClipNetActivation.Selu => nn.functional.selu(x),
-            AutoClipNetActivation.Mish => nn.functional.mish(x),
+            // x·tanh(softplus x), softplus written out: LibTorch's threshold 20 (where tanh is 1 in float) as a clamp.
+            AutoClipNetActivation.Mish => x.mul(x.clamp_max(Scalars.SoftplusThreshold).exp().log1p().tanh()),
             AutoClipNetActivation.SiLU => nn.functional.silu(x),
             _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation."),
         };

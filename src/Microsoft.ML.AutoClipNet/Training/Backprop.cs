@@ -291,7 +291,6 @@ internal sealed class FeatureScaleStep : LayerStep
 /// </summary>
 internal sealed class EmbeddingStep : LayerStep
 {
-    private const float TwoPi = (float)(2 * Math.PI);
     private readonly PeriodicEmbeddingLayer _layer;
     private readonly Tensor _frequencies, _phases, _weights, _bias;
     private readonly Tensor _frequencyGradient, _phaseGradient, _weightGradient, _biasGradient;
@@ -367,8 +366,8 @@ internal sealed class EmbeddingStep : LayerStep
         }
         // ∂x: the pass-through part, plus Σ_q ∂t·2π·w for the embedded features.
         var gx = Rows(_inputGradient, rows).copy_(outputGradient.narrow(1, md, _layer.InputSize));
-        var embedded = dt.bmm((_frequencies * TwoPi).unsqueeze(2)).squeeze(2).t(); // rows × m
-        gx.index_add_(1, _index, embedded, 1);
+        var embedded = dt.bmm(_frequencies.mul(Scalars.TwoPi).unsqueeze(2)).squeeze(2).t(); // rows × m
+        gx.index_add_(1, _index, embedded, Scalars.One);
         return gx;
     }
 }

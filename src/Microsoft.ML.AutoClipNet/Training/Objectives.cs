@@ -59,7 +59,8 @@ internal sealed class RegressionObjective : Objective
     public override double ValidationLossSum(Tensor output, Tensor target)
     {
         using var scope = NewDisposeScope();
-        return output.view(-1).sub(target).square().sum().to_type(ScalarType.Float64).item<double>();
+        var error = output.view(-1).sub(target);
+        return error.mul(error).sum().to_type(ScalarType.Float64).item<double>();
     }
 }
 
@@ -109,7 +110,7 @@ internal sealed class BinaryObjective : Objective
     public override double ValidationErrorSum(Tensor output, Tensor target)
     {
         using var scope = NewDisposeScope();
-        return output.view(-1).gt(0).to_type(ScalarType.Float32).ne(target).sum().item<long>();
+        return output.view(-1).gt(Network.Scalars.Zero).to_type(ScalarType.Float32).ne(target).sum().item<long>();
     }
 
     public override void Dispose() => _weightTensor?.Dispose();

@@ -1,5 +1,6 @@
 using System;
 using Microsoft.ML.AutoClipNet.Network;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.AutoClipNet.Training;
@@ -43,14 +44,15 @@ internal abstract class FlatOptimizer : IDisposable
         {
             return;
         }
+        using var alpha = weightDecay.ToScalar(); // held for the calls (see Network/Scalars.cs)
         if (Module.WeightDecayFactors is { } factors)
         {
             Scratch.copy_(Module.Values).mul_(factors);
-            gradient.add_(Scratch, alpha: weightDecay);
+            gradient.add_(Scratch, alpha);
         }
         else
         {
-            gradient.add_(Module.Values, alpha: weightDecay);
+            gradient.add_(Module.Values, alpha);
         }
     }
 
@@ -201,19 +203,21 @@ internal sealed class FlatSgd : FlatOptimizer
             }
             else
             {
-                _buffer.mul_(_momentum).add_(gradient);
+                using var momentum = _momentum.ToScalar();
+                _buffer.mul_(momentum).add_(gradient, Scalars.One);
             }
             gradient = _buffer;
         }
         Steps++;
+        using var step = (-learningRate).ToScalar();
         if (Module.LearningRateFactors is { } factors)
         {
             Scratch.copy_(gradient).mul_(factors);
-            Module.Values.add_(Scratch, alpha: -learningRate);
+            Module.Values.add_(Scratch, step);
         }
         else
         {
-            Module.Values.add_(gradient, alpha: -learningRate);
+            Module.Values.add_(gradient, step);
         }
     }
 

@@ -315,11 +315,11 @@ internal sealed class TrainingRun : IDisposable
     private void RecordDiagnostic(Tensor gradient, double norm)
     {
         var weights = FlatWeights();
-        double stepSize = linalg.vector_norm(weights - _previousWeights!).item<double>();
-        double gradientChange = linalg.vector_norm(gradient - _previousGradient!).item<double>();
+        double stepSize = weights.sub(_previousWeights!).norm(2f).item<double>();
+        double gradientChange = gradient.sub(_previousGradient!).norm(2f).item<double>();
         if (double.IsNaN(norm))
         {
-            norm = linalg.vector_norm(gradient).item<double>();
+            norm = gradient.norm(2f).item<double>();
         }
         _diagnostics.Add(new AutoClipNetDiagnostic(_step, norm, stepSize, stepSize > 0 ? gradientChange / stepSize : double.NaN));
     }

@@ -341,7 +341,7 @@ internal sealed class Format11Network : IModelNetwork
                             y.gelu_();
                             break;
                         default:
-                            y.leaky_relu_(0.01);
+                            y.leaky_relu_(Scalars.LeakySlope);
                             break;
                     }
                 }
