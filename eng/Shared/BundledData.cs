@@ -141,21 +141,26 @@ internal static class BundledData
     }
 
     /// <summary>The features, and the task's label: Label as Boolean (binary, true for the positive class) or as a key (multiclass).</summary>
-    public static IEstimator<ITransformer> Featurizer(MLContext ml, BundledDataSet set)
+    public static IEstimator<ITransformer> Featurizer(MLContext ml, BundledDataSet set) => LabelMaker(ml, set).Append(FeatureMaker(ml, set));
+
+    /// <summary>The task's label alone (see <see cref="Featurizer"/>).</summary>
+    public static IEstimator<ITransformer> LabelMaker(MLContext ml, BundledDataSet set) => set.Task switch
+    {
+        DataTask.Binary => ml.Transforms.Conversion.MapValue("Label",
+            new[] { KeyValuePair.Create(set.PositiveClass!, true), KeyValuePair.Create(set.NegativeClass!, false) }, "LabelText"),
+        DataTask.Multiclass => ml.Transforms.Conversion.MapValueToKey("Label", "LabelText"),
+        _ => ml.Transforms.CopyColumns("Label", "Label"),
+    };
+
+    /// <summary>The features alone: missing numbers replaced by the column's mean, categories one-hot, all concatenated into Features.</summary>
+    public static IEstimator<ITransformer> FeatureMaker(MLContext ml, BundledDataSet set)
     {
         string path = PathOf(set.File);
         string[] names = File.ReadLines(path).First().Split(',').Select(n => n.Trim().Trim('"')).Where(n => n != set.Target && set.Ignore?.Contains(n) != true).ToArray();
         string[] numeric = names.Where(n => !set.Categorical.Contains(n)).Select(ColumnName).ToArray();
         string[] categorical = set.Categorical.Select(ColumnName).ToArray();
-        IEstimator<ITransformer> pipeline = set.Task switch
-        {
-            DataTask.Binary => ml.Transforms.Conversion.MapValue("Label",
-                new[] { KeyValuePair.Create(set.PositiveClass!, true), KeyValuePair.Create(set.NegativeClass!, false) }, "LabelText"),
-            DataTask.Multiclass => ml.Transforms.Conversion.MapValueToKey("Label", "LabelText"),
-            _ => ml.Transforms.CopyColumns("Label", "Label"),
-        };
         // Empty numeric fields become the column's mean (the trainers want finite numbers).
-        pipeline = pipeline.Append(ml.Transforms.ReplaceMissingValues(numeric.Select(n => new InputOutputColumnPair(n)).ToArray()));
+        IEstimator<ITransformer> pipeline = ml.Transforms.ReplaceMissingValues(numeric.Select(n => new InputOutputColumnPair(n)).ToArray());
         if (categorical.Length > 0)
         {
             pipeline = pipeline.Append(ml.Transforms.Categorical.OneHotEncoding(categorical.Select(c => new InputOutputColumnPair(c)).ToArray()));

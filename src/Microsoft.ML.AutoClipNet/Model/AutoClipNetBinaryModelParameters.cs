@@ -52,6 +52,8 @@ public sealed class AutoClipNetBinaryModelParameters : AutoClipNetModelParameter
         output = logit[0];
     }
 
+    private protected override void SaveHeadAsOnnx(Network.IOnnxGraph graph, string raw, string[] outputNames) => OnnxHeads.Binary(graph, raw, outputNames[0]);
+
     // Format history (model signature ACNETBIN): 0x00020001 2.1, the first (Model/ModelFormat.cs); no task fields.
     //   0x00020002 2.2: history layout 2 (Model/ModelFormat.cs); the head unchanged.
     private static VersionInfo GetVersionInfo() => new(

@@ -102,6 +102,13 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
     /// <summary>A network output as a score: z·scale + mean, clipped to the prediction range (format 1.1 networks give the score already).</summary>
     internal float ToScore(float output) => _legacy ? output : Math.Clamp(output * _labelScale + _labelMean, _minimum, _maximum);
 
+    private protected override void SaveHeadAsOnnx(Network.IOnnxGraph graph, string raw, string[] outputNames)
+    {
+        // Format 1.1 networks apply the label's standardization themselves and are not clamped.
+        var (mean, scale) = LabelStandardization;
+        OnnxHeads.Regression(graph, raw, outputNames[0], scale, mean, _legacy ? float.NegativeInfinity : _minimum, _legacy ? float.PositiveInfinity : _maximum);
+    }
+
     /// <summary>Scores one row in managed code, without tensors.</summary>
     internal float ScoreRow(in VBuffer<float> features)
     {

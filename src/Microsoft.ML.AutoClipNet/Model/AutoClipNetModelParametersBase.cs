@@ -3,7 +3,9 @@ using System.Collections.Generic;
 using System.IO;
 using Microsoft.ML.AutoClip;
 using Microsoft.ML.AutoClipNet.Model;
+using Microsoft.ML.AutoClipNet.Model.Legacy;
 using Microsoft.ML.Data;
+using Microsoft.ML.Model.OnnxConverter;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Trainers;
 
@@ -56,7 +58,7 @@ public interface IAutoClipNetModel
 /// every process).
 /// </summary>
 /// <typeparam name="TOutput">What the model maps a feature vector to: a Single (regression, binary) or a vector (multiclass).</typeparam>
-public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersBase<TOutput>, IValueMapper, IAutoClipNetModel, IDisposable
+public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersBase<TOutput>, IValueMapper, IAutoClipNetModel, IDisposable, ISingleCanSaveOnnx
 {
     [ThreadStatic]
     private static float[]? t_scratch;
@@ -170,6 +172,31 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
         features.CopyTo(input);
         _network.Forward(input, outputs, scratch.AsSpan(f, _network.ScratchSize));
     }
+
+    // ---------------------------------------------------------------------------------------------
+    // ONNX export (mlContext.Model.ConvertToOnnx): the network's layers (Layer.SaveAsOnnx), then the task's head.
+
+    bool ICanSaveOnnx.CanSaveOnnx(OnnxContext ctx) => true;
+
+    bool ISingleCanSaveOnnx.SaveAsOnnx(OnnxContext ctx, string[] outputNames, string featureColumn)
+    {
+        Host.CheckValue(ctx, nameof(ctx));
+        var graph = new OnnxContextGraph(ctx);
+        string raw;
+        if (_network.Description is { } description)
+        {
+            raw = description.SaveAsOnnx(graph, featureColumn);
+        }
+        else
+        {
+            raw = ((Format11Network)_network).SaveAsOnnx(graph, featureColumn); // a released format 1.1 model
+        }
+        SaveHeadAsOnnx(graph, raw, outputNames);
+        return true;
+    }
+
+    /// <summary>Writes the task's outputs (<paramref name="outputNames"/>, in ML.NET's order) from the raw outputs <paramref name="raw"/>.</summary>
+    private protected abstract void SaveHeadAsOnnx(Network.IOnnxGraph graph, string raw, string[] outputNames);
 
     /// <summary>Creates a LibTorch scorer of the network's raw outputs for batches of up to <paramref name="capacity"/> rows.</summary>
     internal Network.IBatchScorer CreateBatchScorer(int capacity) => _network.CreateBatchScorer(capacity);

@@ -92,6 +92,16 @@ public sealed class AutoClipNetMulticlassModelParameters : AutoClipNetModelParam
         }
     }
 
+    /// <summary>ML.NET's multiclass scorer asks for [PredictedLabel, Score], as from its own multiclass models.</summary>
+    private protected override void SaveHeadAsOnnx(Network.IOnnxGraph graph, string raw, string[] outputNames)
+    {
+        if (outputNames.Length != 2)
+        {
+            throw new InvalidOperationException($"ML.NET asked a multiclass model for {outputNames.Length} ONNX outputs ({string.Join(", ", outputNames)}); AutoClipNet writes PredictedLabel and Score.");
+        }
+        OnnxHeads.Multiclass(graph, raw, outputNames[0], outputNames[1]);
+    }
+
     // Format history (model signature ACNETMCL): 0x00020001 2.1, the first (Model/ModelFormat.cs); head = int class count.
     //   0x00020002 2.2: history layout 2 (Model/ModelFormat.cs); the head unchanged.
     private static VersionInfo GetVersionInfo() => new(

@@ -40,6 +40,8 @@ internal sealed class ActivationLayer : Layer
         Activations.Apply(Activation, values);
     }
 
+    public override string SaveAsOnnx(IOnnxGraph graph, string input) => Activations.SaveAsOnnx(Activation, graph, input);
+
     public override Tensor Forward(Tensor input, Tensor? output)
     {
         Activations.ApplyInPlace(Activation, input);

@@ -134,6 +134,35 @@ namespace Microsoft.ML.AutoClipNet.Network
             }
         }
 
+        /// <summary>The activation as ONNX nodes: one op where opset 12 has it, written out where it has not (GELU, Mish, SiLU).</summary>
+        public static string SaveAsOnnx(AutoClipNetActivation activation, IOnnxGraph graph, string x)
+        {
+            switch (activation)
+            {
+                case AutoClipNetActivation.ReLU:
+                    return graph.Unary("Relu", x);
+                case AutoClipNetActivation.Tanh:
+                    return graph.Unary("Tanh", x);
+                case AutoClipNetActivation.Gelu:
+                {
+                    // The exact GELU: x·(1 + erf(x/√2))/2.
+                    var erf = graph.Unary("Erf", graph.Binary("Mul", x, graph.Scalar((float)(1 / Math.Sqrt(2)), "InverseSqrt2")));
+                    var y = graph.Binary("Mul", x, graph.Binary("Add", erf, graph.Scalar(1f, "One")));
+                    return graph.Binary("Mul", y, graph.Scalar(0.5f, "Half"));
+                }
+                case AutoClipNetActivation.LeakyReLU:
+                    return graph.Unary("LeakyRelu", x, ("alpha", LeakySlope));
+                case AutoClipNetActivation.Selu:
+                    return graph.Unary("Selu", x, ("alpha", (float)SeluAlpha), ("gamma", (float)SeluScale));
+                case AutoClipNetActivation.Mish:
+                    return graph.Binary("Mul", x, graph.Unary("Tanh", graph.Unary("Softplus", x)));
+                case AutoClipNetActivation.SiLU:
+                    return graph.Binary("Mul", x, graph.Unary("Sigmoid", x));
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation.");
+            }
+        }
+
         /// <summary>The activation as a differentiable function, for training.</summary>
         public static Tensor Forward(AutoClipNetActivation activation, Tensor x) => activation switch
         {

@@ -141,6 +141,13 @@ internal sealed class DenseLayer : Layer
         return y;
     }
 
+    public override string SaveAsOnnx(IOnnxGraph graph, string input)
+    {
+        var weights = graph.Constant(_weights, new long[] { OutputSize, InputSize }, "DenseWeights");
+        var bias = graph.Constant(_bias, new long[] { OutputSize }, "DenseBias");
+        return graph.Node("Gemm", new[] { input, weights, bias }, null, ("transB", 1L));
+    }
+
     public override IReadOnlyList<ParameterSpec> GetParameters() => new[]
     {
         new ParameterSpec("weight", new long[] { OutputSize, InputSize }, _weights, WeightScale, WeightLearningRateFactor, WeightDecayFactor),

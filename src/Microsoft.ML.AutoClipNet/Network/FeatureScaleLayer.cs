@@ -57,6 +57,9 @@ internal sealed class FeatureScaleLayer : Layer
 
     public override Tensor Forward(Tensor input, Tensor? output) => input.mul_(_tensor.Value);
 
+    public override string SaveAsOnnx(IOnnxGraph graph, string input)
+        => graph.Binary("Mul", input, graph.Constant(_scale, new long[] { _scale.Length }, "LearnedFeatureScale"));
+
     public override IReadOnlyList<ParameterSpec> GetParameters() => new[]
     {
         new ParameterSpec("scale", new long[] { _scale.Length }, _scale, 1f, LearningRateFactor, WeightDecayFactor),

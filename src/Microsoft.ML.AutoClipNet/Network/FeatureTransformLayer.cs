@@ -94,6 +94,22 @@ internal sealed class FeatureTransformLayer : Layer
         return input;
     }
 
+    public override string SaveAsOnnx(IOnnxGraph graph, string input)
+    {
+        long[] dims = { _center.Length };
+        var y = graph.Binary("Sub", input, graph.Constant(_center, dims, "FeatureCenter"));
+        y = graph.Binary("Mul", y, graph.Constant(_scale, dims, "FeatureScale"));
+        if (!_anyClip)
+        {
+            return y;
+        }
+        // y / √(1 + y·y·k), k = 1/9 for the clipped features and 0 for the others.
+        var t = graph.Binary("Mul", y, y);
+        t = graph.Binary("Mul", t, graph.Constant(_clipFactor, dims, "ClipFactor"));
+        t = graph.Binary("Add", t, graph.Scalar(1f, "One"));
+        return graph.Binary("Div", y, graph.Unary("Sqrt", t));
+    }
+
     public override IReadOnlyList<Tensor> CreateTrainingConstants() => new[]
     {
         TensorMemory.Copy(_center, _center.Length).DetachFromDisposeScope(),

@@ -34,10 +34,11 @@ internal enum LayerKind
 internal sealed record ParameterSpec(string Name, long[] Shape, float[] Values, float Scale = 1f, float LearningRateFactor = 1f, float WeightDecayFactor = 1f);
 
 /// <summary>
-/// A layer of an immutable network description. The same object defines the layer four ways:
+/// A layer of an immutable network description. The same object defines the layer five ways:
 /// the managed forward of one row (<see cref="Forward(ReadOnlySpan{float}, Span{float})"/>), the
 /// LibTorch forward of a batch (<see cref="Forward(Tensor, Tensor?)"/>), the differentiable forward
-/// for training (<see cref="TrainingForward"/>) and its persistence (<see cref="Write"/>). Layers never
+/// for training (<see cref="TrainingForward"/>), its persistence (<see cref="Write"/>) and its ONNX
+/// graph (<see cref="SaveAsOnnx"/>). Layers never
 /// change: training produces new ones (<see cref="WithParameters"/>).
 /// </summary>
 internal abstract class Layer : IDisposable
@@ -75,6 +76,13 @@ internal abstract class Layer : IDisposable
     /// which change and return <paramref name="input"/>). Returns the result.
     /// </summary>
     public abstract Tensor Forward(Tensor input, Tensor? output);
+
+    /// <summary>
+    /// Writes the layer as ONNX nodes of standard ops (opset 9 to 12) reading <paramref name="input"/> (rows ×
+    /// <see cref="InputSize"/>); returns the variable holding rows × <see cref="OutputSize"/>. The same arithmetic as
+    /// the batch forward; ONNX Runtime's kernels may round differently, by a few units in the last place.
+    /// </summary>
+    public abstract string SaveAsOnnx(IOnnxGraph graph, string input);
 
     /// <summary>The trainable tensors, with their current values (empty for fixed layers).</summary>
     public virtual IReadOnlyList<ParameterSpec> GetParameters() => Array.Empty<ParameterSpec>();

@@ -80,6 +80,16 @@ internal sealed class NetworkDescription : IDisposable
     /// <summary>A batch scorer with buffers for up to <paramref name="capacity"/> rows (see <see cref="BatchScorer"/>).</summary>
     public BatchScorer CreateBatchScorer(int capacity) => new(this, capacity);
 
+    /// <summary>Writes every layer as ONNX nodes reading <paramref name="input"/>; returns the variable with the raw outputs (rows × <see cref="OutputSize"/>).</summary>
+    public string SaveAsOnnx(IOnnxGraph graph, string input)
+    {
+        foreach (var layer in Layers)
+        {
+            input = layer.SaveAsOnnx(graph, input);
+        }
+        return input;
+    }
+
     /// <summary>"26 → feature transform 26 → dense 26→64 → ReLU → ... → dense 64→1".</summary>
     public override string ToString() => string.Join(" → ", Layers.Select(l => l.ToString()).Prepend(InputSize.ToString(System.Globalization.CultureInfo.InvariantCulture)));
 

@@ -154,6 +154,23 @@ internal sealed class PeriodicEmbeddingLayer : Layer
         return mixed.permute(1, 0, 2).add(bias, Scalars.One);        // rows × m × d
     }
 
+    public override string SaveAsOnnx(IOnnxGraph graph, string input)
+    {
+        long m = _embedded.Length, k = Frequencies, d = OutputsPerFeature;
+        var x = graph.Node("Gather", new[] { input, graph.Constant(_embedded.Select(j => (long)j), new[] { m }, "EmbeddedFeatures") }, null, ("axis", 1L)); // rows × m
+        var t = graph.Unary("Unsqueeze", x, ("axes", new[] { 2L }));                                                   // rows × m × 1
+        t = graph.Binary("Mul", t, graph.Constant(_frequencies, new[] { m, k }, "EmbeddingFrequencies"));                // rows × m × k
+        t = graph.Binary("Mul", t, graph.Scalar(TwoPi, "TwoPi"));
+        t = graph.Binary("Add", t, graph.Constant(_phases, new[] { m, k }, "EmbeddingPhases"));
+        t = graph.Unary("Cos", t);
+        t = graph.Unary("Transpose", t, ("perm", new[] { 1L, 0L, 2L }));                                               // m × rows × k
+        t = graph.Binary("MatMul", t, graph.Constant(_weights, new[] { m, k, d }, "EmbeddingWeights"));                  // m × rows × d
+        t = graph.Unary("Transpose", t, ("perm", new[] { 1L, 0L, 2L }));                                               // rows × m × d
+        t = graph.Binary("Add", t, graph.Constant(_bias, new[] { m, d }, "EmbeddingBias"));
+        t = graph.Binary("Reshape", t, graph.Constant(new[] { 0L, m * d }, new[] { 2L }, "EmbeddingShape"));            // rows × m·d
+        return graph.Node("Concat", new[] { t, input }, null, ("axis", 1L));
+    }
+
     public override IReadOnlyList<ParameterSpec> GetParameters()
     {
         long m = _embedded.Length;

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Reflection;
 using Microsoft.ML.Data;
+using Microsoft.ML.Model.OnnxConverter;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.AutoClipNet;
@@ -13,9 +14,10 @@ namespace Microsoft.ML.AutoClipNet;
 /// <see cref="AutoClipNetPredictionTransformer.TransformBatchSize"/> rows ahead from the scorer's
 /// input, keeps a copy of every active column of those rows (the features go straight into the
 /// input tensor of a scorer the cursor owns), scores the batch with one TorchSharp forward, and then
-/// replays the rows one by one.
+/// replays the rows one by one. For ML.NET's ONNX converter, which walks a pipeline's output back through
+/// <see cref="IDataTransform.Source"/>, it is the scorer it wraps: same source, same ONNX nodes.
 /// </summary>
-internal sealed class BatchScoringDataView : IDataView
+internal sealed class BatchScoringDataView : ITransformCanSaveOnnx
 {
     private readonly IHost _host;
     private readonly AutoClipNetModelParameters _model;
@@ -45,6 +47,18 @@ internal sealed class BatchScoringDataView : IDataView
     }
 
     public DataViewSchema Schema => _scored.Schema;
+
+    /// <summary>The data being scored (what ML.NET's scorer reads too).</summary>
+    public IDataView Source => _input;
+
+    private ITransformCanSaveOnnx OnnxScorer => _scored as ITransformCanSaveOnnx
+        ?? throw new InvalidOperationException($"ML.NET's scorer ({_scored.GetType().Name}) cannot be saved as ONNX.");
+
+    bool ICanSaveOnnx.CanSaveOnnx(OnnxContext ctx) => _scored is ITransformCanSaveOnnx scorer && scorer.CanSaveOnnx(ctx);
+
+    void ISaveAsOnnx.SaveAsOnnx(OnnxContext ctx) => OnnxScorer.SaveAsOnnx(ctx);
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)_scored).Save(ctx);
 
     public bool CanShuffle => _scored.CanShuffle;
 

@@ -166,6 +166,57 @@ internal sealed class Format11Network : IModelNetwork
 
     public NetworkDescription? Description => null;
 
+    /// <summary>
+    /// The network as ONNX nodes (the label's z·scale + mean is the regression head's): its layers, except that GELU
+    /// keeps the release's own error function (<see cref="Erf"/>), written out, so that exported scores match.
+    /// </summary>
+    public string SaveAsOnnx(IOnnxGraph graph, string input)
+    {
+        using var layers = ToLayers();
+        foreach (var layer in layers.Layers)
+        {
+            input = layer is ActivationLayer { Activation: AutoClipNetActivation.Gelu } ? ReleasedGelu(graph, input) : layer.SaveAsOnnx(graph, input);
+        }
+        return input;
+    }
+
+    /// <summary>x·(1 + erf(x/√2))/2 with <see cref="Erf"/>'s approximation: sign(z)·(1 − t·exp(−z² − 1.26551223 + t·P(t))), t = 1/(1 + |z|/2).</summary>
+    private static string ReleasedGelu(IOnnxGraph graph, string x)
+    {
+        string Constant(double value) => graph.Scalar((float)value, "ReleasedErf");
+        var z = graph.Binary("Mul", x, Constant(1 / Math.Sqrt(2)));
+        var t = graph.Unary("Reciprocal", graph.Binary("Add", graph.Binary("Mul", graph.Unary("Abs", z), Constant(0.5)), Constant(1)));
+        double[] coefficients = { 0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196, 1.00002368 };
+        var p = Constant(coefficients[0]);
+        foreach (double c in coefficients.Skip(1))
+        {
+            p = graph.Binary("Add", graph.Binary("Mul", p, t), Constant(c));
+        }
+        var exponent = graph.Binary("Add", graph.Binary("Mul", t, p), Constant(-1.26551223));
+        exponent = graph.Binary("Sub", exponent, graph.Binary("Mul", z, z));
+        var y = graph.Binary("Sub", Constant(1), graph.Binary("Mul", t, graph.Unary("Exp", exponent)));
+        var erf = graph.Binary("Mul", graph.Unary("Sign", z), y);
+        var gelu = graph.Binary("Mul", x, graph.Binary("Add", erf, Constant(1)));
+        return graph.Binary("Mul", gelu, Constant(0.5));
+    }
+
+    /// <summary>The same network as layers: standardization as a feature transform without clipping, the dense layers and activations.</summary>
+    private NetworkDescription ToLayers()
+    {
+        var layers = new List<Layer> { new FeatureTransformLayer((float[])_featureMean.Clone(), (float[])_featureScale.Clone(), new bool[FeatureCount]) };
+        int fanIn = FeatureCount;
+        for (int l = 0; l < _weights.Length; l++)
+        {
+            layers.Add(new DenseLayer(fanIn, (float[])_weights[l].Clone(), (float[])_biases[l].Clone()));
+            if (l < _weights.Length - 1)
+            {
+                layers.Add(new ActivationLayer(_sizes[l], Activation));
+            }
+            fanIn = _sizes[l];
+        }
+        return new NetworkDescription(FeatureCount, layers);
+    }
+
     private int MaxWidth => Math.Max(FeatureCount, _sizes.Max());
 
     public int ScratchSize => FeatureCount + 2 * MaxWidth;
