@@ -45,7 +45,7 @@ Console.WriteLine($"Delay: R² {metrics.RSquared:F4}, RMSE {metrics.RootMeanSqua
 // </quickstart>
 
 var history = model.LastTransformer.Model.TrainingHistory;
-Console.WriteLine($"Trained on {history.TrainingRows:N0} rows streamed from SQLite ({history.ValidationRows:N0} held out), {history.Steps.Count:N0} steps; " +
+Console.WriteLine($"Trained on {history.TrainingRows:N0} rows streamed from SQLite ({history.ValidationRows:N0} held out), {history.StepCount:N0} steps; " +
     $"peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MB.");
 return 0;
 

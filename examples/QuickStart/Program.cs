@@ -64,7 +64,7 @@ Console.WriteLine($"  {"trainer",-12} {"R²",8} {"RMSE",8} {"MAE",8} {"fit",8}")
 Console.WriteLine($"  {"AutoClipNet",-12} {metrics.RSquared,8:F4} {metrics.RootMeanSquaredError,8:F1} {metrics.MeanAbsoluteError,8:F1} {fitSeconds,6:F1} s");
 Console.WriteLine($"  {"LightGbm",-12} {lightGbm.Metrics.RSquared,8:F4} {lightGbm.Metrics.RootMeanSquaredError,8:F1} {lightGbm.Metrics.MeanAbsoluteError,8:F1} {lightGbm.Seconds,6:F1} s");
 Console.WriteLine($"  {"FastTree",-12} {fastTree.Metrics.RSquared,8:F4} {fastTree.Metrics.RootMeanSquaredError,8:F1} {fastTree.Metrics.MeanAbsoluteError,8:F1} {fastTree.Seconds,6:F1} s");
-Console.WriteLine($"AutoClip clipped {history.Steps.Count(s => s.Clipped):N0} of {history.Steps.Count:N0} steps; final threshold {model.LastTransformer.Model.AutoClipState!.Threshold:F3}.");
+Console.WriteLine($"AutoClip clipped {history.ClippedStepCount:N0} of {history.StepCount:N0} steps; final threshold {history.Steps[^1].Threshold:F3}.");
 
 // The reloaded model predicts exactly as the trained one.
 var reloadedMetrics = mlContext.Regression.Evaluate(loaded.Transform(split.TestSet), labelColumnName: "Price");
@@ -73,12 +73,13 @@ foreach (var diamond in mlContext.Data.CreateEnumerable<Diamond>(split.TestSet, 
 {
     Console.WriteLine($"  {diamond.Carat:F2} ct {diamond.Cut,-9} {diamond.Color} {diamond.Clarity,-4}: price {diamond.Price,6:F0}, predicted {engine.Predict(diamond).Price,6:F0}");
 }
-// The training dynamics: every step's gradient norm with the AutoClip threshold over it, and the loss.
+// The training dynamics: the gradient norm with the AutoClip threshold over it, and the loss, at the steps the
+// model kept (HistoryDetail.Summary, the default: 1,024 to 2,048 evenly spaced steps; EveryStep keeps them all).
 string picture = Path.Combine(output, "training-dynamics.png");
 var steps = history.Steps;
 double[] stepNumbers = steps.Select(s => (double)s.Step).ToArray();
 var plot = new ScottPlot.Plot();
-// The loss, averaged over the last 50 steps, on the right axis; then the norms; the threshold on top.
+// The loss, averaged over the last 50 kept steps, on the right axis; then the norms; the threshold on top.
 double[] smoothedLoss = new double[steps.Count];
 double window = 0;
 for (int i = 0; i < steps.Count; i++)
@@ -87,7 +88,7 @@ for (int i = 0; i < steps.Count; i++)
     smoothedLoss[i] = Math.Log10(window / Math.Min(i + 1, 50));
 }
 var losses = plot.Add.Scatter(stepNumbers, smoothedLoss);
-losses.LegendText = "loss, mean of 50 steps (right axis)";
+losses.LegendText = "loss, mean of 50 kept steps (right axis)";
 losses.MarkerSize = 0;
 losses.LineWidth = 1.5f;
 losses.Color = ScottPlot.Colors.Gray;

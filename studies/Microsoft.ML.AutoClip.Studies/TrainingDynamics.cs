@@ -34,6 +34,7 @@ internal static class TrainingDynamics
             BatchSize = 64,
             NumberOfEpochs = quick ? 2 : 8,
             DiagnosticsInterval = 20,
+            HistoryDetail = AutoClipNetHistoryDetail.EveryStep, // every step and the AutoClip state, for the figures
             Seed = 3,
         };
         var withClip = ml.Regression.Trainers.AutoClipNet(Options(AutoClipNetClipping.AutoClip)).Fit(data).Model;

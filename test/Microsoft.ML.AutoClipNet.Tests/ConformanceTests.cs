@@ -45,7 +45,9 @@ public abstract class ConformanceTests
         var raw = TestData.Raw(ml, Fixture.DataSet, Rows, seed: 5);
         var featurizer = BundledData.Featurizer(ml, Fixture.DataSet).Fit(raw);
         var featurized = ml.Data.Cache(featurizer.Transform(raw));
-        var pipeline = BundledData.Featurizer(ml, Fixture.DataSet).Append(Fixture.QuickTrainer(ml, epochs: 5)).Fit(raw);
+        // Every step and the AutoClip state kept, so that the model tests (and the changed-byte test) cover all of them.
+        var pipeline = BundledData.Featurizer(ml, Fixture.DataSet)
+            .Append(Fixture.QuickTrainer(ml, epochs: 5, change: o => o.HistoryDetail = AutoClipNetHistoryDetail.EveryStep)).Fit(raw);
         return new Shared
         {
             Ml = ml,
@@ -299,6 +301,7 @@ public abstract class ConformanceTests
             o.Architecture = AutoClipNetArchitecture.Mlp;
             o.HiddenLayerSizes = new[] { 8, 4 };
             o.BatchSize = 100;
+            o.HistoryDetail = AutoClipNetHistoryDetail.EveryStep;
         }).Fit(data));
         int f = ((VectorDataViewType)data.Schema["Features"].Type).Size;
         int outputs = model.GetBiases(2).Length;
@@ -771,7 +774,7 @@ public abstract class ConformanceTests
         Console.WriteLine(message);
         StringAssert.Contains(message, "newer version of Microsoft.ML.AutoClipNet");
         StringAssert.Contains(message, "0x00090001");
-        StringAssert.Contains(message, $"0x{Model.ModelFormat.Version22:X8}"); // the newest format this version reads
+        StringAssert.Contains(message, $"0x{Model.ModelFormat.Current:X8}"); // the newest format this version reads
     }
 
     /// <summary>ML.NET's internal SchemaShape.Create, which its own estimator tests use.</summary>

@@ -62,6 +62,7 @@ public sealed class RegressionTrainerTests
                 options.Clipping = clipping;
                 options.LearningRate = optimizer == AutoClipNetOptimizer.Sgd ? 0.05 : null; // SGD below the recipe's Adam rate
                 options.WeightDecay = optimizer == AutoClipNetOptimizer.AdamW ? 0.01 : 0;
+                options.HistoryDetail = AutoClipNetHistoryDetail.EveryStep; // every step and the AutoClip state, checked below
                 var model = ml.Regression.Trainers.AutoClipNet(options).Fit(data);
                 double r2 = ml.Regression.Evaluate(model.Transform(data)).RSquared;
                 Assert.IsGreaterThan(0.8, r2, $"{optimizer}, {clipping}: R² {r2}");

@@ -56,10 +56,11 @@ public sealed class AutoClipNetBinaryModelParameters : AutoClipNetModelParameter
 
     // Format history (model signature ACNETBIN): 0x00020001 2.1, the first (Model/ModelFormat.cs); no task fields.
     //   0x00020002 2.2: history layout 2 (Model/ModelFormat.cs); the head unchanged.
+    //   0x00020003 2.3: history layout 3 (the detail kept, exact counts); the head unchanged.
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "ACNETBIN",
-        verWrittenCur: ModelFormat.Version22,
-        verReadableCur: ModelFormat.Version22,
+        verWrittenCur: ModelFormat.Current,
+        verReadableCur: ModelFormat.Current,
         verWeCanReadBack: ModelFormat.Version21,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(AutoClipNetBinaryModelParameters).Assembly.FullName);

@@ -123,11 +123,12 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
     //   0x00020001  2.1: layers, checksummed blocks, history in its own stream (Model/ModelFormat.cs); head = float label mean, float label scale.
     //   0x00020002  2.2: head = float label mean, float label scale, float minimum, float maximum prediction (±infinity when predictions
     //               are not clipped); history layout 2.
+    //   0x00020003  2.3: the head unchanged; history layout 3 (the detail kept, exact counts).
 
     private static VersionInfo GetVersionInfo(bool legacy = false) => new(
         modelSignature: "ACLIPNET",
-        verWrittenCur: legacy ? Format11.Version : ModelFormat.Version22,
-        verReadableCur: legacy ? Format11.Version : ModelFormat.Version22,
+        verWrittenCur: legacy ? Format11.Version : ModelFormat.Current,
+        verReadableCur: legacy ? Format11.Version : ModelFormat.Current,
         verWeCanReadBack: Format11.Version,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(AutoClipNetModelParameters).Assembly.FullName);

@@ -104,10 +104,11 @@ public sealed class AutoClipNetMulticlassModelParameters : AutoClipNetModelParam
 
     // Format history (model signature ACNETMCL): 0x00020001 2.1, the first (Model/ModelFormat.cs); head = int class count.
     //   0x00020002 2.2: history layout 2 (Model/ModelFormat.cs); the head unchanged.
+    //   0x00020003 2.3: history layout 3 (the detail kept, exact counts); the head unchanged.
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "ACNETMCL",
-        verWrittenCur: ModelFormat.Version22,
-        verReadableCur: ModelFormat.Version22,
+        verWrittenCur: ModelFormat.Current,
+        verReadableCur: ModelFormat.Current,
         verWeCanReadBack: ModelFormat.Version21,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(AutoClipNetMulticlassModelParameters).Assembly.FullName);

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 
 namespace Microsoft.ML.AutoClipNet;
 
@@ -34,11 +35,28 @@ public readonly record struct AutoClipNetEpoch(int Epoch, double TrainingLoss, d
 /// <param name="Smoothness">||g_t − g_{t−1}|| / ||θ_t − θ_{t−1}||: the local estimate of the gradient's Lipschitz constant.</param>
 public readonly record struct AutoClipNetDiagnostic(long Step, double GradientNorm, double StepSize, double Smoothness);
 
-/// <summary>What happened during training: every step, every epoch, and the diagnostics if they were requested.</summary>
+/// <summary>How much of its training a model keeps (<see cref="AutoClipNetOptionsBase.HistoryDetail"/>).</summary>
+public enum AutoClipNetHistoryDetail
+{
+    /// <summary>No per-step or per-epoch records: only the counts (steps, clipped and skipped steps, rows, best epoch).</summary>
+    None = 0,
+
+    /// <summary>
+    /// The default: every epoch, the counts, and between 1,024 and 2,048 evenly spaced steps (and diagnostics) plus
+    /// the last, however long the run: a model of a million steps is as small as one of ten thousand.
+    /// </summary>
+    Summary = 1,
+
+    /// <summary>Every step, every epoch, every diagnostic, and the AutoClip state with its whole history of norms.</summary>
+    EveryStep = 2,
+}
+
+/// <summary>What happened during training: the steps (all of them, or a summary: <see cref="Detail"/>), every epoch, and the diagnostics if they were requested.</summary>
 public sealed class AutoClipNetTrainingHistory
 {
     internal AutoClipNetTrainingHistory(IReadOnlyList<AutoClipNetTrainingStep> steps, IReadOnlyList<AutoClipNetEpoch> epochs,
-        IReadOnlyList<AutoClipNetDiagnostic> diagnostics, int bestEpoch, long trainingRows, long validationRows, long droppedRows)
+        IReadOnlyList<AutoClipNetDiagnostic> diagnostics, int bestEpoch, long trainingRows, long validationRows, long droppedRows,
+        AutoClipNetHistoryDetail detail = AutoClipNetHistoryDetail.EveryStep, (long Steps, long Clipped, long Skipped)? counts = null)
     {
         Steps = steps;
         Epochs = epochs;
@@ -47,16 +65,33 @@ public sealed class AutoClipNetTrainingHistory
         TrainingRows = trainingRows;
         ValidationRows = validationRows;
         DroppedRows = droppedRows;
+        Detail = detail;
+        var (all, clipped, skipped) = counts ?? (steps.Count, steps.LongCount(s => s.Clipped), steps.LongCount(s => s.Skipped));
+        StepCount = all;
+        ClippedStepCount = clipped;
+        SkippedStepCount = skipped;
     }
 
-    /// <summary>Every optimizer step, in order.</summary>
+    /// <summary>What the model kept: every step, a summary (the default) or no records.</summary>
+    public AutoClipNetHistoryDetail Detail { get; }
+
+    /// <summary>The optimizer steps, in order: every one (<see cref="AutoClipNetHistoryDetail.EveryStep"/>), evenly spaced ones and the last (<see cref="AutoClipNetHistoryDetail.Summary"/>), or none.</summary>
     public IReadOnlyList<AutoClipNetTrainingStep> Steps { get; }
 
-    /// <summary>Every epoch that ran, in order.</summary>
+    /// <summary>Every epoch that ran, in order (none with <see cref="AutoClipNetHistoryDetail.None"/>).</summary>
     public IReadOnlyList<AutoClipNetEpoch> Epochs { get; }
 
-    /// <summary>Step size and local smoothness every DiagnosticsInterval steps (empty when off).</summary>
+    /// <summary>Step size and local smoothness every DiagnosticsInterval steps (empty when off), thinned like <see cref="Steps"/>.</summary>
     public IReadOnlyList<AutoClipNetDiagnostic> Diagnostics { get; }
+
+    /// <summary>Optimizer steps trained, counted exactly whatever <see cref="Detail"/> kept.</summary>
+    public long StepCount { get; }
+
+    /// <summary>Steps whose gradient AutoClip (or the fixed norm) scaled down, counted exactly.</summary>
+    public long ClippedStepCount { get; }
+
+    /// <summary>Steps skipped for a non-finite gradient, counted exactly.</summary>
+    public long SkippedStepCount { get; }
 
     /// <summary>The epoch whose weights the model holds (the best validation loss, or the last epoch without validation).</summary>
     public int BestEpoch { get; }

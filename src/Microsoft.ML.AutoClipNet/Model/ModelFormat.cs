@@ -19,7 +19,7 @@ internal enum ModelTask
 internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long ValidationRows, long DroppedRows);
 
 /// <summary>
-/// The saved form of every AutoClipNet model (format 2.1), written inside ML.NET's model zip.
+/// The saved form of every AutoClipNet model (format 2.3), written inside ML.NET's model zip.
 /// </summary>
 /// <remarks>
 /// <para>The model's own stream (ML.NET's <c>Model.key</c>), after ModelParametersBase's <c>int sizeof(float)</c>,
@@ -37,16 +37,20 @@ internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long Val
 ///   byte     where the steps, epochs and diagnostics are: 0 nowhere, 1 in the stream "TrainingHistory.bin"
 /// </code>
 /// <para>The stream <c>TrainingHistory.bin</c> beside it holds the same checksummed block (length, payload,
-/// hash), whose payload is: int history layout (2; layout 1, format 2.1, has no validation errors); int step count, per step int epoch, long step, float
+/// hash), whose payload is: int history layout (3); byte detail (0 none, 1 summary, 2 every step); long steps trained,
+/// long clipped steps, long skipped steps; int step count, per step int epoch, long step, float
 /// loss, double norm, double threshold, double scale, byte skipped; int epoch count, per epoch int epoch,
 /// double training loss, double validation loss, double validation error; int diagnostic count, per entry
-/// long step, double norm, double step size, double smoothness.</para>
+/// long step, double norm, double step size, double smoothness. Layout 2 (format 2.2) has no detail byte and no
+/// counts (every step is there); layout 1 (format 2.1) has no validation errors either.</para>
 /// <para>Every block is verified before a byte of it is parsed: a model with a single changed bit is
 /// refused with an error naming the zip entry. Version history (the model signatures' version numbers):
 /// regression 0x00010001 (format 1.1, read by <see cref="Legacy.Format11"/>): no checksum, fixed MLP layout,
 /// history inside the model stream; 0x00020001 (format 2.1): this layout, for every task, with history layout 1
 /// and the regression head without the prediction range; 0x00020002 (format 2.2): the regression head's
-/// prediction range and history layout 2. Each version reads every older one (test/Fixtures).</para>
+/// prediction range and history layout 2; 0x00020003 (format 2.3): history layout 3, whose detail is an option
+/// (AutoClipNetOptionsBase.HistoryDetail; the AutoClip state is stored with the full history only). Each version
+/// reads every older one (test/Fixtures).</para>
 /// </remarks>
 internal static class ModelFormat
 {
@@ -56,10 +60,19 @@ internal static class ModelFormat
     /// <summary>Format 2.2: 2.1 with the regression prediction range and every epoch's validation error (history layout 2).</summary>
     public const uint Version22 = 0x00020002;
 
+    /// <summary>Format 2.3: 2.2 with the history's detail and exact step counts (history layout 3).</summary>
+    public const uint Version23 = 0x00020003;
+
+    /// <summary>The version every model class writes.</summary>
+    public const uint Current = Version23;
+
     public const string HistoryStream = "TrainingHistory.bin";
 
-    /// <summary>The history layout written: 2 (format 2.2) adds every epoch's validation error to layout 1 (format 2.1).</summary>
-    private const int HistoryLayout = 2;
+    /// <summary>
+    /// The history layout written: 3 (format 2.3) adds the detail kept and the exact step counts to layout 2 (format 2.2),
+    /// which added every epoch's validation error to layout 1 (format 2.1).
+    /// </summary>
+    private const int HistoryLayout = 3;
 
     /// <summary>Writes a checksummed block: its length, the bytes <paramref name="write"/> produces, their XxHash3.</summary>
     public static void WriteBlock(BinaryWriter writer, Action<BinaryWriter> write)
@@ -180,6 +193,10 @@ internal static class ModelFormat
     public static void WriteHistory(BinaryWriter writer, AutoClipNetTrainingHistory h) => WriteBlock(writer, w =>
     {
         w.Write(HistoryLayout);
+        w.Write((byte)h.Detail);
+        w.Write(h.StepCount);
+        w.Write(h.ClippedStepCount);
+        w.Write(h.SkippedStepCount);
         WriteRecords(w, h, withValidationErrors: true);
     });
 
@@ -221,15 +238,30 @@ internal static class ModelFormat
     public static AutoClipNetTrainingHistory ReadHistory(BinaryReader reader, string where, HistorySummary summary) => ReadBlock(reader, where, r =>
     {
         int layout = r.ReadInt32();
-        if (layout is not (1 or HistoryLayout))
+        if (layout is < 1 or > HistoryLayout)
         {
-            throw new InvalidDataException($"unknown training history layout {layout} (this version reads layouts 1 and {HistoryLayout}).");
+            throw new InvalidDataException($"unknown training history layout {layout} (this version reads layouts 1 to {HistoryLayout}).");
         }
-        return ReadRecords(r, summary, withValidationErrors: layout >= 2);
+        if (layout < 3)
+        {
+            return ReadRecords(r, summary, withValidationErrors: layout >= 2); // every step, counted from the records
+        }
+        var detail = (AutoClipNetHistoryDetail)r.ReadByte();
+        if (!Enum.IsDefined(detail))
+        {
+            throw new InvalidDataException($"unknown history detail {(int)detail}.");
+        }
+        long steps = r.ReadInt64(), clipped = r.ReadInt64(), skipped = r.ReadInt64();
+        if (steps < 0 || clipped < 0 || skipped < 0 || clipped > steps || skipped > steps)
+        {
+            throw new InvalidDataException($"impossible step counts: {steps} steps, {clipped} clipped, {skipped} skipped.");
+        }
+        return ReadRecords(r, summary, withValidationErrors: true, detail, (steps, clipped, skipped));
     });
 
     /// <summary>Reads what <see cref="WriteRecords"/> wrote.</summary>
-    internal static AutoClipNetTrainingHistory ReadRecords(BinaryReader r, HistorySummary summary, bool withValidationErrors)
+    internal static AutoClipNetTrainingHistory ReadRecords(BinaryReader r, HistorySummary summary, bool withValidationErrors,
+        AutoClipNetHistoryDetail detail = AutoClipNetHistoryDetail.EveryStep, (long, long, long)? counts = null)
     {
         int stepCount = Serialization.ReadCount(r, "step count", 0, int.MaxValue);
         var steps = new List<AutoClipNetTrainingStep>(Math.Min(stepCount, 1 << 16));
@@ -249,6 +281,6 @@ internal static class ModelFormat
         {
             diagnostics.Add(new AutoClipNetDiagnostic(r.ReadInt64(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble()));
         }
-        return new AutoClipNetTrainingHistory(steps, epochs, diagnostics, summary.BestEpoch, summary.TrainingRows, summary.ValidationRows, summary.DroppedRows);
+        return new AutoClipNetTrainingHistory(steps, epochs, diagnostics, summary.BestEpoch, summary.TrainingRows, summary.ValidationRows, summary.DroppedRows, detail, counts);
     }
 }

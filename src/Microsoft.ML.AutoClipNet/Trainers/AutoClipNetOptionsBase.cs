@@ -154,6 +154,14 @@ public abstract class AutoClipNetOptionsBase
     /// </summary>
     public int DiagnosticsInterval;
 
+    /// <summary>
+    /// How much of its training the model keeps. Default <see cref="AutoClipNetHistoryDetail.Summary"/>: every epoch, exact
+    /// counts and up to 2,048 evenly spaced steps, so a long run's model stays small. <see cref="AutoClipNetHistoryDetail.EveryStep"/>
+    /// keeps every step and the AutoClip state (its whole history of norms: 8 bytes a step); <see cref="AutoClipNetHistoryDetail.None"/>
+    /// only the counts.
+    /// </summary>
+    public AutoClipNetHistoryDetail HistoryDetail = AutoClipNetHistoryDetail.Summary;
+
     /// <summary>The options class's name in messages: "AutoClipNetTrainer.Options".</summary>
     private protected abstract string OptionsName { get; }
 
@@ -193,6 +201,7 @@ public abstract class AutoClipNetOptionsBase
         Check(MaxRowsInMemory >= 1, nameof(MaxRowsInMemory), MaxRowsInMemory, "at least 1");
         Check(ShufflePoolSize >= 1, nameof(ShufflePoolSize), ShufflePoolSize, "at least 1");
         Check(DiagnosticsInterval >= 0, nameof(DiagnosticsInterval), DiagnosticsInterval, "0 (off) or more");
+        Check(Enum.IsDefined(HistoryDetail), nameof(HistoryDetail), HistoryDetail, "None, Summary or EveryStep");
     }
 
     /// <summary>For ablation studies only (InternalsVisibleTo the studies): changes the resolved recipe.</summary>

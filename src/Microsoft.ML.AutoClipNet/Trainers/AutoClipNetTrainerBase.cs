@@ -143,6 +143,7 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
             EarlyStoppingPatience = recipe.EarlyStoppingPatience,
             EpochSelection = recipe.EpochSelection,
             DiagnosticsInterval = options.DiagnosticsInterval,
+            HistoryDetail = options.HistoryDetail,
         };
         using var run = new TrainingRun(settings, network, objective, train, validation, monitor);
         var result = run.Train();

@@ -38,9 +38,10 @@ internal sealed class TrainingRun : IDisposable
     private readonly Tensor _y;
     private int _fill;
 
-    private readonly List<AutoClipNetTrainingStep> _steps = new();
+    private readonly HistoryRecorder<AutoClipNetTrainingStep> _steps;
     private readonly List<AutoClipNetEpoch> _epochs = new();
-    private readonly List<AutoClipNetDiagnostic> _diagnostics = new();
+    private readonly HistoryRecorder<AutoClipNetDiagnostic> _diagnostics;
+    private long _clippedSteps, _skippedSteps;
 
     private int _epoch;
     private long _step;
@@ -62,6 +63,8 @@ internal sealed class TrainingRun : IDisposable
             throw new ArgumentException($"The network has {initial.OutputSize} outputs; the objective needs {objective.OutputCount}.");
         }
         _settings = settings;
+        _steps = new HistoryRecorder<AutoClipNetTrainingStep>(settings.HistoryDetail);
+        _diagnostics = new HistoryRecorder<AutoClipNetDiagnostic>(settings.HistoryDetail);
         _objective = objective;
         _train = train;
         _validation = validation;
@@ -158,9 +161,12 @@ internal sealed class TrainingRun : IDisposable
                 using var noGrad = no_grad();
                 _module.Values.copy_(best);
             }
-            var history = new AutoClipNetTrainingHistory(_steps, _epochs, _diagnostics, best is null ? _epochs.Count : bestEpoch,
-                _train.TrainingRows, ValidationRows, _train.DroppedRows + (_validation?.DroppedRows ?? 0));
-            return new TrainingResult(_module.Snapshot(), history, _clipping.State);
+            var detail = _settings.HistoryDetail;
+            var history = new AutoClipNetTrainingHistory(_steps.Records(), detail == AutoClipNetHistoryDetail.None ? new List<AutoClipNetEpoch>() : _epochs,
+                _diagnostics.Records(), best is null ? _epochs.Count : bestEpoch, _train.TrainingRows, ValidationRows, _train.DroppedRows + (_validation?.DroppedRows ?? 0),
+                detail, (_step, _clippedSteps, _skippedSteps));
+            // The AutoClip state holds every norm (8 bytes a step): kept with the full history only.
+            return new TrainingResult(_module.Snapshot(), history, detail == AutoClipNetHistoryDetail.EveryStep ? _clipping.State : null);
         }
         finally
         {
@@ -292,12 +298,14 @@ internal sealed class TrainingRun : IDisposable
         if (clip.Skipped)
         {
             _epochSkipped++;
+            _skippedSteps++;
         }
         if (clip.Scale < 1)
         {
             _epochClipped++;
+            _clippedSteps++;
         }
-        _steps.Add(new AutoClipNetTrainingStep(_epoch, _step, lossValue, clip.Norm, clip.Threshold, clip.Scale, clip.Skipped));
+        _steps.Add(_step, new AutoClipNetTrainingStep(_epoch, _step, lossValue, clip.Norm, clip.Threshold, clip.Scale, clip.Skipped));
     }
 
     private Tensor FlatGradient()
@@ -321,7 +329,7 @@ internal sealed class TrainingRun : IDisposable
         {
             norm = gradient.norm(2f).item<double>();
         }
-        _diagnostics.Add(new AutoClipNetDiagnostic(_step, norm, stepSize, stepSize > 0 ? gradientChange / stepSize : double.NaN));
+        _diagnostics.Add(_step, new AutoClipNetDiagnostic(_step, norm, stepSize, stepSize > 0 ? gradientChange / stepSize : double.NaN));
     }
 
     private void CheckDiverged(double trainLoss)

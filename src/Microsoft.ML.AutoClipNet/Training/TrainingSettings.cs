@@ -46,6 +46,9 @@ internal sealed record TrainingSettings
     /// <summary>Record step size and smoothness every N steps (0: off).</summary>
     public int DiagnosticsInterval { get; init; }
 
+    /// <summary>What the history keeps (the trainers pass their option, Summary by default; every step here).</summary>
+    public AutoClipNetHistoryDetail HistoryDetail { get; init; } = AutoClipNetHistoryDetail.EveryStep;
+
     /// <summary>What picks the epoch whose weights are kept.</summary>
     public AutoClipNetEpochSelection EpochSelection { get; init; } = AutoClipNetEpochSelection.ValidationLoss;
 
