@@ -1,10 +1,13 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.IO;
 using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.AutoClipNet;
 using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -175,14 +178,17 @@ public static class Measurements
 
     /// <summary>Inference times; TransformSpeed is Transform's speed against the raw batched forward (median, lower and upper quartile over the rounds).</summary>
     public sealed record Inference(int Rows, double TransformSeconds, double RawBatchedSeconds, double RawOneShotSeconds, double CursorOnlySeconds,
-        double ScorerOnlySeconds, (double Median, double Low, double High) TransformSpeed, double PredictionEngineMicroseconds);
+        double ScorerOnlySeconds, (double Median, double Low, double High) TransformSpeed, double PredictionEngineMicroseconds,
+        double OnnxBatchedSeconds, double OnnxOneShotSeconds, double OnnxRowMicroseconds, double OnnxLargestDifference);
 
     /// <summary>
     /// Transform over the flights rows (reading the IDataView and consuming the Score column) against a
     /// raw TorchSharp forward of the same network over a pre-built, standardized tensor, in batches of
     /// 4096 (as Transform does) and in one call. Also, to show where Transform's time goes: reading the
     /// features through an ML.NET cursor alone, and AutoClipNet's own batch scorer over the same rows
-    /// already in memory (no IDataView). And the PredictionEngine's single-row latency.
+    /// already in memory (no IDataView). And the PredictionEngine's single-row latency. Beside them, ONNX Runtime
+    /// over the same model exported with <c>mlContext.Model.ConvertToOnnx</c>, on the same rows (in memory, as a
+    /// serving process would hold them), in batches of 4096, in one call and one row at a time.
     /// </summary>
     public static Inference InferenceSpeed(bool quick)
     {
@@ -275,7 +281,36 @@ public static class Measurements
             }
         }
 
-        var rounds = Interleaved(quick ? 1 : InferenceRounds, warmupRounds: quick ? 1 : InferenceWarmupRounds, Transform, () => Raw(TransformBatchSize), () => Raw(rows), CursorOnly, ScorerOnly);
+        // ONNX Runtime (one intra-op thread per core, not spinning) over the exported model; its graph's input is Features.
+        var onlyFeatures = ml.Transforms.SelectColumns("Features").Fit(data).Transform(data);
+        using var onnxModel = new MemoryStream();
+        ml.Model.ConvertToOnnx(model, onlyFeatures, onnxModel);
+        using var sessionOptions = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
+        // ONNX Runtime's threads otherwise spin after each run and take the cores from the variants measured next.
+        sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        using var session = new InferenceSession(onnxModel.ToArray(), sessionOptions);
+        var onnxOutput = new float[rows];
+        var scoreOnly = new[] { "Score.output" };
+        void Onnx(int batch)
+        {
+            for (int start = 0; start < rows; start += batch)
+            {
+                int n = Math.Min(batch, rows - start);
+                var features = new DenseTensor(rawFeatures.AsMemory(start * 2, n * 2), new[] { n, 2 });
+                using var results = session.Run(new[] { NamedOnnxValue.CreateFromTensor("Features", features) }, scoreOnly);
+                ((DenseTensor)results[0].AsTensor<float>()).Buffer.Span.CopyTo(onnxOutput.AsSpan(start));
+            }
+        }
+
+        var rounds = Interleaved(quick ? 1 : InferenceRounds, warmupRounds: quick ? 1 : InferenceWarmupRounds, Transform, () => Raw(TransformBatchSize), () => Raw(rows), CursorOnly, ScorerOnly,
+            () => Onnx(TransformBatchSize), () => Onnx(rows));
+        Transform();
+        Onnx(rows);
+        double largestDifference = 0;
+        for (int i = 0; i < rows; i++)
+        {
+            largestDifference = Math.Max(largestDifference, Math.Abs(onnxOutput[i] - output[i]) / Math.Max(1, Math.Abs(output[i])));
+        }
 
         var engine = ml.Model.CreatePredictionEngine<Row2, Score>(model);
         int predictions = quick ? 1_000 : 20_000;
@@ -289,12 +324,30 @@ public static class Measurements
             engine.Predict(inputs[i % rows]);
         }
         double latency = watch.Elapsed.TotalMilliseconds * 1000 / predictions;
+        var oneRow = new DenseTensor(new float[2], new[] { 1, 2 });
+        void OnnxRow(int i)
+        {
+            oneRow[0, 0] = inputs[i % rows].Features[0];
+            oneRow[0, 1] = inputs[i % rows].Features[1];
+            using var results = session.Run(new[] { NamedOnnxValue.CreateFromTensor("Features", oneRow) }, scoreOnly);
+        }
+        for (int i = 0; i < 1000; i++)
+        {
+            OnnxRow(i);
+        }
+        watch.Restart();
+        for (int i = 0; i < predictions; i++)
+        {
+            OnnxRow(i);
+        }
+        double onnxLatency = watch.Elapsed.TotalMilliseconds * 1000 / predictions;
         foreach (var (w, b) in layers)
         {
             w.Dispose();
             b.Dispose();
         }
-        return new Inference(rows, rounds.Median(0), rounds.Median(1), rounds.Median(2), rounds.Median(3), rounds.Median(4), rounds.Speed(0, baseline: 1), latency);
+        return new Inference(rows, rounds.Median(0), rounds.Median(1), rounds.Median(2), rounds.Median(3), rounds.Median(4), rounds.Speed(0, baseline: 1), latency,
+            rounds.Median(5), rounds.Median(6), onnxLatency, largestDifference);
     }
 
     public sealed class Score

@@ -51,6 +51,10 @@ if (Wanted("memory"))
 {
     report.Memory(Measurements.MemoryUse(Run.Quick));
 }
+if (Wanted("size"))
+{
+    report.ModelSizes(ModelSize.Measure(Run.Quick));
+}
 if (Wanted("trainers"))
 {
     report.Trainers(Comparison.Run(Run.Quick, Run.Quick ? new[] { BundledData.DiamondsSet, BundledData.TelcoChurnSet, BundledData.SatelliteSet } : BundledData.All));
@@ -233,6 +237,29 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             _body.AppendLine($"| where Transform's time goes: reading the rows' features through an ML.NET cursor, nothing else | {Time(i.CursorOnlySeconds * 1e9)} | {i.Rows / i.CursorOnlySeconds:N0} | | | |");
             _body.AppendLine($"| where Transform's time goes: AutoClipNet's batch scorer over the same rows already in memory (no IDataView) | {Time(i.ScorerOnlySeconds * 1e9)} | {i.Rows / i.ScorerOnlySeconds:N0} | | | |");
             _body.AppendLine($"| PredictionEngine, one row | {i.PredictionEngineMicroseconds:F1} µs | {1e6 / i.PredictionEngineMicroseconds:N0} | | reported | |");
+            _body.AppendLine($"| ONNX Runtime {typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString(3)} (model exported with `ConvertToOnnx`), batches of {Measurements.TransformBatchSize}, rows in memory | {Time(i.OnnxBatchedSeconds * 1e9)} | {i.Rows / i.OnnxBatchedSeconds:N0} | | reported | |");
+            _body.AppendLine($"| ONNX Runtime, one call | {Time(i.OnnxOneShotSeconds * 1e9)} | {i.Rows / i.OnnxOneShotSeconds:N0} | | reported | |");
+            _body.AppendLine($"| ONNX Runtime, one row | {i.OnnxRowMicroseconds:F1} µs | {1e6 / i.OnnxRowMicroseconds:N0} | | reported | |");
+            _body.AppendLine();
+            _body.AppendLine($"ONNX Runtime's scores differ from Transform's by at most {i.OnnxLargestDifference:E1} (relative, 1 as the floor) on these rows.");
+            _body.AppendLine();
+        }
+
+        public void ModelSizes(IReadOnlyList<ModelSize.Size> sizes)
+        {
+            _body.AppendLine("## 7. Model size and the training history");
+            _body.AppendLine();
+            _body.AppendLine("The saved `.zip` (the whole pipeline) under each `HistoryDetail`. `Summary`, the default, keeps every epoch, exact");
+            _body.AppendLine("step counts and 1,024 to 2,048 evenly spaced steps; `EveryStep` keeps every step and the AutoClip state (8 bytes of");
+            _body.AppendLine("norm history a step); `None` only the counts. What is kept does not change what is trained.");
+            _body.AppendLine();
+            _body.AppendLine("| run | steps | HistoryDetail | model | steps kept | fit |");
+            _body.AppendLine("|---|---|---|---|---|---|");
+            foreach (var s in sizes)
+            {
+                string size = s.Bytes >= 1 << 20 ? $"{s.Bytes / 1048576.0:F1} MB" : $"{s.Bytes / 1024.0:F0} KB";
+                _body.AppendLine($"| {s.Run} | {s.Steps:N0} | {s.Detail} | {size} | {s.StepsKept:N0} | {s.FitSeconds:F0} s |");
+            }
             _body.AppendLine();
         }
 

@@ -77,7 +77,7 @@ public static class Throughput
         long macs = description.MultiplyAddsPerRow;
         int batch = Recipe.DefaultBatchSize(history.TrainingRows);
         int epochs = history.Epochs.Count;
-        long steps = history.Steps.Count;
+        long steps = history.StepCount;
         // The work of a fit: every step's rows forward and backward, and every epoch's validation rows forward.
         double fitWork = (3.0 * steps * batch + (double)epochs * history.ValidationRows) * 2 * macs;
         int loopSteps = quick ? 10 : LoopSteps;

@@ -42,6 +42,20 @@ public sealed class RepositoryTests
     }
 
     [TestMethod]
+    public void The_README_ONNX_example_is_the_code_the_OnnxExport_and_OnnxServing_examples_run()
+    {
+        string export = RepositoryChecks.AssertReadmeShows(Path.Combine("examples", "OnnxExport", "Program.cs"));
+        StringAssert.Contains(export, "mlContext.Model.ConvertToOnnx(");
+        string serving = RepositoryChecks.AssertReadmeShows(Path.Combine("examples", "OnnxServing", "Program.cs"));
+        StringAssert.Contains(serving, "new InferenceSession(");
+        // The serving process references ONNX Runtime and nothing else: no TorchSharp, no ML.NET, not this library.
+        string project = File.ReadAllText(Path.Combine(RepoRoot, "examples", "OnnxServing", "OnnxServing.csproj"));
+        var references = System.Text.RegularExpressions.Regex.Matches(project, "<(PackageReference|ProjectReference) Include=\"([^\"]+)\"")
+            .Select(m => m.Groups[2].Value).ToArray();
+        CollectionAssert.AreEqual(new[] { "Microsoft.ML.OnnxRuntime" }, references);
+    }
+
+    [TestMethod]
     public void Every_file_the_README_links_to_exists()
     {
         string readme = File.ReadAllText(Path.Combine(RepoRoot, "README.md"));
