@@ -36,7 +36,13 @@ public sealed class AutoClipOptimizer : optim.Optimizer
         Inner = inner;
         Clipper = clipper ?? new AutoClipper();
         _parameters = inner.parameters().ToArray();
+        // With the PerParameterGroup scope, one threshold per parameter group of the inner optimizer, read once here.
+        _groups = inner.ParamGroups.OfType<TorchSharp.Modules.ParamGroup>().Select(g => (IEnumerable<Parameter>)g.Parameters.ToArray()).ToArray();
+        _perGroup = Clipper.Options.Scope == AutoClipScope.PerParameterGroup;
     }
+
+    private readonly IReadOnlyList<IEnumerable<Parameter>> _groups;
+    private readonly bool _perGroup;
 
     /// <summary>The optimizer that applies the updates.</summary>
     public optim.Optimizer Inner { get; }
@@ -65,7 +71,7 @@ public sealed class AutoClipOptimizer : optim.Optimizer
             using var enableGrad = enable_grad();
             loss = closure();
         }
-        var record = Clipper.ClipGradients(_parameters);
+        var record = _perGroup ? Clipper.ClipGradients(_groups) : Clipper.ClipGradients(_parameters);
         LastStep = record;
         if (record.Skipped)
         {

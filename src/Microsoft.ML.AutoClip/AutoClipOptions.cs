@@ -20,6 +20,7 @@ public sealed class AutoClipOptions
     private int? _historyWindow;
     private int _warmupSteps;
     private NonFiniteGradientPolicy _nonFiniteGradients = NonFiniteGradientPolicy.SkipStep;
+    private AutoClipScope _scope = AutoClipScope.Global;
 
     /// <summary>
     /// The percentile p of the gradient-norm history to clip to, on a 0..100 scale. Default 10 (the
@@ -94,6 +95,26 @@ public sealed class AutoClipOptions
         }
     }
 
+    /// <summary>
+    /// Which gradients share a threshold. <see cref="AutoClipScope.Global"/> (the default, the paper's method): one
+    /// history of the total norm. <see cref="AutoClipScope.PerParameterGroup"/> (the optimizer's parameter groups) and
+    /// <see cref="AutoClipScope.PerParameter"/> (every parameter tensor): one history, and one threshold, per group, each
+    /// exactly the percentile of that group's own norms (the paper's named future work; the PyPI package's default).
+    /// </summary>
+    public AutoClipScope Scope
+    {
+        get => _scope;
+        set
+        {
+            if (!Enum.IsDefined(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(Scope), value,
+                    $"AutoClipOptions.Scope must be Global, PerParameterGroup or PerParameter, but was {value}.");
+            }
+            _scope = value;
+        }
+    }
+
     /// <summary>Returns a copy of these options.</summary>
     public AutoClipOptions Clone() => new()
     {
@@ -101,11 +122,25 @@ public sealed class AutoClipOptions
         HistoryWindow = HistoryWindow,
         WarmupSteps = WarmupSteps,
         NonFiniteGradients = NonFiniteGradients,
+        Scope = Scope,
     };
 
     /// <inheritdoc/>
     public override string ToString()
-        => $"Percentile = {Percentile}, HistoryWindow = {(HistoryWindow?.ToString() ?? "unbounded")}, WarmupSteps = {WarmupSteps}, NonFiniteGradients = {NonFiniteGradients}";
+        => $"Percentile = {Percentile}, HistoryWindow = {(HistoryWindow?.ToString() ?? "unbounded")}, WarmupSteps = {WarmupSteps}, NonFiniteGradients = {NonFiniteGradients}, Scope = {Scope}";
+}
+
+/// <summary>Which gradients share one AutoClip threshold.</summary>
+public enum AutoClipScope
+{
+    /// <summary>One threshold for the total norm of every gradient (the paper's method).</summary>
+    Global = 0,
+
+    /// <summary>One threshold per parameter group: the inner optimizer's groups with <see cref="AutoClipOptimizer"/>, or the groups given to ClipGradients.</summary>
+    PerParameterGroup = 1,
+
+    /// <summary>One threshold per parameter tensor.</summary>
+    PerParameter = 2,
 }
 
 /// <summary>What AutoClip does with a step whose gradient is NaN or infinite.</summary>

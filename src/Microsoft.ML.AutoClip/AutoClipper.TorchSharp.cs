@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -27,6 +28,14 @@ public sealed partial class AutoClipper
     {
         ArgumentNullException.ThrowIfNull(parameters);
         TorchSharpNative.EnsureLoadable();
+        switch (_options.Scope)
+        {
+            case AutoClipScope.PerParameter:
+                return ClipGroups(parameters.Select(p => (IEnumerable<Parameter>)new[] { p }).ToList());
+            case AutoClipScope.PerParameterGroup:
+                throw new InvalidOperationException("AutoClip's scope is PerParameterGroup, but ClipGradients was given parameters without their groups: " +
+                    "pass the groups (ClipGradients(groups)), or wrap the optimizer with AutoClipOptimizer, which reads them from the optimizer.");
+        }
         long step = ++_clipCalls;
         // Temporaries are disposed one by one rather than through a dispose scope: on a small model the
         // step is a few microseconds of work per tensor, and a scope's bookkeeping would be a visible share.
@@ -66,6 +75,10 @@ public sealed partial class AutoClipper
     {
         ArgumentNullException.ThrowIfNull(gradient);
         TorchSharpNative.EnsureLoadable();
+        if (_options.Scope != AutoClipScope.Global)
+        {
+            throw GroupedScopeError(nameof(ClipGradient));
+        }
         long step = ++_clipCalls;
         return Apply(step, new[] { gradient });
     }

@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 
 namespace Microsoft.ML.AutoClip;
 
@@ -33,7 +34,7 @@ public sealed partial class AutoClipper
         _history = new PercentileHistory(_options.Percentile, _options.HistoryWindow);
     }
 
-    /// <summary>Restores a clipper from a state taken with <see cref="GetState"/>; it continues exactly where that one stood.</summary>
+    /// <summary>Restores a clipper from a state taken with <see cref="GetState"/>; it continues exactly where that one stood (its steps numbered on from the recorded and non-finite ones).</summary>
     public AutoClipper(AutoClipperState state)
         : this((state ?? throw new ArgumentNullException(nameof(state))).Options)
     {
@@ -44,6 +45,9 @@ public sealed partial class AutoClipper
         RecordedSteps = state.RecordedSteps;
         NonFiniteSteps = state.NonFiniteSteps;
         Threshold = state.Threshold;
+        RestoreGroups(state.Groups);
+        // Steps are numbered on from where the saved clipper stood.
+        _clipCalls = state.RecordedSteps + state.NonFiniteSteps;
     }
 
     /// <summary>A copy of the options this clipper runs with.</summary>
@@ -79,6 +83,10 @@ public sealed partial class AutoClipper
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="gradientNorm"/> is negative.</exception>
     public double Observe(double gradientNorm)
     {
+        if (_options.Scope != AutoClipScope.Global)
+        {
+            throw GroupedScopeError(nameof(Observe));
+        }
         if (!double.IsFinite(gradientNorm))
         {
             NonFiniteSteps++;
@@ -108,7 +116,8 @@ public sealed partial class AutoClipper
     public double[] GetHistory() => _history.ToArray();
 
     /// <summary>A snapshot of the whole state, enough to resume bit-identically.</summary>
-    public AutoClipperState GetState() => new(_options.Clone(), RecordedSteps, NonFiniteSteps, Threshold, _history.ToArray());
+    public AutoClipperState GetState() => new(_options.Clone(), RecordedSteps, NonFiniteSteps, Threshold, _history.ToArray(),
+        _groups?.Select(g => g.GetState()).ToArray());
 
     /// <summary>Writes the whole state (see <see cref="AutoClipperState.Save(BinaryWriter)"/>).</summary>
     public void Save(BinaryWriter writer) => GetState().Save(writer);

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 
 namespace Microsoft.ML.AutoClip;
 
@@ -11,12 +12,22 @@ namespace Microsoft.ML.AutoClip;
 public sealed class AutoClipperState
 {
     /// <summary>The version <see cref="Save"/> writes; <see cref="Load"/> reads this and older ones.</summary>
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
 
     private static readonly byte[] Magic = "ACLS"u8.ToArray();
 
     /// <summary>Creates a state; <paramref name="history"/> is copied.</summary>
     public AutoClipperState(AutoClipOptions options, long recordedSteps, long nonFiniteSteps, double threshold, IReadOnlyList<double> history)
+        : this(options, recordedSteps, nonFiniteSteps, threshold, history, null)
+    {
+    }
+
+    /// <summary>
+    /// Creates a state with the groups' own states (a grouped <see cref="AutoClipOptions.Scope"/>, each group's clipper
+    /// global); <paramref name="history"/> and <paramref name="groups"/> are copied.
+    /// </summary>
+    public AutoClipperState(AutoClipOptions options, long recordedSteps, long nonFiniteSteps, double threshold, IReadOnlyList<double> history,
+        IReadOnlyList<AutoClipperState>? groups)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(history);
@@ -40,12 +51,32 @@ public sealed class AutoClipperState
             }
             copy[i] = norm;
         }
+        groups ??= Array.Empty<AutoClipperState>();
+        if (groups.Count > 0 && options.Scope == AutoClipScope.Global)
+        {
+            throw new ArgumentException($"A global AutoClip state has no groups; this one has {groups.Count}.", nameof(groups));
+        }
+        if (groups.Count > 0 && history.Count > 0)
+        {
+            throw new ArgumentException("A grouped AutoClip state keeps its norms in its groups, not in its own history.", nameof(history));
+        }
+        foreach (var group in groups)
+        {
+            if (group is null || group.Options.Scope != AutoClipScope.Global || group.Groups.Count > 0)
+            {
+                throw new ArgumentException("Each group of an AutoClip state is a global state without groups of its own.", nameof(groups));
+            }
+        }
         Options = options.Clone();
         RecordedSteps = recordedSteps;
         NonFiniteSteps = nonFiniteSteps;
         Threshold = threshold;
         History = copy;
+        Groups = groups.ToArray();
     }
+
+    /// <summary>With a grouped <see cref="AutoClipOptions.Scope"/>: each group's own state (its history, threshold and counts); otherwise empty.</summary>
+    public IReadOnlyList<AutoClipperState> Groups { get; }
 
     /// <summary>The clipper's options.</summary>
     public AutoClipOptions Options { get; }
@@ -73,15 +104,18 @@ public sealed class AutoClipperState
     //   int64   NonFiniteSteps
     //   double  Threshold
     //   int32   n, then double[n] History
+    //   (version 2 only) int32 Scope; int32 g, then g group states, each this layout (version 1)
     // Version history:
     //   1: initial format.
+    //   2: the scope and the groups' states. A global state is still written as version 1 (readable by every version).
 
     /// <summary>Writes the state in the versioned binary layout documented above this method.</summary>
     public void Save(BinaryWriter writer)
     {
         ArgumentNullException.ThrowIfNull(writer);
+        bool grouped = Options.Scope != AutoClipScope.Global;
         writer.Write(Magic);
-        writer.Write(FormatVersion);
+        writer.Write(grouped ? FormatVersion : 1);
         writer.Write(Options.Percentile);
         writer.Write(Options.HistoryWindow ?? 0);
         writer.Write(Options.WarmupSteps);
@@ -93,6 +127,15 @@ public sealed class AutoClipperState
         foreach (double norm in History)
         {
             writer.Write(norm);
+        }
+        if (grouped)
+        {
+            writer.Write((int)Options.Scope);
+            writer.Write(Groups.Count);
+            foreach (var group in Groups)
+            {
+                group.Save(writer);
+            }
         }
     }
 
@@ -134,7 +177,21 @@ public sealed class AutoClipperState
             {
                 history.Add(reader.ReadDouble());
             }
-            return new AutoClipperState(options, recorded, nonFinite, threshold, history);
+            var groups = new List<AutoClipperState>();
+            if (version >= 2)
+            {
+                options.Scope = (AutoClipScope)reader.ReadInt32();
+                int groupCount = reader.ReadInt32();
+                if (groupCount < 0 || groupCount > 1 << 20)
+                {
+                    throw new InvalidDataException($"The AutoClip state is corrupt: it claims {groupCount} groups.");
+                }
+                for (int i = 0; i < groupCount; i++)
+                {
+                    groups.Add(Load(reader));
+                }
+            }
+            return new AutoClipperState(options, recorded, nonFinite, threshold, history, groups);
         }
         catch (EndOfStreamException e)
         {

@@ -132,7 +132,7 @@ public sealed class OptionsAndStateTests
 
         byte[] newer = (byte[])bytes.Clone();
         BitConverter.GetBytes(AutoClipperState.FormatVersion + 1).CopyTo(newer, 4);
-        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => AutoClipper.Load(new MemoryStream(newer))).Message, "format version 2");
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => AutoClipper.Load(new MemoryStream(newer))).Message, $"format version {AutoClipperState.FormatVersion + 1}");
 
         byte[] badPercentile = (byte[])bytes.Clone();
         BitConverter.GetBytes(250.0).CopyTo(badPercentile, 8);
