@@ -60,14 +60,18 @@ for (int epoch = 1; epoch <= Epochs; epoch++)
 }
 // </quickstart>
 
+// Errors are squared as e * e: TorchSharp's square() and a + b pass LibTorch a temporary Scalar, which the garbage
+// collector may free while LibTorch reads it (see Microsoft.ML.AutoClipNet's Network/Scalars.cs).
+double MeanSquare(Tensor error) => error.mul(error).mean().item<float>();
 double Rmse(nn.Module<Tensor, Tensor> m)
 {
     using var scope = NewDisposeScope();
     using var noGrad = no_grad();
-    var predicted = m.call(testX) * yStd + yMean;
-    return Math.Sqrt((predicted - testY).square().mean().item<float>());
+    using var one = 1f.ToScalar();
+    var predicted = m.call(testX).mul(yStd).add_(yMean, one);
+    return Math.Sqrt(MeanSquare(predicted - testY));
 }
-double baseline = Math.Sqrt((testY - yMean).square().mean().item<float>());
+double baseline = Math.Sqrt(MeanSquare(testY - yMean));
 double rmse = Rmse(model);
 Console.WriteLine($"held-out RMSE {rmse:F1} (predicting the mean: {baseline:F1}); {optimizer.Clipper.RecordedSteps} steps, final threshold {optimizer.Clipper.Threshold:F3}");
 

@@ -36,6 +36,31 @@ public sealed class ScalarLifetimeTests
         Assert.IsEmpty(violations, "temporary LibTorch scalars (pass a long-lived Scalar, see Network/Scalars.cs):" + Environment.NewLine + string.Join(Environment.NewLine, violations));
     }
 
+    /// <summary>
+    /// The repository's other TorchSharp programs (studies, benchmarks, examples) too: a study run died of this race.
+    /// They are built by the README's test command (<c>dotnet test Microsoft.ML.AutoClip.sln</c>), in this configuration.
+    /// </summary>
+    [TestMethod]
+    public void The_studies_benchmarks_and_examples_never_hand_LibTorch_a_temporary_scalar()
+    {
+        var makers = TorchSharpMethodsThatMakeTemporaryScalars();
+        string configuration = new System.IO.DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/<configuration>/net10.0
+        var projects = new[] { "studies", "bench", "examples" }
+            .SelectMany(folder => System.IO.Directory.GetFiles(System.IO.Path.Combine(TestData.RepoRoot, folder), "*.csproj", System.IO.SearchOption.AllDirectories))
+            .Where(project => System.IO.File.ReadAllText(project).Contains("Include=\"TorchSharp", StringComparison.Ordinal))
+            .ToList();
+        Assert.IsGreaterThanOrEqualTo(5, projects.Count, string.Join(", ", projects));
+        var violations = new List<string>();
+        foreach (string project in projects)
+        {
+            string name = System.IO.Path.GetFileNameWithoutExtension(project);
+            string assembly = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(project)!, "bin", configuration, "net10.0", name + ".dll");
+            Assert.IsTrue(System.IO.File.Exists(assembly), $"{assembly} is not built: run the README's test command, which builds the whole solution.");
+            violations.AddRange(Violations(assembly, makers).Select(v => $"{name}: {v}"));
+        }
+        Assert.IsEmpty(violations, "temporary LibTorch scalars (hold the Scalar for the call):" + Environment.NewLine + string.Join(Environment.NewLine, violations));
+    }
+
     [TestMethod]
     public void The_analysis_flags_the_patterns_that_crashed()
     {
