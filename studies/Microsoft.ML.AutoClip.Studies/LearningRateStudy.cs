@@ -12,13 +12,15 @@ namespace Microsoft.ML.AutoClip.Studies;
 
 /// <summary>
 /// Learning-rate robustness: a grid of learning rates × {no clipping, a fixed threshold, AutoClip p = 1,
-/// 10, 50} × seeds on four real data sets; held-out RMSE and the number of runs that diverged.
+/// 10, 50} × seeds on four real data sets; held-out RMSE and the number of runs that diverged. The hard regime
+/// (<c>--hard</c>, docs/lr-study-hard.md) is where clipping can matter: SGD with momentum and Adam at high
+/// learning rates, the label not standardized (gradients in the label's units).
 /// </summary>
 internal static class LearningRateStudy
 {
     private sealed record DataSet(string Name, IDataView Train, IDataView Test, int Epochs, string Description);
 
-    private sealed record Setting(string Name, AutoClipNetClipping Clipping, double Percentile, double FixedNorm);
+    private sealed record Setting(string Name, AutoClipNetClipping Clipping, double Percentile, double FixedNorm, AutoClipNetOptimizer Optimizer = AutoClipNetOptimizer.Adam);
 
     private sealed record Result(string Data, string Setting, double LearningRate, int Seed, double Rmse, bool Diverged, string? Error);
 
@@ -32,17 +34,19 @@ internal static class LearningRateStudy
 
     private static string DataPath(string file) => Shared.BundledData.PathOf(file);
 
-    private static IEnumerable<DataSet> DataSets(MLContext ml, bool quick)
+    private static IEnumerable<DataSet> DataSets(MLContext ml, bool quick, bool hard)
     {
+        // The hard regime takes fewer rows of the two large sets (its grid is larger; the recipe's ~1,000 steps either way).
+        int diamondRows = quick ? 1_000 : hard ? 3_000 : 10_000, flightRows = quick ? 1_000 : hard ? 5_000 : 20_000;
         var diamondsRaw = Shared.BundledData.Diamonds(ml);
-        diamondsRaw = ml.Data.TakeRows(ml.Data.ShuffleRows(diamondsRaw, seed: 11), quick ? 1_000 : 10_000);
+        diamondsRaw = ml.Data.TakeRows(ml.Data.ShuffleRows(diamondsRaw, seed: 11), diamondRows);
         var diamonds = Shared.BundledData.DiamondsFeaturizer(ml);
-        yield return Split(ml, "diamonds", diamonds.Fit(diamondsRaw).Transform(diamondsRaw), quick ? 2 : 10, $"price from 26 features, {(quick ? 1_000 : 10_000):N0} rows");
+        yield return Split(ml, "diamonds", diamonds.Fit(diamondsRaw).Transform(diamondsRaw), quick ? 2 : 10, $"price from 26 features, {diamondRows:N0} rows");
 
         var flightsRaw = Shared.BundledData.Flights(ml);
-        flightsRaw = ml.Data.TakeRows(ml.Data.ShuffleRows(flightsRaw, seed: 11), quick ? 1_000 : 20_000);
+        flightsRaw = ml.Data.TakeRows(ml.Data.ShuffleRows(flightsRaw, seed: 11), flightRows);
         yield return Split(ml, "flights", Shared.BundledData.FlightsFeaturizer(ml).Fit(flightsRaw).Transform(flightsRaw), quick ? 2 : 5,
-            $"delay in minutes (heavy right tail) from 2 features, {(quick ? 1_000 : 20_000):N0} rows");
+            $"delay in minutes (heavy right tail) from 2 features, {flightRows:N0} rows");
 
         yield return Split(ml, "cars", ml.Data.LoadFromEnumerable(Cars()), quick ? 5 : 100, "miles per gallon from 8 features, 392 complete rows");
 
@@ -82,22 +86,29 @@ internal static class LearningRateStudy
         }
     }
 
-    public static void Run(string docs, bool quick)
+    public static void Run(string docs, bool quick, bool hard = false)
     {
         var ml = new MLContext(seed: 0);
         // Around the default recipe's peak rate (0.07 for regression), up to rates far too large for it.
-        double[] learningRates = quick ? new[] { 0.01, 0.07, 1.0 } : new[] { 1e-3, 1e-2, 0.07, 0.3, 1.0 };
-        var settings = new[]
-        {
-            new Setting("no clipping", AutoClipNetClipping.None, 0, 0),
-            new Setting("fixed norm 1", AutoClipNetClipping.FixedNorm, 0, 1.0),
-            new Setting("AutoClip p = 1", AutoClipNetClipping.AutoClip, 1, 0),
-            new Setting("AutoClip p = 10", AutoClipNetClipping.AutoClip, 10, 0),
-            new Setting("AutoClip p = 50", AutoClipNetClipping.AutoClip, 50, 0),
-        };
-        int[] seeds = quick ? new[] { 1 } : new[] { 1, 2, 3 };
+        double[] learningRates = quick ? new[] { 0.01, 0.07, 1.0 } : hard ? new[] { 0.01, 0.1, 1.0 } : new[] { 1e-3, 1e-2, 0.07, 0.3, 1.0 };
+        var settings = hard
+            ? new[] { AutoClipNetOptimizer.Sgd, AutoClipNetOptimizer.Adam }.SelectMany(o => new[]
+            {
+                new Setting($"{o}, no clipping", AutoClipNetClipping.None, 0, 0, o),
+                new Setting($"{o}, fixed norm 1", AutoClipNetClipping.FixedNorm, 0, 1.0, o),
+                new Setting($"{o}, AutoClip p = 10", AutoClipNetClipping.AutoClip, 10, 0, o),
+            }).ToArray()
+            : new[]
+            {
+                new Setting("no clipping", AutoClipNetClipping.None, 0, 0),
+                new Setting("fixed norm 1", AutoClipNetClipping.FixedNorm, 0, 1.0),
+                new Setting("AutoClip p = 1", AutoClipNetClipping.AutoClip, 1, 0),
+                new Setting("AutoClip p = 10", AutoClipNetClipping.AutoClip, 10, 0),
+                new Setting("AutoClip p = 50", AutoClipNetClipping.AutoClip, 50, 0),
+            };
+        int[] seeds = quick ? new[] { 1 } : hard ? new[] { 1, 2 } : new[] { 1, 2, 3 };
         var results = new List<Result>();
-        var dataSets = DataSets(ml, quick).ToList();
+        var dataSets = DataSets(ml, quick, hard).ToList();
         foreach (var data in dataSets)
         {
             foreach (var setting in settings)
@@ -114,6 +125,8 @@ internal static class LearningRateStudy
                             LearningRate = lr,
                             NumberOfEpochs = quick ? data.Epochs : null, // the recipe's, by data size
                             Seed = seed,
+                            Optimizer = setting.Optimizer,
+                            StandardizeLabel = !hard,
                         };
                         double rmse;
                         bool diverged = false;
@@ -136,16 +149,24 @@ internal static class LearningRateStudy
                 }
             }
         }
-        Write(docs, quick, dataSets, settings, learningRates, seeds, results);
+        Write(docs, quick, hard, dataSets, settings, learningRates, seeds, results);
     }
 
-    private static void Write(string docs, bool quick, List<DataSet> dataSets, Setting[] settings, double[] learningRates, int[] seeds, List<Result> results)
+    private static void Write(string docs, bool quick, bool hard, List<DataSet> dataSets, Setting[] settings, double[] learningRates, int[] seeds, List<Result> results)
     {
+        string name = hard ? "lr-study-hard" : "lr-study";
         var md = new StringBuilder();
-        md.AppendLine("# Learning-rate robustness of AutoClip");
+        md.AppendLine(hard ? "# Learning-rate robustness of AutoClip where clipping can matter: SGD and Adam, label not standardized" : "# Learning-rate robustness of AutoClip");
         md.AppendLine();
-        md.AppendLine("Regenerate with `dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- lr-study`.");
+        md.AppendLine($"Regenerate with `dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- lr-study{(hard ? " --hard" : "")}`.");
         md.AppendLine();
+        if (hard)
+        {
+            md.AppendLine("The regime where clipping is meant to matter: the optimizer is SGD with momentum 0.9 or Adam, the learning rate goes up");
+            md.AppendLine("to 1, and the label is **not** standardized (`StandardizeLabel = false`), so the loss and its gradients are in the label's");
+            md.AppendLine("units squared (diamond prices in dollars: gradients of millions). Everything else as below.");
+            md.AppendLine();
+        }
         md.AppendLine($"AutoClipNet with the default recipe (robust-scaled features with periodic embeddings, three NTK layers of 256 SELU units,");
         md.AppendLine("Adam with β2 0.95 on the CosLog4 schedule, about 1,000 steps of 256 rows, the best epoch on a 20% hold-out, standardized label)");
         md.AppendLine($"except the peak learning rate (default 0.07) and the clipping; {seeds.Length} seeds each; held-out RMSE on a fixed 20% split, in the label's units (mean ± standard");
@@ -189,16 +210,18 @@ internal static class LearningRateStudy
                 }
             }
             md.AppendLine();
-            md.AppendLine($"![{data.Name}](figures/lr-study-{data.Name}.png)");
+            md.AppendLine($"![{data.Name}](figures/{name}-{data.Name}.png)");
             md.AppendLine();
             plot.Title($"{data.Name}: held-out RMSE against learning rate (mean of {seeds.Length} seeds)");
             plot.Axes.Bottom.Label.Text = "log10 learning rate";
             plot.Axes.Left.Label.Text = "held-out RMSE";
             plot.ShowLegend();
-            plot.SavePng(Path.Combine(docs, "figures", $"lr-study-{data.Name}.png"), 700, 420);
+            plot.SavePng(Path.Combine(docs, "figures", $"{name}-{data.Name}.png"), 700, 420);
         }
         int total = results.Count, divergedRuns = results.Count(r => r.Diverged);
         md.AppendLine($"Runs: {total}; diverged: {divergedRuns}.");
+        md.AppendLine();
+        md.AppendLine("Diverged runs by clipping: " + string.Join("; ", settings.Select(s => $"{s.Name} {results.Count(r => r.Setting == s.Name && r.Diverged)} of {results.Count(r => r.Setting == s.Name)}")) + ".");
         md.AppendLine();
         md.AppendLine("## Raw results");
         md.AppendLine();
@@ -208,8 +231,8 @@ internal static class LearningRateStudy
         {
             md.AppendLine($"| {r.Data} | {r.Setting} | {r.LearningRate:G} | {r.Seed} | {(r.Diverged ? "diverged" : r.Rmse.ToString("G5", CultureInfo.InvariantCulture))} |");
         }
-        File.WriteAllText(Path.Combine(docs, "lr-study.md"), md.ToString());
-        Console.WriteLine($"Wrote {Path.Combine(docs, "lr-study.md")}");
+        File.WriteAllText(Path.Combine(docs, name + ".md"), md.ToString());
+        Console.WriteLine($"Wrote {Path.Combine(docs, name + ".md")}");
     }
 
     private static double Std(List<double> values)
