@@ -25,7 +25,7 @@ if (args.Contains("dynamics"))
 }
 if (args.Contains("lr-study"))
 {
-    LearningRateStudy.Run(docs, quick);
+    LearningRateStudy.Run(docs, quick, hard: args.Contains("--hard"));
 }
 if (args.Contains("ablation"))
 {
@@ -42,30 +42,10 @@ namespace Microsoft.ML.AutoClip.Studies
 {
     internal static class Study
     {
-        public static string RepoRoot()
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Microsoft.ML.AutoClip.sln")))
-            {
-                dir = dir.Parent;
-            }
-            return dir?.FullName ?? Environment.CurrentDirectory;
-        }
+        public static string RepoRoot() => Shared.StudyTools.RepoRoot();
 
-        public static double Pearson(IReadOnlyList<double> x, IReadOnlyList<double> y)
-        {
-            double mx = x.Average(), my = y.Average();
-            double sxy = 0, sxx = 0, syy = 0;
-            for (int i = 0; i < x.Count; i++)
-            {
-                sxy += (x[i] - mx) * (y[i] - my);
-                sxx += (x[i] - mx) * (x[i] - mx);
-                syy += (y[i] - my) * (y[i] - my);
-            }
-            return sxy / Math.Sqrt(sxx * syy);
-        }
+        public static double Pearson(IReadOnlyList<double> x, IReadOnlyList<double> y) => Shared.StudyTools.Pearson(x, y);
 
-        public static string MachineLine() =>
-            $"{Environment.ProcessorCount} logical cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}";
+        public static string MachineLine() => Shared.StudyTools.MachineLine();
     }
 }

@@ -44,22 +44,7 @@ internal static class TrainingDynamics
         string figures = Path.Combine(docs, "figures");
         // One line per run over the iterations.
         void SaveLines(string title, string yLabel, string file, Func<AutoClipNetModelParameters, (double[] X, double[] Y)> series)
-        {
-            var plot = new Plot();
-            foreach (var (name, model) in runs)
-            {
-                var (x, y) = series(model);
-                var line = plot.Add.Scatter(x, y);
-                line.LegendText = name;
-                line.MarkerSize = 0;
-                line.LineWidth = 1.5f;
-            }
-            plot.Title(title);
-            plot.Axes.Bottom.Label.Text = "iteration";
-            plot.Axes.Left.Label.Text = yLabel;
-            plot.ShowLegend();
-            plot.SavePng(Path.Combine(figures, file), 800, 450);
-        }
+            => Shared.StudyTools.SaveLines(Path.Combine(figures, file), title, yLabel, runs.Select(r => { var (x, y) = series(r.Item2); return (r.Item1, x, y); }));
 
         // Step size ||θ_t − θ_{t−1}|| over iterations.
         SaveLines("Step size", "log10 ||θ_t − θ_t−1||", "dynamics-step-size.png", model =>
