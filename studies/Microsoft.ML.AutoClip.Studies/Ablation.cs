@@ -243,7 +243,7 @@ internal static class Ablation
         text.AppendLine($"(about an hour on the machine below; add `--resume` to go on after an interruption: every cell is appended to");
         string tsv = quick ? stem + "-quick.tsv" : stem + ".tsv";
         text.AppendLine($"[`{tsv}`]({tsv}) as it is measured).  ");
-        text.AppendLine($"Machine: {Study.MachineLine()}; {DateTime.UtcNow:yyyy-MM-dd} UTC.");
+        text.AppendLine($"Machine: {Shared.StudyTools.MachineLine()}; {DateTime.UtcNow:yyyy-MM-dd} UTC.");
         text.AppendLine();
         text.AppendLine("Every bundled data set (data/SOURCES.md), held-out 20% (TrainTestSplit seed 1), the featurizer fitted on the");
         text.AppendLine("training rows. Each variant is AutoClipNet's default with one ingredient taken out or changed, seed 1, one run;");

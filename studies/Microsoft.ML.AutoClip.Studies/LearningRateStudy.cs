@@ -171,7 +171,7 @@ internal static class LearningRateStudy
         md.AppendLine("Adam with β2 0.95 on the CosLog4 schedule, about 1,000 steps of 256 rows, the best epoch on a 20% hold-out, standardized label)");
         md.AppendLine($"except the peak learning rate (default 0.07) and the clipping; {seeds.Length} seeds each; held-out RMSE on a fixed 20% split, in the label's units (mean ± standard");
         md.AppendLine("deviation over the seeds that did not diverge). A run *diverged* when training stopped with AutoClipNet's divergence error or the");
-        md.AppendLine("held-out RMSE was not a finite number. Machine: " + Study.MachineLine() + ".");
+        md.AppendLine("held-out RMSE was not a finite number. Machine: " + Shared.StudyTools.MachineLine() + ".");
         md.AppendLine();
         foreach (var data in dataSets)
         {

@@ -16,7 +16,7 @@ using Microsoft.ML.AutoClip.Studies;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 bool quick = args.Contains("--quick");
-string docs = quick ? Path.Combine(Path.GetTempPath(), "autoclip-studies") : Path.Combine(Study.RepoRoot(), "docs");
+string docs = quick ? Path.Combine(Path.GetTempPath(), "autoclip-studies") : Path.Combine(Microsoft.ML.AutoClip.Shared.StudyTools.RepoRoot(), "docs");
 Directory.CreateDirectory(Path.Combine(docs, "figures"));
 
 if (args.Contains("dynamics"))
@@ -37,15 +37,3 @@ if (!args.Contains("dynamics") && !args.Contains("lr-study") && !args.Contains("
     return 2;
 }
 return 0;
-
-namespace Microsoft.ML.AutoClip.Studies
-{
-    internal static class Study
-    {
-        public static string RepoRoot() => Shared.StudyTools.RepoRoot();
-
-        public static double Pearson(IReadOnlyList<double> x, IReadOnlyList<double> y) => Shared.StudyTools.Pearson(x, y);
-
-        public static string MachineLine() => Shared.StudyTools.MachineLine();
-    }
-}

@@ -69,7 +69,7 @@ internal static class TrainingDynamics
             var d = model.TrainingHistory.Diagnostics.Where(x => x.Smoothness > 0 && x.GradientNorm > 0).ToArray();
             double[] logNorm = d.Select(x => Math.Log10(x.GradientNorm)).ToArray();
             double[] logSmooth = d.Select(x => Math.Log10(x.Smoothness)).ToArray();
-            double r = Study.Pearson(logNorm, logSmooth);
+            double r = Shared.StudyTools.Pearson(logNorm, logSmooth);
             var plot = new Plot();
             var points = plot.Add.ScatterPoints(logNorm, logSmooth);
             points.MarkerSize = 4;
@@ -94,7 +94,7 @@ internal static class TrainingDynamics
         md.AppendLine($"{(quick ? 4_000 : 40_000):N0} rows of flights-200k (delay from distance and time; the label is standardized inside the trainer),");
         md.AppendLine("once with AutoClip (p = 10) and once without clipping. Every 20 steps the trainer records the gradient norm,");
         md.AppendLine("the step size ||θ_t − θ_{t−1}|| and the local smoothness ||g_t − g_{t−1}|| / ||θ_t − θ_{t−1}|| (`DiagnosticsInterval = 20`),");
-        md.AppendLine("as in the paper's figures. Machine: " + Study.MachineLine() + ".");
+        md.AppendLine("as in the paper's figures. Machine: " + Shared.StudyTools.MachineLine() + ".");
         md.AppendLine();
         md.AppendLine("| run | Pearson r of log smoothness vs log gradient norm | points | last epoch's training loss | steps clipped |");
         md.AppendLine("|---|---|---|---|---|");

@@ -24,7 +24,7 @@ public sealed class ScalarLifetimeTests
     [TestMethod]
     public void The_libraries_never_hand_LibTorch_a_temporary_scalar()
     {
-        var makers = TorchSharpMethodsThatMakeTemporaryScalars();
+        var makers = Makers.Value;
         Assert.IsTrue(makers.Contains("TorchSharp.torch/Tensor TorchSharp.torch/Tensor::square()"),
             "the analysis must see that square() makes a temporary exponent");
 
@@ -43,7 +43,7 @@ public sealed class ScalarLifetimeTests
     [TestMethod]
     public void The_studies_benchmarks_and_examples_never_hand_LibTorch_a_temporary_scalar()
     {
-        var makers = TorchSharpMethodsThatMakeTemporaryScalars();
+        var makers = Makers.Value;
         string configuration = new System.IO.DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/<configuration>/net10.0
         var projects = new[] { "studies", "bench", "examples" }
             .SelectMany(folder => System.IO.Directory.GetFiles(System.IO.Path.Combine(TestData.RepoRoot, folder), "*.csproj", System.IO.SearchOption.AllDirectories))
@@ -64,7 +64,7 @@ public sealed class ScalarLifetimeTests
     [TestMethod]
     public void The_analysis_flags_the_patterns_that_crashed()
     {
-        var makers = TorchSharpMethodsThatMakeTemporaryScalars();
+        var makers = Makers.Value;
         var module = ModuleDefinition.ReadModule(typeof(ScalarLifetimeTests).Assembly.Location);
         var bad = module.GetType(typeof(Patterns).FullName!.Replace('+', '/'));
         var found = bad.Methods.Where(m => m.HasBody).ToDictionary(m => m.Name, m => MethodViolations(m, makers).ToList());
@@ -144,6 +144,9 @@ public sealed class ScalarLifetimeTests
     /// TorchSharp methods that make a Scalar they do not dispose (from a number, a default or ToScalar), directly or
     /// through another such method of TorchSharp.
     /// </summary>
+    /// <summary>The analysis of TorchSharp's IL, once for the three tests.</summary>
+    private static readonly Lazy<HashSet<string>> Makers = new(TorchSharpMethodsThatMakeTemporaryScalars);
+
     private static HashSet<string> TorchSharpMethodsThatMakeTemporaryScalars()
     {
         using var module = ModuleDefinition.ReadModule(typeof(torch).Assembly.Location);
