@@ -122,6 +122,12 @@ public sealed class FormatFixtureTests
     [DataRow("2.2", "binary-gelu-24", 190 * 3)]
     [DataRow("2.2", "multiclass-mish-64-32", 282 * 5)]
     [DataRow("2.2", "multiclass-leakyrelu-40", 282 * 5)]
+    [DataRow("2.3", "regression-silu-32-32", 998)]
+    [DataRow("2.3", "regression-selu-48", 998)]
+    [DataRow("2.3", "binary-tanh-32-16", 190 * 3)]
+    [DataRow("2.3", "binary-gelu-24", 190 * 3)]
+    [DataRow("2.3", "multiclass-mish-64-32", 282 * 5)]
+    [DataRow("2.3", "multiclass-leakyrelu-40", 282 * 5)]
     public void A_model_of_a_released_format_loads_and_scores_bit_identically(string format, string name, int values)
     {
         var ml = new MLContext(seed: 0);
@@ -131,12 +137,25 @@ public sealed class FormatFixtureTests
         CollectionAssert.AreEqual(ReadValues(format, name + ".transform.bin"), transform, "Transform");
         CollectionAssert.AreEqual(ReadValues(format, name + ".engine.bin"), engine, "PredictionEngine");
 
-        // The history is there (every step: these formats kept them all); 2.1's layout 1 has no validation errors.
+        // The history is there (2.1 and 2.2 kept every step; 2.3 what its HistoryDetail asked for); 2.1's layout 1 has no validation errors.
         var parameters = Parameters(model);
-        Assert.IsNotEmpty(parameters.TrainingHistory.Steps);
-        Assert.IsNotEmpty(parameters.TrainingHistory.Epochs);
+        var detail = format != "2.3" ? AutoClipNetHistoryDetail.EveryStep : name switch
+        {
+            "regression-silu-32-32" or "multiclass-leakyrelu-40" => AutoClipNetHistoryDetail.EveryStep,
+            "binary-gelu-24" or "multiclass-mish-64-32" => AutoClipNetHistoryDetail.None,
+            _ => AutoClipNetHistoryDetail.Summary,
+        };
+        Assert.AreEqual(detail, parameters.TrainingHistory.Detail);
+        Assert.IsGreaterThan(0L, parameters.TrainingHistory.StepCount);
+        Assert.AreEqual(detail == AutoClipNetHistoryDetail.None, parameters.TrainingHistory.Steps.Count == 0, "steps kept");
+        Assert.AreEqual(detail == AutoClipNetHistoryDetail.None, parameters.TrainingHistory.Epochs.Count == 0, "epochs kept");
+        if (format == "2.3")
+        {
+            Assert.AreEqual(detail == AutoClipNetHistoryDetail.EveryStep, parameters.AutoClipState is not null, "AutoClip state kept with every step only");
+        }
         bool heldOut = name is not ("regression-selu-48" or "binary-gelu-24"); // trained with ValidationFraction = 0
         bool errorsRecorded = format != "2.1" && heldOut;
+        Assert.IsTrue(parameters.TrainingHistory.Epochs.Count > 0 || detail == AutoClipNetHistoryDetail.None);
         Assert.IsTrue(parameters.TrainingHistory.Epochs.All(e => double.IsNaN(e.ValidationError) != errorsRecorded), $"validation errors recorded: {errorsRecorded}");
 
         // Saved again by this version, it scores the same bits and keeps its history.
