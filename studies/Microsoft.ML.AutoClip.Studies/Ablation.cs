@@ -71,11 +71,12 @@ internal static class Ablation
             }
         }),
         new("previous network (Mlp)", o => o.Architecture = AutoClipNetArchitecture.Mlp),
+        new("one network, not an ensemble", o => o.EnsembleSize = 1),
     };
 
     /// <summary>
     /// A variant written as settings, "epochs=32;width=128;activation=Selu;batch=512;lr=0.05;scaling=Standardize;embeddings=0;
-    /// clipping=None;beta2=0.999;schedule=Constant;holdout=0.2;smoothing=0": for exploring beyond the listed variants.
+    /// sigma=0.1;ensemble=1;clipping=None;beta2=0.999;schedule=Constant;holdout=0.2;smoothing=0": for exploring beyond the listed variants.
     /// </summary>
     internal static Variant Parse(string name) => new(name, o =>
     {
@@ -106,6 +107,8 @@ internal static class Ablation
                 case "lr": o.LearningRate = number(); break;
                 case "scaling": o.FeatureScaling = Enum.Parse<AutoClipNetFeatureScaling>(value); break;
                 case "embeddings": o.EmbeddingFrequencies = (int)number(); break;
+                case "sigma": o.RecipeOverride = Chain(o.RecipeOverride, r => r with { EmbeddingSigma = number() }); break;
+                case "ensemble": o.EnsembleSize = (int)number(); break;
                 case "clipping": o.Clipping = Enum.Parse<AutoClipNetClipping>(value); break;
                 case "percentile": o.Percentile = number(); break;
                 case "beta2": o.AdamBeta2 = number(); break;
@@ -236,9 +239,9 @@ internal static class Ablation
     private static void Write(string docs, string stem, List<Result> results, IReadOnlyList<BundledDataSet> sets, string[] variants, bool quick, string[] args)
     {
         var text = new StringBuilder();
-        text.AppendLine("# Ablation of the default recipe");
+        text.AppendLine($"# {args.SkipWhile(a => a != "--title").Skip(1).FirstOrDefault() ?? "Ablation of the default recipe"}");
         text.AppendLine();
-        string command = string.Join(' ', args.Where(a => a != "--resume"));
+        string command = string.Join(' ', args.Where(a => a != "--resume").Select(a => a.Contains(' ') || a.Contains('|') ? $"\"{a}\"" : a));
         text.AppendLine($"Command: `dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- {command}`");
         text.AppendLine($"(about an hour on the machine below; add `--resume` to go on after an interruption: every cell is appended to");
         string tsv = quick ? stem + "-quick.tsv" : stem + ".tsv";

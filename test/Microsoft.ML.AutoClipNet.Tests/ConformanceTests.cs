@@ -363,8 +363,9 @@ public abstract class ConformanceTests
         var trainer = Fixture.QuickTrainer(ml, epochs: 10_000);
         Assert.ThrowsExactly<OperationCanceledException>(() => trainer.Fit(data));
         watch.Stop();
-        Assert.HasCount(2, epochs);
-        StringAssert.StartsWith(epochs.First(), "Epoch 1/10000: training loss");
+        // 3,000 rows: an ensemble, whose members train two at a time; the other member may finish the epoch it is in.
+        Assert.IsTrue(epochs.Count is 2 or 3, string.Join("\n", epochs));
+        StringAssert.Matches(epochs.First(), new System.Text.RegularExpressions.Regex("^Member [12]/5: Epoch 1/10000: training loss"));
         Assert.IsLessThan(2000, watch.ElapsedMilliseconds, "cancellation must not wait for the end of an epoch");
     }
 

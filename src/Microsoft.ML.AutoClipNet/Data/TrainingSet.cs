@@ -9,7 +9,8 @@ namespace Microsoft.ML.AutoClipNet.Data;
 /// <param name="Seed">Seed of the hold-out and of the statistics' sample.</param>
 /// <param name="ClassCount">Number of classes (0 for regression): the label is a class index 0..ClassCount−1.</param>
 /// <param name="SampleQuantiles">Keep a sample of the features for robust scaling's quartiles.</param>
-internal sealed record TrainingSetOptions(long MaxRowsInMemory, double ValidationFraction, int Seed, int ClassCount, bool SampleQuantiles);
+/// <param name="KeepPositions">Keep each packed row's position in the source, so that <see cref="TrainingSet.ForMember"/> can split the rows again.</param>
+internal sealed record TrainingSetOptions(long MaxRowsInMemory, double ValidationFraction, int Seed, int ClassCount, bool SampleQuantiles, bool KeepPositions = false);
 
 /// <summary>Statistics of the label over the training rows.</summary>
 internal sealed class LabelStatistics
@@ -59,14 +60,30 @@ internal sealed class TrainingSet
 
     private readonly IRowSource _source;
     private readonly TrainingSetOptions _options;
+    private readonly int _member, _members;
+    private long[]? _positions, _validationPositions;
 
     private TrainingSet(IRowSource source, TrainingSetOptions options)
     {
         _source = source;
         _options = options;
+        _members = 1;
         FeatureCount = source.FeatureCount;
         Features = new FeatureStatistics(FeatureCount, options.Seed, options.SampleQuantiles);
         Label = new LabelStatistics(options.ClassCount);
+    }
+
+    /// <summary>A member's view of <paramref name="all"/>: the same rows and statistics, another hold-out (see <see cref="ForMember"/>).</summary>
+    private TrainingSet(TrainingSet all, int member, int members)
+    {
+        _source = all._source;
+        _options = all._options;
+        _member = member;
+        _members = members;
+        FeatureCount = all.FeatureCount;
+        Features = all.Features;
+        Label = all.Label;
+        DroppedRows = all.DroppedRows;
     }
 
     public int FeatureCount { get; }
@@ -76,7 +93,7 @@ internal sealed class TrainingSet
     public LabelStatistics Label { get; }
 
     /// <summary>Rows trained on.</summary>
-    public long TrainingRows => Label.Count;
+    public long TrainingRows { get; private set; }
 
     /// <summary>Rows held out by the validation fraction.</summary>
     public long ValidationRows { get; private set; }
@@ -107,9 +124,16 @@ internal sealed class TrainingSet
     }
 
     /// <summary>Whether the row at <paramref name="position"/> is held out for validation (a seeded hash: the same rows in every pass).</summary>
-    public bool IsValidationRow(long position) => IsHeldOut(position, _options.Seed, _options.ValidationFraction);
+    public bool IsValidationRow(long position) => IsHeldOut(position, _options.Seed, _options.ValidationFraction, _member, _members);
 
-    internal static bool IsHeldOut(long position, int seed, double fraction)
+    /// <summary>
+    /// Whether the row at <paramref name="position"/> is held out from member <paramref name="member"/> of
+    /// <paramref name="members"/>: a seeded hash of the position gives the row a number u in [0, 1), and the member
+    /// holds out the rows with (u − member/members) mod 1 below <paramref name="fraction"/>. The first member (and a
+    /// single network) holds out u &lt; fraction; with fraction 1/members the members hold out disjoint rows that
+    /// together are all of them (cross-validation folds).
+    /// </summary>
+    internal static bool IsHeldOut(long position, int seed, double fraction, int member = 0, int members = 1)
     {
         if (fraction <= 0)
         {
@@ -119,7 +143,93 @@ internal sealed class TrainingSet
         h ^= h >> 29;
         h *= 0xBF58476D1CE4E5B9UL;
         h ^= h >> 32;
-        return (h >> 11) * (1.0 / (1UL << 53)) < fraction;
+        ulong t = h >> 11; // the row's number u = t / 2⁵³ in [0, 1)
+        if (member == 0)
+        {
+            return t * (1.0 / (1UL << 53)) < fraction;
+        }
+        // (u − member/members) mod 1 < fraction, in exact integers: d = (t·K − k·2⁵³) mod K·2⁵³ against fraction·K·2⁵³,
+        // so that with fraction 1/K the slices meet exactly (as doubles, −0.8 + 1 is 0.19999999999999996).
+        const ulong N = 1UL << 53;
+        ulong k = (ulong)members;
+        ulong d = (k * t + (k - (ulong)member) * N) % (k * N);
+        return d < (ulong)Math.Ceiling(fraction * members * N);
+    }
+
+    /// <summary>
+    /// Member <paramref name="member"/> of an ensemble of <paramref name="members"/>: the same rows, statistics (the
+    /// first member's training rows') and source, with the member's own hold-out (<see cref="IsHeldOut"/>). Member 0
+    /// is this set itself. Packed rows are split again in memory (the set must have been read with KeepPositions);
+    /// streamed ones are counted in one pass over the source and filtered at every pass.
+    /// </summary>
+    public TrainingSet ForMember(int member, int members)
+    {
+        if (member < 0 || member >= members || _members != 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(member), member, $"Member 0 to {members - 1} of a set read for one network.");
+        }
+        if (member == 0)
+        {
+            return this;
+        }
+        var view = new TrainingSet(this, member, members);
+        int f = FeatureCount;
+        if (IsPacked)
+        {
+            if (_positions is null || _validationPositions is null)
+            {
+                throw new InvalidOperationException("The rows were packed without their positions.");
+            }
+            // Both lists are in source order: merge them, and deal each row to the member's training or held-out rows.
+            var x = new List<float>();
+            var y = new List<float>();
+            var validationX = new List<float>();
+            var validationY = new List<float>();
+            var positions = new List<long>();
+            var validationPositions = new List<long>();
+            int a = 0, b = 0;
+            while (a < _positions.Length || b < _validationPositions.Length)
+            {
+                bool fromTraining = b >= _validationPositions.Length || (a < _positions.Length && _positions[a] < _validationPositions[b]);
+                ReadOnlySpan<float> row = fromTraining ? X.AsSpan(a * f, f) : ValidationX.AsSpan(b * f, f);
+                var (label, position) = fromTraining ? (Y![a], _positions[a++]) : (ValidationY[b], _validationPositions[b++]);
+                bool heldOut = view.IsValidationRow(position);
+                foreach (float v in row)
+                {
+                    (heldOut ? validationX : x).Add(v);
+                }
+                (heldOut ? validationY : y).Add(label);
+                (heldOut ? validationPositions : positions).Add(position);
+            }
+            view.X = x.ToArray();
+            view.Y = y.ToArray();
+            view.ValidationX = validationX.ToArray();
+            view.ValidationY = validationY.ToArray();
+            view.TrainingRows = view.Y.Length;
+            view.ValidationRows = view.ValidationY.Length;
+        }
+        else
+        {
+            long training = 0, heldOut = 0;
+            _source.ForEachRow((ReadOnlySpan<float> row, float label, long position) =>
+            {
+                if (view.IsValidationRow(position))
+                {
+                    heldOut++;
+                }
+                else
+                {
+                    training++;
+                }
+            });
+            view.TrainingRows = training;
+            view.ValidationRows = heldOut;
+        }
+        if (view.TrainingRows == 0)
+        {
+            throw new InvalidOperationException($"Ensemble member {member + 1} of {members} holds out every one of the {view.ValidationRows} rows; lower ValidationFraction or give more rows.");
+        }
+        return view;
     }
 
     private void ReadAll(string dataName)
@@ -132,6 +242,8 @@ internal sealed class TrainingSet
         bool packing = true;
         var validationX = new List<float>();
         var validationY = new List<float>();
+        var positions = _options.KeepPositions ? new List<long>() : null;
+        var validationPositions = _options.KeepPositions ? new List<long>() : null;
 
         DroppedRows = _source.ForEachRow((ReadOnlySpan<float> row, float label, long position) =>
         {
@@ -143,6 +255,7 @@ internal sealed class TrainingSet
                 chunk = Array.Empty<float>();
                 validationX.Clear();
                 validationY.Clear();
+                positions = validationPositions = null;
             }
             if (IsValidationRow(position))
             {
@@ -153,6 +266,7 @@ internal sealed class TrainingSet
                         validationX.Add(v);
                     }
                     validationY.Add(label);
+                    validationPositions?.Add(position);
                 }
                 ValidationRows++;
                 return;
@@ -170,8 +284,10 @@ internal sealed class TrainingSet
                 row.CopyTo(chunk.AsSpan(chunkFill, f));
                 chunkFill += f;
                 labels.Add(label);
+                positions?.Add(position);
             }
         });
+        TrainingRows = Label.Count;
 
         if (Label.Count == 0)
         {
@@ -192,6 +308,8 @@ internal sealed class TrainingSet
             Array.Copy(chunk, 0, all, offset, chunkFill);
             X = all;
             Y = labels.ToArray();
+            _positions = positions?.ToArray();
+            _validationPositions = validationPositions?.ToArray();
         }
         ValidationX = validationX.ToArray();
         ValidationY = validationY.ToArray();

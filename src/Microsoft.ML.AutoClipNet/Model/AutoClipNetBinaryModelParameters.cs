@@ -23,8 +23,8 @@ public sealed class AutoClipNetBinaryModelParameters : AutoClipNetModelParameter
     internal const string LoaderSignature = "AutoClipNetBinary";
     internal const string RegistrationName = "AutoClipNetBinaryModel";
 
-    internal AutoClipNetBinaryModelParameters(IHostEnvironment env, Network.NetworkDescription network, AutoClipperState? autoClipState, AutoClipNetTrainingHistory history)
-        : base(env, RegistrationName, new DescribedNetwork(network), autoClipState, history)
+    internal AutoClipNetBinaryModelParameters(IHostEnvironment env, Network.NetworkDescription network, AutoClipperState? autoClipState, System.Collections.Generic.IReadOnlyList<AutoClipNetTrainingHistory> histories)
+        : base(env, RegistrationName, new DescribedNetwork(network), autoClipState, histories)
     {
         if (network.OutputSize != 1)
         {
@@ -57,6 +57,7 @@ public sealed class AutoClipNetBinaryModelParameters : AutoClipNetModelParameter
     // Format history (model signature ACNETBIN): 0x00020001 2.1, the first (Model/ModelFormat.cs); no task fields.
     //   0x00020002 2.2: history layout 2 (Model/ModelFormat.cs); the head unchanged.
     //   0x00020003 2.3: history layout 3 (the detail kept, exact counts); the head unchanged.
+    //   0x00020004 2.4: ensembles (Model/ModelFormat.cs; history layout 4); the head unchanged.
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "ACNETBIN",
         verWrittenCur: ModelFormat.Current,

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using Microsoft.ML;
 using Microsoft.ML.AutoClip;
@@ -31,8 +32,8 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
     private bool _legacy;
 
     internal AutoClipNetModelParameters(IHostEnvironment env, Network.NetworkDescription network, float labelMean, float labelScale,
-        (float Minimum, float Maximum) clamp, AutoClipperState? autoClipState, AutoClipNetTrainingHistory history)
-        : base(env, RegistrationName, new DescribedNetwork(network), autoClipState, history)
+        (float Minimum, float Maximum) clamp, AutoClipperState? autoClipState, IReadOnlyList<AutoClipNetTrainingHistory> histories)
+        : base(env, RegistrationName, new DescribedNetwork(network), autoClipState, histories)
     {
         if (network.OutputSize != 1)
         {
@@ -48,7 +49,7 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
         {
             // Format 1.1: the released network, scored as the release scored it (its label mapping included).
             var (network, state, history) = Format11.Read(ctx.Reader);
-            SetContent(network, state, history);
+            SetContent(network, state, new[] { history });
             _legacy = true;
             return;
         }
@@ -124,6 +125,7 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
     //   0x00020002  2.2: head = float label mean, float label scale, float minimum, float maximum prediction (±infinity when predictions
     //               are not clipped); history layout 2.
     //   0x00020003  2.3: the head unchanged; history layout 3 (the detail kept, exact counts).
+    //   0x00020004  2.4: the head unchanged; ensembles (Model/ModelFormat.cs; history layout 4).
 
     private static VersionInfo GetVersionInfo(bool legacy = false) => new(
         modelSignature: "ACLIPNET",

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using Microsoft.ML.AutoClip;
 using Microsoft.ML.AutoClipNet.Model;
 using Microsoft.ML.AutoClipNet.Model.Legacy;
@@ -47,8 +48,14 @@ public interface IAutoClipNetModel
     /// <summary>The AutoClip state at the end of training (null when AutoClip was not used).</summary>
     AutoClipperState? AutoClipState { get; }
 
-    /// <summary>Every training step, the per-epoch losses and the diagnostics.</summary>
+    /// <summary>Every training step, the per-epoch losses and the diagnostics (of an ensemble's first member).</summary>
     AutoClipNetTrainingHistory TrainingHistory { get; }
+
+    /// <summary>The number of networks whose outputs the model averages (1: a single network).</summary>
+    int EnsembleSize { get; }
+
+    /// <summary>Every ensemble member's training history, the first being <see cref="TrainingHistory"/> (one for a single network).</summary>
+    IReadOnlyList<AutoClipNetTrainingHistory> MemberTrainingHistories { get; }
 }
 
 /// <summary>
@@ -67,10 +74,10 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     private VectorDataViewType _inputType = null!;
 
     private protected AutoClipNetModelParametersBase(IHostEnvironment env, string registrationName, IModelNetwork network, AutoClipperState? autoClipState,
-        AutoClipNetTrainingHistory history)
+        IReadOnlyList<AutoClipNetTrainingHistory> histories)
         : base(env, registrationName)
     {
-        SetContent(network, autoClipState, history);
+        SetContent(network, autoClipState, histories);
     }
 
     /// <summary>For loading: the derived class reads its stream and calls <see cref="SetContent"/>.</summary>
@@ -79,11 +86,17 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     {
     }
 
-    private protected void SetContent(IModelNetwork network, AutoClipperState? autoClipState, AutoClipNetTrainingHistory history)
+    /// <summary>The network, the first member's AutoClip state and every member's history (one per member of the network's ensemble).</summary>
+    private protected void SetContent(IModelNetwork network, AutoClipperState? autoClipState, IReadOnlyList<AutoClipNetTrainingHistory> histories)
     {
+        int members = network.Description?.EnsembleSize ?? 1;
+        if (histories.Count != members)
+        {
+            throw new InvalidDataException($"A network of {members} members comes with {histories.Count} training histories.");
+        }
         _network = network;
         AutoClipState = autoClipState;
-        TrainingHistory = history;
+        MemberTrainingHistories = histories.ToArray();
         _inputType = new VectorDataViewType(NumberDataViewType.Single, network.FeatureCount);
     }
 
@@ -117,8 +130,14 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     /// <summary>The AutoClip state at the end of training (null when AutoClip was not used).</summary>
     public AutoClipperState? AutoClipState { get; private set; }
 
-    /// <summary>Every training step, the per-epoch losses and the diagnostics.</summary>
-    public AutoClipNetTrainingHistory TrainingHistory { get; private set; } = null!;
+    /// <summary>Every training step, the per-epoch losses and the diagnostics (of an ensemble's first member: see <see cref="MemberTrainingHistories"/>).</summary>
+    public AutoClipNetTrainingHistory TrainingHistory => MemberTrainingHistories[0];
+
+    /// <summary>The number of networks whose outputs the model averages (1: a single network; see <see cref="AutoClipNetOptionsBase.EnsembleSize"/>).</summary>
+    public int EnsembleSize => _network.Description?.EnsembleSize ?? 1;
+
+    /// <summary>Every ensemble member's training history, in member order, the first being <see cref="TrainingHistory"/> (one for a single network).</summary>
+    public IReadOnlyList<AutoClipNetTrainingHistory> MemberTrainingHistories { get; private set; } = Array.Empty<AutoClipNetTrainingHistory>();
 
     internal IModelNetwork Network => _network;
 
@@ -232,10 +251,10 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     {
         var description = _network.Description ?? throw new InvalidOperationException("A model of format 1.1 is saved in format 2.1 only after conversion.");
         bool historyStream = ctx.InRepository;
-        ModelFormat.WriteMain(ctx.Writer, Task, description, WriteHead(), AutoClipState, TrainingHistory, historyStream);
+        ModelFormat.WriteMain(ctx.Writer, Task, description, WriteHead(), AutoClipState, MemberTrainingHistories, historyStream);
         if (historyStream)
         {
-            ctx.SaveBinaryStream(ModelFormat.HistoryStream, w => ModelFormat.WriteHistory(w, TrainingHistory));
+            ctx.SaveBinaryStream(ModelFormat.HistoryStream, w => ModelFormat.WriteHistory(w, MemberTrainingHistories));
         }
     }
 
@@ -243,19 +262,19 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     private protected byte[] LoadContent(ModelLoadContext ctx)
     {
         string where = StreamName(ctx, ModelLoadContext.ModelStreamName);
-        var (network, head, state, summary, historyStream) = ModelFormat.ReadMain(ctx.Reader, Task, where);
-        var history = new AutoClipNetTrainingHistory(Array.Empty<AutoClipNetTrainingStep>(), Array.Empty<AutoClipNetEpoch>(), Array.Empty<AutoClipNetDiagnostic>(),
-            summary.BestEpoch, summary.TrainingRows, summary.ValidationRows, summary.DroppedRows);
+        var (network, head, state, summaries, historyStream) = ModelFormat.ReadMain(ctx.Reader, Task, where, ctx.Header.ModelVerWritten);
+        var histories = summaries.Select(summary => new AutoClipNetTrainingHistory(Array.Empty<AutoClipNetTrainingStep>(), Array.Empty<AutoClipNetEpoch>(), Array.Empty<AutoClipNetDiagnostic>(),
+            summary.BestEpoch, summary.TrainingRows, summary.ValidationRows, summary.DroppedRows)).ToArray();
         if (historyStream)
         {
             string historyWhere = StreamName(ctx, ModelFormat.HistoryStream);
-            if (!ctx.InRepository || !ctx.TryLoadBinaryStream(ModelFormat.HistoryStream, r => history = ModelFormat.ReadHistory(r, historyWhere, summary)))
+            if (!ctx.InRepository || !ctx.TryLoadBinaryStream(ModelFormat.HistoryStream, r => histories = ModelFormat.ReadHistory(r, historyWhere, summaries)))
             {
                 network.Dispose();
                 throw new InvalidDataException($"The AutoClipNet model in this file is corrupt: {historyWhere} is missing.");
             }
         }
-        SetContent(new DescribedNetwork(network), state, history);
+        SetContent(new DescribedNetwork(network), state, histories);
         return head;
     }
 

@@ -25,8 +25,8 @@ public sealed class AutoClipNetMulticlassModelParameters : AutoClipNetModelParam
 
     private DataViewType _outputType = null!;
 
-    internal AutoClipNetMulticlassModelParameters(IHostEnvironment env, Network.NetworkDescription network, AutoClipperState? autoClipState, AutoClipNetTrainingHistory history)
-        : base(env, RegistrationName, new DescribedNetwork(network), autoClipState, history)
+    internal AutoClipNetMulticlassModelParameters(IHostEnvironment env, Network.NetworkDescription network, AutoClipperState? autoClipState, System.Collections.Generic.IReadOnlyList<AutoClipNetTrainingHistory> histories)
+        : base(env, RegistrationName, new DescribedNetwork(network), autoClipState, histories)
     {
         SetClassCount(network.OutputSize, network.OutputSize);
     }
@@ -105,6 +105,7 @@ public sealed class AutoClipNetMulticlassModelParameters : AutoClipNetModelParam
     // Format history (model signature ACNETMCL): 0x00020001 2.1, the first (Model/ModelFormat.cs); head = int class count.
     //   0x00020002 2.2: history layout 2 (Model/ModelFormat.cs); the head unchanged.
     //   0x00020003 2.3: history layout 3 (the detail kept, exact counts); the head unchanged.
+    //   0x00020004 2.4: ensembles (Model/ModelFormat.cs; history layout 4); the head unchanged.
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "ACNETMCL",
         verWrittenCur: ModelFormat.Current,

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.IO.Hashing;
+using System.Linq;
 using Microsoft.ML.AutoClip;
 using Microsoft.ML.AutoClipNet.Network;
 
@@ -19,7 +20,7 @@ internal enum ModelTask
 internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long ValidationRows, long DroppedRows);
 
 /// <summary>
-/// The saved form of every AutoClipNet model (format 2.3), written inside ML.NET's model zip.
+/// The saved form of every AutoClipNet model (format 2.4), written inside ML.NET's model zip.
 /// </summary>
 /// <remarks>
 /// <para>The model's own stream (ML.NET's <c>Model.key</c>), after ModelParametersBase's <c>int sizeof(float)</c>,
@@ -35,9 +36,11 @@ internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long Val
 ///   byte     1 if an AutoClip state follows, else 0; AutoClipperState (its own versioned layout)
 ///   int      best epoch; long training rows; long validation rows; long dropped rows
 ///   byte     where the steps, epochs and diagnostics are: 0 nowhere, 1 in the stream "TrainingHistory.bin"
+///   int      M, the ensemble's members (1 for a single network); per member after the first: int best epoch;
+///            long training rows; long validation rows; long dropped rows                          (format 2.4)
 /// </code>
 /// <para>The stream <c>TrainingHistory.bin</c> beside it holds the same checksummed block (length, payload,
-/// hash), whose payload is: int history layout (3); byte detail (0 none, 1 summary, 2 every step); long steps trained,
+/// hash), whose payload is: int history layout (4); then per member (one in layouts 1 to 3): byte detail (0 none, 1 summary, 2 every step); long steps trained,
 /// long clipped steps, long skipped steps; int step count, per step int epoch, long step, float
 /// loss, double norm, double threshold, double scale, byte skipped; int epoch count, per epoch int epoch,
 /// double training loss, double validation loss, double validation error; int diagnostic count, per entry
@@ -49,8 +52,9 @@ internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long Val
 /// history inside the model stream; 0x00020001 (format 2.1): this layout, for every task, with history layout 1
 /// and the regression head without the prediction range; 0x00020002 (format 2.2): the regression head's
 /// prediction range and history layout 2; 0x00020003 (format 2.3): history layout 3, whose detail is an option
-/// (AutoClipNetOptionsBase.HistoryDetail; the AutoClip state is stored with the full history only). Each version
-/// reads every older one (test/Fixtures).</para>
+/// (AutoClipNetOptionsBase.HistoryDetail; the AutoClip state is stored with the full history only); 0x00020004 (format
+/// 2.4): ensembles (LayerKind.Ensemble in the network, the first member's AutoClip state, every member's summary and
+/// history: history layout 4). Each version reads every older one (test/Fixtures).</para>
 /// </remarks>
 internal static class ModelFormat
 {
@@ -63,16 +67,20 @@ internal static class ModelFormat
     /// <summary>Format 2.3: 2.2 with the history's detail and exact step counts (history layout 3).</summary>
     public const uint Version23 = 0x00020003;
 
+    /// <summary>Format 2.4: 2.3 with ensembles (the network's ensemble layer, every member's history summary and history, history layout 4).</summary>
+    public const uint Version24 = 0x00020004;
+
     /// <summary>The version every model class writes.</summary>
-    public const uint Current = Version23;
+    public const uint Current = Version24;
 
     public const string HistoryStream = "TrainingHistory.bin";
 
     /// <summary>
-    /// The history layout written: 3 (format 2.3) adds the detail kept and the exact step counts to layout 2 (format 2.2),
-    /// which added every epoch's validation error to layout 1 (format 2.1).
+    /// The history layout written: 4 (format 2.4) holds every ensemble member's history, each as layout 3 without the
+    /// layout number; 3 (format 2.3) adds the detail kept and the exact step counts to layout 2 (format 2.2), which added
+    /// every epoch's validation error to layout 1 (format 2.1).
     /// </summary>
-    private const int HistoryLayout = 3;
+    private const int HistoryLayout = 4;
 
     /// <summary>Writes a checksummed block: its length, the bytes <paramref name="write"/> produces, their XxHash3.</summary>
     public static void WriteBlock(BinaryWriter writer, Action<BinaryWriter> write)
@@ -140,8 +148,9 @@ internal static class ModelFormat
     }
 
     public static void WriteMain(BinaryWriter writer, ModelTask task, NetworkDescription network, ReadOnlySpan<byte> head, AutoClipperState? state,
-        AutoClipNetTrainingHistory history, bool historyStream)
+        IReadOnlyList<AutoClipNetTrainingHistory> histories, bool historyStream)
     {
+        var history = histories[0];
         byte[] headBytes = head.ToArray();
         WriteBlock(writer, w =>
         {
@@ -156,10 +165,21 @@ internal static class ModelFormat
             w.Write(history.ValidationRows);
             w.Write(history.DroppedRows);
             w.Write((byte)(historyStream ? 1 : 0));
+            // Format 2.4: the other ensemble members' summaries.
+            w.Write(histories.Count);
+            foreach (var other in histories.Skip(1))
+            {
+                w.Write(other.BestEpoch);
+                w.Write(other.TrainingRows);
+                w.Write(other.ValidationRows);
+                w.Write(other.DroppedRows);
+            }
         });
     }
 
-    public static (NetworkDescription Network, byte[] Head, AutoClipperState? State, HistorySummary Summary, bool HistoryStream) ReadMain(BinaryReader reader, ModelTask task, string where)
+    /// <summary>Reads the model's block; <paramref name="version"/> is the format it was written in (2.1 to 2.4).</summary>
+    public static (NetworkDescription Network, byte[] Head, AutoClipperState? State, HistorySummary[] Summaries, bool HistoryStream) ReadMain(BinaryReader reader, ModelTask task, string where,
+        uint version)
         => ReadBlock(reader, where, r =>
         {
             var stored = (ModelTask)r.ReadInt32();
@@ -167,7 +187,7 @@ internal static class ModelFormat
             {
                 throw new InvalidDataException($"it holds a {stored} network where a {task} one was expected.");
             }
-            var network = NetworkDescription.Read(r);
+            var network = NetworkDescription.Read(r, allowEnsemble: version >= Version24);
             int headLength = Serialization.ReadCount(r, "task header's length", 0, 1 << 20);
             var head = r.ReadBytes(headLength);
             if (head.Length != headLength)
@@ -187,17 +207,34 @@ internal static class ModelFormat
                 1 => true,
                 var b => throw new InvalidDataException($"bad history marker {b}."),
             };
-            return (network, head, state, summary, historyStream);
+            var summaries = new List<HistorySummary> { summary };
+            if (version >= Version24)
+            {
+                int members = Serialization.ReadCount(r, "number of member histories", 1, EnsembleLayer.MaxMembers);
+                if (members != network.EnsembleSize)
+                {
+                    throw new InvalidDataException($"it holds {members} member histories for a network of {network.EnsembleSize} members.");
+                }
+                for (int m = 1; m < members; m++)
+                {
+                    summaries.Add(new HistorySummary(r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64()));
+                }
+            }
+            return (network, head, state, summaries.ToArray(), historyStream);
         });
 
-    public static void WriteHistory(BinaryWriter writer, AutoClipNetTrainingHistory h) => WriteBlock(writer, w =>
+    /// <summary>Writes every member's history (layout 4: per member, layout 3's fields without the layout number).</summary>
+    public static void WriteHistory(BinaryWriter writer, IReadOnlyList<AutoClipNetTrainingHistory> histories) => WriteBlock(writer, w =>
     {
         w.Write(HistoryLayout);
-        w.Write((byte)h.Detail);
-        w.Write(h.StepCount);
-        w.Write(h.ClippedStepCount);
-        w.Write(h.SkippedStepCount);
-        WriteRecords(w, h, withValidationErrors: true);
+        foreach (var h in histories)
+        {
+            w.Write((byte)h.Detail);
+            w.Write(h.StepCount);
+            w.Write(h.ClippedStepCount);
+            w.Write(h.SkippedStepCount);
+            WriteRecords(w, h, withValidationErrors: true);
+        }
     });
 
     /// <summary>The steps, epochs and diagnostics (format 1.1 stored the same fields, without validation errors, inside the model stream).</summary>
@@ -235,7 +272,8 @@ internal static class ModelFormat
         }
     }
 
-    public static AutoClipNetTrainingHistory ReadHistory(BinaryReader reader, string where, HistorySummary summary) => ReadBlock(reader, where, r =>
+    /// <summary>Reads every member's history (one per summary; layouts 1 to 3 hold one).</summary>
+    public static AutoClipNetTrainingHistory[] ReadHistory(BinaryReader reader, string where, IReadOnlyList<HistorySummary> summaries) => ReadBlock(reader, where, r =>
     {
         int layout = r.ReadInt32();
         if (layout is < 1 or > HistoryLayout)
@@ -244,19 +282,24 @@ internal static class ModelFormat
         }
         if (layout < 3)
         {
-            return ReadRecords(r, summary, withValidationErrors: layout >= 2); // every step, counted from the records
+            return new[] { ReadRecords(r, summaries[0], withValidationErrors: layout >= 2) }; // every step, counted from the records
         }
-        var detail = (AutoClipNetHistoryDetail)r.ReadByte();
-        if (!Enum.IsDefined(detail))
+        var histories = new AutoClipNetTrainingHistory[layout == 3 ? 1 : summaries.Count];
+        for (int m = 0; m < histories.Length; m++)
         {
-            throw new InvalidDataException($"unknown history detail {(int)detail}.");
+            var detail = (AutoClipNetHistoryDetail)r.ReadByte();
+            if (!Enum.IsDefined(detail))
+            {
+                throw new InvalidDataException($"unknown history detail {(int)detail}.");
+            }
+            long steps = r.ReadInt64(), clipped = r.ReadInt64(), skipped = r.ReadInt64();
+            if (steps < 0 || clipped < 0 || skipped < 0 || clipped > steps || skipped > steps)
+            {
+                throw new InvalidDataException($"impossible step counts: {steps} steps, {clipped} clipped, {skipped} skipped.");
+            }
+            histories[m] = ReadRecords(r, summaries[m], withValidationErrors: true, detail, (steps, clipped, skipped));
         }
-        long steps = r.ReadInt64(), clipped = r.ReadInt64(), skipped = r.ReadInt64();
-        if (steps < 0 || clipped < 0 || skipped < 0 || clipped > steps || skipped > steps)
-        {
-            throw new InvalidDataException($"impossible step counts: {steps} steps, {clipped} clipped, {skipped} skipped.");
-        }
-        return ReadRecords(r, summary, withValidationErrors: true, detail, (steps, clipped, skipped));
+        return histories;
     });
 
     /// <summary>Reads what <see cref="WriteRecords"/> wrote.</summary>

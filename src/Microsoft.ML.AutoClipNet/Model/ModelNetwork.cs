@@ -44,7 +44,7 @@ internal interface IModelNetwork : IDisposable
     NetworkDescription? Description { get; }
 }
 
-/// <summary>A network described by layers.</summary>
+/// <summary>A network described by layers (an ensemble's architecture is its first member's).</summary>
 internal sealed class DescribedNetwork : IModelNetwork
 {
     private readonly DenseLayer[] _dense;
@@ -54,7 +54,7 @@ internal sealed class DescribedNetwork : IModelNetwork
         Description = description;
         _dense = description.DenseLayers.ToArray();
         HiddenLayerSizes = _dense.Take(_dense.Length - 1).Select(d => d.OutputSize).ToArray();
-        Activation = description.Layers.OfType<ActivationLayer>().Select(a => a.Activation).FirstOrDefault();
+        Activation = description.ActivationLayers.Select(a => a.Activation).FirstOrDefault();
     }
 
     public NetworkDescription Description { get; }

@@ -22,6 +22,9 @@ internal enum LayerKind
 
     /// <summary>Periodic embeddings of numeric features.</summary>
     PeriodicEmbedding = 5,
+
+    /// <summary>The mean of several member networks' outputs (format 2.4).</summary>
+    Ensemble = 6,
 }
 
 /// <summary>

@@ -50,8 +50,14 @@ internal sealed class NetworkDescription : IDisposable
     /// <summary>The multiply-adds of one row's forward pass through the matrix products; a training step costs about three times as many (backward: two products per layer).</summary>
     public long MultiplyAddsPerRow => Layers.Sum(l => l.MultiplyAddsPerRow);
 
-    /// <summary>The dense layers in order (for the architecture a model reports).</summary>
-    public IEnumerable<DenseLayer> DenseLayers => Layers.OfType<DenseLayer>();
+    /// <summary>The dense layers in order (for the architecture a model reports): an ensemble's are its first member's.</summary>
+    public IEnumerable<DenseLayer> DenseLayers => Layers.SelectMany(l => l is EnsembleLayer e ? e.Members[0].DenseLayers : l is DenseLayer d ? new[] { d } : Array.Empty<DenseLayer>());
+
+    /// <summary>The activation layers in order: an ensemble's are its first member's.</summary>
+    public IEnumerable<ActivationLayer> ActivationLayers => Layers.SelectMany(l => l is EnsembleLayer e ? e.Members[0].ActivationLayers : l is ActivationLayer a ? new[] { a } : Array.Empty<ActivationLayer>());
+
+    /// <summary>The number of member networks whose outputs are averaged (1 without an ensemble layer).</summary>
+    public int EnsembleSize => Layers.OfType<EnsembleLayer>().FirstOrDefault()?.Members.Count ?? 1;
 
     /// <summary>
     /// Scores one row in managed code, without tensors and without allocating. <paramref name="scratch"/>
@@ -105,7 +111,8 @@ internal sealed class NetworkDescription : IDisposable
         }
     }
 
-    public static NetworkDescription Read(BinaryReader reader)
+    /// <summary>Reads what <see cref="Write"/> wrote; an ensemble's members (<paramref name="allowEnsemble"/> false) hold no ensemble.</summary>
+    public static NetworkDescription Read(BinaryReader reader, bool allowEnsemble = true)
     {
         int inputSize = Serialization.ReadCount(reader, "network's input size", 1, Serialization.MaxWidth);
         int count = Serialization.ReadCount(reader, "layer count", 1, 4096);
@@ -121,6 +128,8 @@ internal sealed class NetworkDescription : IDisposable
                 LayerKind.Activation => ActivationLayer.Read(reader, width),
                 LayerKind.FeatureScale => FeatureScaleLayer.Read(reader, width),
                 LayerKind.PeriodicEmbedding => PeriodicEmbeddingLayer.Read(reader, width),
+                LayerKind.Ensemble when allowEnsemble => EnsembleLayer.Read(reader, width),
+                LayerKind.Ensemble => throw new InvalidDataException($"Layer {i} is an ensemble inside an ensemble's member."),
                 _ => throw new InvalidDataException($"Layer {i} has the unknown kind {(int)kind}."),
             };
             layers.Add(layer);
@@ -160,6 +169,7 @@ internal sealed class BatchScorer : IBatchScorer
     private readonly NetworkDescription _network;
     private readonly Tensor _input;
     private readonly Tensor?[] _buffers;
+    private readonly BatchScorer[]?[] _members; // an ensemble layer's member scorers, each with buffers of its own
 
     public BatchScorer(NetworkDescription network, int capacity)
     {
@@ -173,12 +183,17 @@ internal sealed class BatchScorer : IBatchScorer
         // Created outside any dispose scope the caller may have open: they live as long as the scorer.
         _input = empty(capacity, network.InputSize).DetachFromDisposeScope();
         _buffers = new Tensor?[network.Layers.Count];
+        _members = new BatchScorer[]?[network.Layers.Count];
         for (int l = 0; l < _buffers.Length; l++)
         {
             var layer = network.Layers[l];
             if (!layer.BatchInPlace)
             {
                 _buffers[l] = empty(capacity, layer.OutputSize).DetachFromDisposeScope();
+            }
+            if (layer is EnsembleLayer ensemble)
+            {
+                _members[l] = ensemble.Members.Select(m => new BatchScorer(m, capacity)).ToArray();
             }
         }
     }
@@ -201,15 +216,36 @@ internal sealed class BatchScorer : IBatchScorer
         }
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
+        var x = ForwardTensor(rows);
+        // The result is one of the scorer's own contiguous buffers (or a leading slice of one).
+        return MemoryMarshal.Cast<byte, float>(x.bytes)[..(rows * _network.OutputSize)];
+    }
+
+    /// <summary>The forward pass over the first <paramref name="rows"/> rows of the input tensor, inside the caller's no-grad and dispose scope.</summary>
+    private Tensor ForwardTensor(int rows)
+    {
         var x = rows == Capacity ? _input : _input.narrow(0, 0, rows);
         for (int l = 0; l < _buffers.Length; l++)
         {
             var buffer = _buffers[l];
             var y = buffer is null ? null : rows == Capacity ? buffer : buffer.narrow(0, 0, rows);
+            if (_members[l] is { } members)
+            {
+                // Each member reads its own copy of the input (in-place layers change it), then the outputs are averaged.
+                var ensemble = (EnsembleLayer)_network.Layers[l];
+                for (int m = 0; m < members.Length; m++)
+                {
+                    var member = members[m];
+                    (rows == Capacity ? member._input : member._input.narrow(0, 0, rows)).copy_(x);
+                    EnsembleLayer.Accumulate(y!, member.ForwardTensor(rows), m);
+                }
+                ensemble.Finish(y!);
+                x = y!;
+                continue;
+            }
             x = _network.Layers[l].Forward(x, y);
         }
-        // The result is one of the scorer's own contiguous buffers (or a leading slice of one).
-        return MemoryMarshal.Cast<byte, float>(x.bytes)[..(rows * _network.OutputSize)];
+        return x;
     }
 
     public void Dispose()
@@ -218,6 +254,13 @@ internal sealed class BatchScorer : IBatchScorer
         foreach (var buffer in _buffers)
         {
             buffer?.Dispose();
+        }
+        foreach (var members in _members)
+        {
+            foreach (var member in members ?? Array.Empty<BatchScorer>())
+            {
+                member.Dispose();
+            }
         }
     }
 }

@@ -1,5 +1,8 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using Microsoft.ML.AutoClipNet.Data;
+using Microsoft.ML.AutoClipNet.Network;
 using Microsoft.ML.AutoClipNet.Training;
 using Microsoft.ML.Calibrators;
 using Microsoft.ML.Data;
@@ -102,15 +105,16 @@ public sealed class AutoClipNetBinaryTrainer : AutoClipNetTrainerBase<AutoClipNe
     internal const int MaxCalibrationRows = 1 << 18;
 
     private protected override CalibratedModelParametersBase<AutoClipNetBinaryModelParameters, PlattCalibrator> CreateModel(TrainingResult result, Objective objective,
-        TrainingSet train, ValidationRows validation, Recipe recipe, ITrainingMonitor monitor)
+        TrainingSet train, IReadOnlyList<(NetworkDescription Network, ValidationRows Rows)> validation, Recipe recipe, ITrainingMonitor monitor)
     {
-        var network = new AutoClipNetBinaryModelParameters(Host, result.Network, result.AutoClipState, result.History);
+        var network = new AutoClipNetBinaryModelParameters(Host, result.Network, result.AutoClipState, result.MemberHistories);
         // Platt with offset 0 and slope −s is sigmoid(s·Score): s = 1 is the probability the network was trained for;
         // temperature scaling fits s on the validation rows, which leaves Score and PredictedLabel (Score > 0) as they are.
+        // An ensemble's members each score the rows they held out (out-of-fold logits), or share an explicit validation set.
         double slope = 1;
-        if (_options.CalibrateProbabilities && validation.Count > 0)
+        if (_options.CalibrateProbabilities && validation.Any(v => v.Rows.Count > 0))
         {
-            var (logits, labels) = validation.Score(result.Network, MaxCalibrationRows);
+            var (logits, labels) = Calibration.OutOfFold(validation, MaxCalibrationRows);
             slope = Calibration.FitSlope(logits, labels);
             monitor.Info(string.Format(System.Globalization.CultureInfo.InvariantCulture,
                 "Probability = sigmoid({0:G4} × Score), fitted on {1} validation rows (temperature scaling): their log-loss {2:G4} → {3:G4}.",

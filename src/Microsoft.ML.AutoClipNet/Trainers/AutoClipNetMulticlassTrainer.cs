@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
+using Microsoft.ML.AutoClipNet.Network;
 using Microsoft.ML.AutoClipNet.Data;
 using Microsoft.ML.AutoClipNet.Training;
 using Microsoft.ML.Data;
@@ -89,8 +91,9 @@ public sealed class AutoClipNetMulticlassTrainer : AutoClipNetTrainerBase<AutoCl
         }
     }
 
-    private protected override AutoClipNetMulticlassModelParameters CreateModel(TrainingResult result, Objective objective, TrainingSet train, ValidationRows validation, Recipe recipe, ITrainingMonitor monitor)
-        => new(Host, result.Network, result.AutoClipState, result.History);
+    private protected override AutoClipNetMulticlassModelParameters CreateModel(TrainingResult result, Objective objective, TrainingSet train,
+        IReadOnlyList<(NetworkDescription Network, ValidationRows Rows)> validation, Recipe recipe, ITrainingMonitor monitor)
+        => new(Host, result.Network, result.AutoClipState, result.MemberHistories);
 
     /// <inheritdoc/>
     protected override MulticlassPredictionTransformer<AutoClipNetMulticlassModelParameters> MakeTransformer(AutoClipNetMulticlassModelParameters model, DataViewSchema trainSchema)

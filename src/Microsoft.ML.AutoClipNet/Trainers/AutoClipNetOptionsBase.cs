@@ -118,6 +118,15 @@ public abstract class AutoClipNetOptionsBase
     public double? ValidationFraction;
 
     /// <summary>
+    /// Networks trained and averaged, 1 to 64. Default null: 5 when at most 4,000 rows are left to train on after the
+    /// hold-out, else 1 (RealMlp); 1 (Mlp). Each member has its own initialisation and shuffling and, with a hold-out,
+    /// holds out its own slice of the rows (member k the k-th of K slices of <see cref="ValidationFraction"/> each: with
+    /// 5 members and 0.2, every row is held out by exactly one member and trained on by the other four), on which it
+    /// keeps its best epoch; the model averages the members' outputs. Training and scoring take K times as long.
+    /// </summary>
+    public int? EnsembleSize;
+
+    /// <summary>
     /// With validation data: stop after this many epochs without a better validation score (0: never stop early; the
     /// best epoch's weights are kept either way). Default null: 0 (RealMlp, whose schedule runs to its end), 5 (Mlp).
     /// </summary>
@@ -196,6 +205,7 @@ public abstract class AutoClipNetOptionsBase
         Check(AdamBeta2 is null || (AdamBeta2 >= 0 && AdamBeta2 < 1), nameof(AdamBeta2), AdamBeta2, "null or in [0, 1)");
         Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "0 or more");
         Check(ValidationFraction is null || (ValidationFraction >= 0 && ValidationFraction <= 0.5), nameof(ValidationFraction), ValidationFraction, "null or between 0 and 0.5");
+        Check(EnsembleSize is null or (>= 1 and <= Network.EnsembleLayer.MaxMembers), nameof(EnsembleSize), EnsembleSize, $"null or 1 to {Network.EnsembleLayer.MaxMembers}");
         Check(EarlyStoppingPatience is null or >= 0, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "null, or 0 or more");
         Check(EpochSelection is null || Enum.IsDefined(EpochSelection.Value), nameof(EpochSelection), EpochSelection, "null, ValidationLoss or ValidationError");
         Check(MaxRowsInMemory >= 1, nameof(MaxRowsInMemory), MaxRowsInMemory, "at least 1");
@@ -222,6 +232,7 @@ public abstract class AutoClipNetOptionsBase
         Schedule = LearningRateSchedule,
         AdamBeta2 = AdamBeta2,
         ValidationFraction = ValidationFraction,
+        EnsembleSize = EnsembleSize,
         EarlyStoppingPatience = EarlyStoppingPatience,
         DropLastPartialBatch = DropLastPartialBatch,
         EpochSelection = EpochSelection,

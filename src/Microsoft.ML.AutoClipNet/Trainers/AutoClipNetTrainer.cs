@@ -1,3 +1,5 @@
+using System.Collections.Generic;
+using Microsoft.ML.AutoClipNet.Network;
 using Microsoft.ML.AutoClipNet.Data;
 using Microsoft.ML.AutoClipNet.Training;
 using Microsoft.ML.Data;
@@ -68,11 +70,12 @@ public sealed class AutoClipNetTrainer : AutoClipNetTrainerBase<AutoClipNetTrain
         return new RegressionObjective(mean, scale);
     }
 
-    private protected override AutoClipNetModelParameters CreateModel(TrainingResult result, Objective objective, TrainingSet train, ValidationRows validation, Recipe recipe, ITrainingMonitor monitor)
+    private protected override AutoClipNetModelParameters CreateModel(TrainingResult result, Objective objective, TrainingSet train,
+        IReadOnlyList<(NetworkDescription Network, ValidationRows Rows)> validation, Recipe recipe, ITrainingMonitor monitor)
     {
         var regression = (RegressionObjective)objective;
         var clamp = recipe.ClampPredictions ? (train.Label.Min, train.Label.Max) : (float.NegativeInfinity, float.PositiveInfinity);
-        return new AutoClipNetModelParameters(Host, result.Network, regression.LabelMean, regression.LabelScale, clamp, result.AutoClipState, result.History);
+        return new AutoClipNetModelParameters(Host, result.Network, regression.LabelMean, regression.LabelScale, clamp, result.AutoClipState, result.MemberHistories);
     }
 
     /// <inheritdoc/>

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using Microsoft.ML.AutoClipNet.Data;
 using Microsoft.ML.AutoClipNet.Network;
 using Microsoft.ML.AutoClipNet.Training;
@@ -60,7 +62,12 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
     }
 
     /// <summary>The model from what training produced.</summary>
-    private protected abstract TModel CreateModel(TrainingResult result, Objective objective, TrainingSet train, ValidationRows validation, Recipe recipe, ITrainingMonitor monitor);
+    /// <summary>
+    /// The model from what training produced. <paramref name="validation"/> holds, for each member of an ensemble (or the
+    /// single network), its trained network and the rows it was validated on.
+    /// </summary>
+    private protected abstract TModel CreateModel(TrainingResult result, Objective objective, TrainingSet train,
+        IReadOnlyList<(NetworkDescription Network, ValidationRows Rows)> validation, Recipe recipe, ITrainingMonitor monitor);
 
     /// <inheritdoc/>
     protected override void CheckLabelCompatible(SchemaShape.Column labelCol)
@@ -94,7 +101,7 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
         int classCount = source.ClassCount;
         var train = TrainingSet.Read(source,
             new TrainingSetOptions(options.MaxRowsInMemory, context.ValidationSet is null ? prior.ValidationFraction : 0, seed, classCount,
-                SampleQuantiles: prior.FeatureScaling == AutoClipNetFeatureScaling.RobustSmoothClip),
+                SampleQuantiles: prior.FeatureScaling == AutoClipNetFeatureScaling.RobustSmoothClip, KeepPositions: prior.EnsembleSize != 1),
             "training data");
         if (train.DroppedRows > 0)
         {
@@ -122,32 +129,63 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
         var recipe = Recipe.Resolve(request, Task, train.TrainingRows);
         channel.Info($"Recipe: {recipe}.");
         using var objective = CreateObjective(train, classCount, recipe);
-        var network = NetworkBuilder.Build(recipe, train.Features, objective.OutputCount, new Random(seed));
-        train.Features.ReleaseSample();
-        var settings = new TrainingSettings
+        int members = recipe.EnsembleSize;
+        // Every member's initial network first (they share the feature scaling, whose quartiles come from the sample).
+        var initial = new NetworkDescription[members];
+        for (int k = 0; k < members; k++)
         {
-            Epochs = recipe.Epochs,
-            BatchSize = recipe.BatchSize,
-            DropLastPartialBatch = recipe.DropLastPartialBatch,
-            LearningRate = recipe.LearningRate,
-            Schedule = recipe.Schedule,
-            Optimizer = options.Optimizer,
-            Momentum = options.Momentum,
-            Beta2 = recipe.AdamBeta2,
-            WeightDecay = recipe.WeightDecay,
-            Clipping = options.Clipping,
-            AutoClip = options.ToAutoClipOptions(),
-            FixedClipNorm = options.FixedClipNorm,
-            Seed = seed,
-            ShufflePoolSize = options.ShufflePoolSize,
-            EarlyStoppingPatience = recipe.EarlyStoppingPatience,
-            EpochSelection = recipe.EpochSelection,
-            DiagnosticsInterval = options.DiagnosticsInterval,
-            HistoryDetail = options.HistoryDetail,
+            initial[k] = NetworkBuilder.Build(recipe, train.Features, objective.OutputCount, new Random(Ensembles.MemberSeed(seed, k)));
+        }
+        train.Features.ReleaseSample();
+        // With a hold-out, member k holds out the k-th of K slices of the rows; otherwise every member trains on every row.
+        bool ownHoldOut = validation is null && train.ValidationRows > 0;
+        var gate = new object();
+        var validations = new (NetworkDescription Network, ValidationRows Rows)[members];
+        var results = Ensembles.Run(members, Environment.ProcessorCount, k =>
+        {
+            var memberTrain = ownHoldOut ? train.ForMember(k, members) : train;
+            var settings = new TrainingSettings
+            {
+                Epochs = recipe.Epochs,
+                BatchSize = recipe.BatchSize,
+                DropLastPartialBatch = recipe.DropLastPartialBatch,
+                LearningRate = recipe.LearningRate,
+                Schedule = recipe.Schedule,
+                Optimizer = options.Optimizer,
+                Momentum = options.Momentum,
+                Beta2 = recipe.AdamBeta2,
+                WeightDecay = recipe.WeightDecay,
+                Clipping = options.Clipping,
+                AutoClip = options.ToAutoClipOptions(),
+                FixedClipNorm = options.FixedClipNorm,
+                Seed = Ensembles.MemberSeed(seed, k),
+                ShufflePoolSize = options.ShufflePoolSize,
+                EarlyStoppingPatience = recipe.EarlyStoppingPatience,
+                EpochSelection = recipe.EpochSelection,
+                DiagnosticsInterval = options.DiagnosticsInterval,
+                HistoryDetail = options.HistoryDetail,
+            };
+            ITrainingMonitor memberMonitor = members == 1 ? monitor : new Ensembles.MemberMonitor(monitor, k, members, gate);
+            // Each member its own objective (they keep LibTorch tensors, and members may train side by side).
+            using var memberObjective = members == 1 ? null : CreateObjective(train, classCount, recipe);
+            using var run = new TrainingRun(settings, initial[k], memberObjective ?? objective, memberTrain, validation, memberMonitor);
+            TrainingResult trained;
+            try
+            {
+                trained = run.Train();
+            }
+            catch (InvalidOperationException e) when (members > 1)
+            {
+                throw new InvalidOperationException($"Ensemble member {k + 1} of {members}: {e.Message}", e);
+            }
+            validations[k] = (trained.Network, new ValidationRows(memberTrain, validation));
+            return trained;
+        });
+        var result = members == 1 ? results[0] : new TrainingResult(Ensembles.Combine(results.Select(r => r.Network).ToArray()), results[0].History, results[0].AutoClipState)
+        {
+            MemberHistories = results.Select(r => r.History).ToArray(),
         };
-        using var run = new TrainingRun(settings, network, objective, train, validation, monitor);
-        var result = run.Train();
-        return CreateModel(result, objective, train, new ValidationRows(train, validation), recipe, monitor);
+        return CreateModel(result, objective, train, validations, recipe, monitor);
     }
 
     /// <summary>Training's progress into the ML.NET channel, and ML.NET's cancellation into training.</summary>

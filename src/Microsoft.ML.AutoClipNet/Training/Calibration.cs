@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using Microsoft.ML.AutoClipNet.Data;
 using Microsoft.ML.AutoClipNet.Network;
 
@@ -74,6 +75,25 @@ internal sealed class ValidationRows
 /// <summary>Temperature scaling (Guo et al., ICML 2017) of a binary classifier's logits on held-out rows.</summary>
 internal static class Calibration
 {
+    /// <summary>
+    /// The logits and labels the slope is fitted on: each network's outputs on its own validation rows (an ensemble's
+    /// member on the rows it held out, so every logit is out of fold), at most <paramref name="maxRows"/> rows in all,
+    /// shared among the networks in order.
+    /// </summary>
+    public static (float[] Logits, float[] Labels) OutOfFold(IReadOnlyList<(NetworkDescription Network, ValidationRows Rows)> sets, int maxRows)
+    {
+        var logits = new List<float>();
+        var labels = new List<float>();
+        for (int i = 0; i < sets.Count; i++)
+        {
+            int share = (maxRows - logits.Count) / (sets.Count - i);
+            var (outputs, rowLabels) = sets[i].Rows.Score(sets[i].Network, share);
+            logits.AddRange(outputs);
+            labels.AddRange(rowLabels);
+        }
+        return (logits.ToArray(), labels.ToArray());
+    }
+
     /// <summary>
     /// The slope s > 0 that minimises the log-loss of sigmoid(s·z) on the rows (logits z, labels 0/1): the inverse of
     /// the temperature. As in Platt (1999), the targets are (N₊ + 1)/(N₊ + 2) and 1/(N₋ + 2) rather than 1 and 0, so

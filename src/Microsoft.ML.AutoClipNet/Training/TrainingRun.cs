@@ -8,8 +8,12 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.AutoClipNet.Training;
 
-/// <summary>What training produced.</summary>
-internal sealed record TrainingResult(NetworkDescription Network, AutoClipNetTrainingHistory History, AutoClipperState? AutoClipState);
+/// <summary>What training produced: for an ensemble, the combined network, the first member's history and AutoClip state, and every member's history.</summary>
+internal sealed record TrainingResult(NetworkDescription Network, AutoClipNetTrainingHistory History, AutoClipperState? AutoClipState)
+{
+    /// <summary>Every member's history, the first one being <see cref="History"/> (one for a single network).</summary>
+    public IReadOnlyList<AutoClipNetTrainingHistory> MemberHistories { get; init; } = new[] { History };
+}
 
 /// <summary>
 /// The mutable state of one training run: the module, the optimizer, the clipper, the batch tensors

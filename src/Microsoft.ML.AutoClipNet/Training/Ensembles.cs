@@ -1,0 +1,169 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.AutoClipNet.Network;
+
+namespace Microsoft.ML.AutoClipNet.Training;
+
+/// <summary>
+/// How an ensemble is trained and put together. Member k of K is a network of its own: its own initialisation and
+/// shuffling (<see cref="MemberSeed"/>) and, with a hold-out, its own held-out rows (the k-th of K slices of the
+/// rows, Data.TrainingSet.ForMember), on which it keeps its best epoch. The members share the feature scaling
+/// (the first member's training rows' statistics) and the label's encoding; the model averages their raw outputs
+/// (regression: standardized predictions; classification: logits) in one <see cref="EnsembleLayer"/>.
+/// </summary>
+internal static class Ensembles
+{
+    /// <summary>Member k's seed: the trainer's seed for the first member (so that an ensemble of one is the single network), a mix of both after it.</summary>
+    public static int MemberSeed(int seed, int member) => member == 0 ? seed : unchecked((int)((uint)seed * 2654435761u + (uint)member * 0x9E3779B9u));
+
+    /// <summary>
+    /// The model's network from its members' trained networks: when every member starts with the same feature
+    /// transform, that layer once, then the ensemble of the rest; otherwise the ensemble of the whole members.
+    /// One member is returned as it is.
+    /// </summary>
+    public static NetworkDescription Combine(IReadOnlyList<NetworkDescription> members)
+    {
+        if (members.Count == 1)
+        {
+            return members[0];
+        }
+        if (members.All(m => m.Layers.Count > 1 && m.Layers[0] is FeatureTransformLayer) && members.All(m => SameTransform((FeatureTransformLayer)m.Layers[0], (FeatureTransformLayer)members[0].Layers[0])))
+        {
+            var transform = members[0].Layers[0];
+            var rest = members.Select(m => new NetworkDescription(transform.OutputSize, m.Layers.Skip(1).ToArray())).ToArray();
+            return new NetworkDescription(members[0].InputSize, new Layer[] { transform, new EnsembleLayer(rest) });
+        }
+        return new NetworkDescription(members[0].InputSize, new Layer[] { new EnsembleLayer(members) });
+    }
+
+    private static bool SameTransform(FeatureTransformLayer a, FeatureTransformLayer b)
+        => a.Center.SequenceEqual(b.Center) && a.Scale.SequenceEqual(b.Scale) && a.Clip.SequenceEqual(b.Clip);
+
+    /// <summary>
+    /// Trains members 0 to <paramref name="members"/> − 1 with <paramref name="train"/> and returns their results in member
+    /// order. With more than one member and more than one core, the members train side by side on
+    /// min(members, <paramref name="cores"/>) threads of their own (each takes the next member not yet taken), each with
+    /// one LibTorch thread: at a batch of 256 a matrix product gains little from a second thread (a fit took 5.3 s with
+    /// two and 5.8 s with one on the 2-core machine of bench/RESULTS.md), so the cores are better spent on two members
+    /// at a time (there five members took 1.1 to 1.3 times less time than one after the other). LibTorch's thread count is a
+    /// process setting; it is 1 while the members train, also when they train one after the other on a single core, and
+    /// is set back afterwards. Some of LibTorch's products round differently with another thread count (a multiclass
+    /// network's did), so every member always trains with one thread: its bits do not depend on the cores or on which
+    /// thread trained it (the tests compare the bytes). The first failure (in member
+    /// order) is thrown once every thread has stopped; a cancellation stops them all.
+    /// </summary>
+    public static T[] Run<T>(int members, int cores, Func<int, T> train)
+    {
+        var results = new T[members];
+        int threads = Math.Min(members, cores);
+        if (members == 1)
+        {
+            results[0] = train(0);
+            return results;
+        }
+        AutoClip.TorchSharpNative.EnsureLoadable();
+        int previous = TorchSharp.torch.get_num_threads();
+        if (threads <= 1)
+        {
+            // One core: the members one after the other, still with one LibTorch thread each, so that they compute the same bits.
+            TorchSharp.torch.set_num_threads(1);
+            try
+            {
+                for (int k = 0; k < members; k++)
+                {
+                    results[k] = train(k);
+                }
+            }
+            finally
+            {
+                TorchSharp.torch.set_num_threads(previous);
+            }
+            return results;
+        }
+        var failures = new Exception?[members];
+        int stop = 0;
+        int next = -1;
+        var workers = new System.Threading.Thread[threads];
+        for (int w = 0; w < threads; w++)
+        {
+            workers[w] = new System.Threading.Thread(() =>
+            {
+                TorchSharp.torch.set_num_threads(1);
+                for (int k = System.Threading.Interlocked.Increment(ref next); k < members && System.Threading.Volatile.Read(ref stop) == 0;
+                     k = System.Threading.Interlocked.Increment(ref next))
+                {
+                    try
+                    {
+                        results[k] = train(k);
+                    }
+                    catch (Exception e)
+                    {
+                        failures[k] = e;
+                        System.Threading.Interlocked.Exchange(ref stop, 1);
+                    }
+                }
+            }, maxStackSize: 16 << 20) { IsBackground = true, Name = $"AutoClipNet ensemble {w + 1}/{threads}" };
+        }
+        try
+        {
+            foreach (var worker in workers)
+            {
+                worker.Start();
+            }
+            foreach (var worker in workers)
+            {
+                worker.Join();
+            }
+        }
+        finally
+        {
+            TorchSharp.torch.set_num_threads(previous);
+        }
+        var failure = failures.FirstOrDefault(e => e is not null and not OperationCanceledException) ?? failures.FirstOrDefault(e => e is not null);
+        if (failure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+        }
+        return results;
+    }
+
+    /// <summary>A member's progress, each message prefixed with "Member k/K: " (members training side by side report one at a time).</summary>
+    public sealed class MemberMonitor : ITrainingMonitor
+    {
+        private readonly ITrainingMonitor _inner;
+        private readonly string _prefix;
+        private readonly object _gate;
+
+        public MemberMonitor(ITrainingMonitor inner, int member, int members, object gate)
+        {
+            _inner = inner;
+            _prefix = $"Member {member + 1}/{members}: ";
+            _gate = gate;
+        }
+
+        public void Info(string message)
+        {
+            lock (_gate)
+            {
+                _inner.Info(_prefix + message);
+            }
+        }
+
+        public void Warning(string message)
+        {
+            lock (_gate)
+            {
+                _inner.Warning(_prefix + message);
+            }
+        }
+
+        public void CheckAlive()
+        {
+            lock (_gate)
+            {
+                _inner.CheckAlive();
+            }
+        }
+    }
+}
