@@ -15,8 +15,87 @@ namespace Microsoft.ML.AutoClip.Benchmarks;
 /// </summary>
 internal static class Comparison
 {
-    /// <summary>One trainer on one set: the headline metric (R², AUC, micro accuracy), the second one (RMSE, log-loss, log-loss), the fit time.</summary>
-    public sealed record Result(string Data, DataTask Task, int TrainingRows, int Features, string Trainer, double FitSeconds, double Metric, double Secondary);
+    /// <summary>
+    /// One trainer on one set: the headline metric (R², AUC, micro accuracy), the second one (RMSE, log-loss, log-loss), the fit
+    /// time; for the paired bootstrap, every held-out row's label and score (regression: prediction; binary: Score; multiclass:
+    /// 1 when the row is classified right, else 0); for AutoClipNet, the floating-point work of its fit.
+    /// </summary>
+    public sealed record Result(string Data, DataTask Task, int TrainingRows, int Features, string Trainer, double FitSeconds, double Metric, double Secondary,
+        double[] Labels, double[] Scores, double FitFlops = double.NaN);
+
+    /// <summary>The headline metric of rows <paramref name="rows"/> (a resample) of a result's held-out rows.</summary>
+    public static double MetricOf(DataTask task, double[] labels, double[] scores, int[] rows)
+    {
+        switch (task)
+        {
+            case DataTask.Regression:
+                double mean = 0;
+                foreach (int i in rows)
+                {
+                    mean += labels[i];
+                }
+                mean /= rows.Length;
+                double sse = 0, sst = 0;
+                foreach (int i in rows)
+                {
+                    sse += (labels[i] - scores[i]) * (labels[i] - scores[i]);
+                    sst += (labels[i] - mean) * (labels[i] - mean);
+                }
+                return 1 - sse / sst;
+            case DataTask.Binary:
+                // AUC as the Mann-Whitney statistic, ties counted half.
+                var order = rows.OrderBy(i => scores[i]).ToArray();
+                double rankSum = 0;
+                long positives = 0;
+                for (int a = 0; a < order.Length;)
+                {
+                    int b = a;
+                    while (b + 1 < order.Length && scores[order[b + 1]] == scores[order[a]])
+                    {
+                        b++;
+                    }
+                    double rank = (a + b) / 2.0 + 1;
+                    for (int j = a; j <= b; j++)
+                    {
+                        if (labels[order[j]] > 0.5)
+                        {
+                            rankSum += rank;
+                            positives++;
+                        }
+                    }
+                    a = b + 1;
+                }
+                long negatives = order.Length - positives;
+                return positives == 0 || negatives == 0 ? double.NaN : (rankSum - positives * (positives + 1) / 2.0) / ((double)positives * negatives);
+            default:
+                return rows.Average(i => scores[i]);
+        }
+    }
+
+    /// <summary>
+    /// The difference of two trainers' headline metric on the same held-out rows, with the 2.5% and 97.5% points of its
+    /// paired bootstrap (the same resampled rows for both, <paramref name="resamples"/> times, seeded): how much of a
+    /// difference the test rows alone can make.
+    /// </summary>
+    public static (double Difference, double Low, double High) PairedBootstrap(Result a, Result b, int resamples = 2000)
+    {
+        int n = a.Labels.Length;
+        var all = Enumerable.Range(0, n).ToArray();
+        double difference = MetricOf(a.Task, a.Labels, a.Scores, all) - MetricOf(b.Task, b.Labels, b.Scores, all);
+        var random = new Random(12345);
+        var differences = new double[resamples];
+        var rows = new int[n];
+        for (int r = 0; r < resamples; r++)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                rows[i] = random.Next(n);
+            }
+            differences[r] = MetricOf(a.Task, a.Labels, a.Scores, rows) - MetricOf(b.Task, b.Labels, b.Scores, rows);
+        }
+        Array.Sort(differences);
+        return (difference, differences[(int)(0.025 * resamples)], differences[(int)(0.975 * resamples) - 1]);
+    }
 
     public static string MetricName(DataTask task) => task switch { DataTask.Regression => "R²", DataTask.Binary => "AUC", _ => "accuracy" };
 
@@ -73,6 +152,43 @@ internal static class Comparison
         }
     }
 
+    /// <summary>The machine's fp32 matrix-multiply rate (FLOP/s), as section 3 measures it: the median of five timings of 2048×2048 products.</summary>
+    public static double MatrixMultiplyRate(bool quick)
+    {
+        int n = quick ? 256 : 2048, products = quick ? 2 : 8;
+        using var a = TorchSharp.torch.randn(n, n);
+        using var b = TorchSharp.torch.randn(n, n);
+        var times = new List<double>();
+        for (int round = 0; round < (quick ? 1 : 6); round++)
+        {
+            var watch = Stopwatch.StartNew();
+            for (int i = 0; i < products; i++)
+            {
+                using var c = a.mm(b);
+            }
+            times.Add(watch.Elapsed.TotalSeconds);
+        }
+        var measured = times.Skip(quick ? 0 : 1).OrderBy(t => t).ToList(); // the first round warms up
+        return 2.0 * n * n * n * products / measured[measured.Count / 2];
+    }
+
+    /// <summary>
+    /// The floating-point work of a default AutoClipNet fit, counted as section 3 counts it: each member's matrix products,
+    /// ×2 for FLOPs, ×3 for every training row of every step (forward and backward), ×1 for every epoch's validation rows.
+    /// </summary>
+    public static double FitFlops(IAutoClipNetModel model)
+    {
+        var network = Throughput.NetworkOf(model);
+        double perMember = (double)network.MultiplyAddsPerRow / model.EnsembleSize;
+        double work = 0;
+        foreach (var history in model.MemberTrainingHistories)
+        {
+            int batch = Microsoft.ML.AutoClipNet.Training.Recipe.DefaultBatchSize(history.TrainingRows);
+            work += (3.0 * history.StepCount * batch + (double)history.Epochs.Count * history.ValidationRows) * 2 * perMember;
+        }
+        return work;
+    }
+
     public static List<Result> Run(bool quick, IEnumerable<BundledDataSet> sets)
     {
         var results = new List<Result>();
@@ -87,19 +203,37 @@ internal static class Comparison
                 var watch = Stopwatch.StartNew();
                 var model = trainer.Fit(train);
                 double seconds = watch.Elapsed.TotalSeconds;
-                var scored = model.Transform(test);
+                var scored = ml.Data.Cache(model.Transform(test));
                 (double metric, double secondary) = set.Task switch
                 {
                     DataTask.Regression => Regression(ml, scored),
                     DataTask.Binary => Binary(ml, scored),
                     _ => Multiclass(ml, scored),
                 };
+                var (labels, scores) = RowScores(set.Task, scored);
+                double flops = name == AutoClipNet ? FitFlops(AutoClipNetTasks.ModelOf(model is TransformerChain<ITransformer> chain ? chain.LastTransformer : model)) : double.NaN;
                 (model as IDisposable)?.Dispose();
-                results.Add(new Result(set.Name, set.Task, rows, features, name, seconds, metric, secondary));
+                results.Add(new Result(set.Name, set.Task, rows, features, name, seconds, metric, secondary, labels, scores, flops));
                 Console.WriteLine($"{set.Name,-14} {name,-24} fit {seconds,7:F2} s  {MetricName(set.Task)} {metric,7:F4}  {SecondaryName(set.Task)} {secondary,10:F4}");
             }
         }
         return results;
+    }
+
+    /// <summary>Every held-out row's label and score (multiclass: whether the predicted class is the label).</summary>
+    private static (double[] Labels, double[] Scores) RowScores(DataTask task, IDataView scored)
+    {
+        switch (task)
+        {
+            case DataTask.Regression:
+                return (scored.GetColumn<float>("Label").Select(v => (double)v).ToArray(), scored.GetColumn<float>("Score").Select(v => (double)v).ToArray());
+            case DataTask.Binary:
+                return (scored.GetColumn<bool>("Label").Select(v => v ? 1.0 : 0.0).ToArray(), scored.GetColumn<float>("Score").Select(v => (double)v).ToArray());
+            default:
+                var labels = scored.GetColumn<uint>("Label").ToArray();
+                var predicted = scored.GetColumn<uint>("PredictedLabel").ToArray();
+                return (labels.Select(v => (double)v).ToArray(), labels.Select((v, i) => v == predicted[i] ? 1.0 : 0.0).ToArray());
+        }
     }
 
     private static (double, double) Regression(MLContext ml, IDataView scored)

@@ -34,7 +34,7 @@ public static class Throughput
         double FitSeconds, double GemmGflops, double FitGflops, double StepGflops, double HandWrittenGflops, double StepMilliseconds,
         (double Median, double Low, double High) FitFraction, (double Median, double Low, double High) StepFraction,
         (double Median, double Low, double High) HandWrittenFraction, (double Median, double Low, double High) AutoClipShare,
-        IReadOnlyList<(string Part, double Milliseconds)> StepParts);
+        IReadOnlyList<(string Part, double Milliseconds)> StepParts, double ProductsGflops, (double Median, double Low, double High) ProductsFraction);
 
     /// <summary>The matrix-multiply rate: seconds for <paramref name="products"/> products of two n×n fp32 matrices.</summary>
     private static double Gemm(Tensor a, Tensor b, int products)
@@ -72,14 +72,15 @@ public static class Throughput
         // A first fit gives the network the default builds for these data (and warms everything up).
         var first = Fit(ml, set.Task, options, train);
         var model = first.Model;
-        var description = NetworkOf(model);
+        // The network one step trains: the model's, or an ensemble's first member (the shared feature transform, then its layers).
+        var description = FirstMember(NetworkOf(model));
         var history = model.TrainingHistory;
         long macs = description.MultiplyAddsPerRow;
         int batch = Recipe.DefaultBatchSize(history.TrainingRows);
         int epochs = history.Epochs.Count;
         long steps = history.StepCount;
-        // The work of a fit: every step's rows forward and backward, and every epoch's validation rows forward.
-        double fitWork = (3.0 * steps * batch + (double)epochs * history.ValidationRows) * 2 * macs;
+        // The work of a fit: every member's steps' rows forward and backward, and every epoch's validation rows forward.
+        double fitWork = Comparison.FitFlops(model);
         int loopSteps = quick ? 10 : LoopSteps;
         double loopWork = 3.0 * loopSteps * batch * 2 * macs;
 
@@ -91,12 +92,15 @@ public static class Throughput
 
         using var loop = new StepLoop(description, set.Task, batch);
         using var handWritten = new HandWrittenLoop(description, set.Task, batch);
+        using var productsOnly = new ProductsLoop(description, batch);
+        double productsWork = 3.0 * loopSteps * batch * 2 * productsOnly.MultiplyAddsPerRow;
         var measured = Measurements.Interleaved(quick ? 1 : Rounds, warmupRounds: quick ? 0 : 1,
             () => Gemm(a, b, products),
             () => Timed(() => Fit(ml, set.Task, options, train)),
             () => Timed(() => Fit(ml, set.Task, noClipping, train)),
             () => Timed(() => loop.Run(loopSteps)),
-            () => Timed(() => handWritten.Run(loopSteps)));
+            () => Timed(() => handWritten.Run(loopSteps)),
+            () => Timed(() => productsOnly.Run(loopSteps)));
         // Each variant's rate over the matrix-multiply rate of the same round.
         var fraction = (int variant, double work) => measured.Speed(variant, baseline: 0) is var s ? (s.Median * work / gemmWork, s.Low * work / gemmWork, s.High * work / gemmWork) : default;
         double gemm = gemmWork / measured.Median(0) / 1e9;
@@ -104,7 +108,7 @@ public static class Throughput
             gemm, fitWork / measured.Median(1) / 1e9, loopWork / measured.Median(3) / 1e9, loopWork / measured.Median(4) / 1e9,
             measured.Median(3) * 1e3 / loopSteps,
             fraction(1, fitWork), fraction(3, loopWork), fraction(4, loopWork), measured.TimeRatio(1, 2) is var t ? (t.Median - 1, t.Low - 1, t.High - 1) : default,
-            loop.Parts(quick ? 10 : 100));
+            loop.Parts(quick ? 10 : 100), productsWork / measured.Median(5) / 1e9, fraction(5, productsWork));
     }
 
     private static double Timed(Action action)
@@ -122,7 +126,19 @@ public static class Throughput
         return (transformer, AutoClipNetTasks.ModelOf(transformer));
     }
 
-    private static NetworkDescription NetworkOf(IAutoClipNetModel model) => (model switch
+    /// <summary>A network without an ensemble layer: an ensemble's first member with the layers before the ensemble (the shared feature transform).</summary>
+    internal static NetworkDescription FirstMember(NetworkDescription network)
+    {
+        int at = network.Layers.ToList().FindIndex(l => l is EnsembleLayer);
+        if (at < 0)
+        {
+            return network;
+        }
+        var member = ((EnsembleLayer)network.Layers[at]).Members[0];
+        return new NetworkDescription(network.InputSize, network.Layers.Take(at).Concat(member.Layers).ToArray());
+    }
+
+    internal static NetworkDescription NetworkOf(IAutoClipNetModel model) => (model switch
     {
         AutoClipNetModelParameters m => m.Network,
         AutoClipNetBinaryModelParameters m => m.Network,
@@ -222,6 +238,57 @@ public static class Throughput
             _objective.Dispose();
             _x.Dispose();
             _y.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The dense layers' matrix products of a training step and nothing else, in buffers allocated once: per layer the
+    /// forward product and the two backward ones (the input's gradient and the weights'), with the step's shapes. What
+    /// LibTorch's products reach at these sizes is the ceiling of a step that must also run everything else.
+    /// </summary>
+    internal sealed class ProductsLoop : IDisposable
+    {
+        private readonly List<(Tensor X, Tensor W, Tensor Y, Tensor GradY, Tensor GradX, Tensor GradW)> _layers = new();
+
+        public ProductsLoop(NetworkDescription network, int batch)
+        {
+            foreach (var dense in network.DenseLayers)
+            {
+                _layers.Add((rand(batch, dense.InputSize), rand(dense.OutputSize, dense.InputSize), empty(batch, dense.OutputSize),
+                    rand(batch, dense.OutputSize), empty(batch, dense.InputSize), empty(dense.OutputSize, dense.InputSize)));
+            }
+            MultiplyAddsPerRow = network.DenseLayers.Sum(d => (long)d.InputSize * d.OutputSize);
+        }
+
+        /// <summary>The dense layers' multiply-adds for one row, forward.</summary>
+        public long MultiplyAddsPerRow { get; }
+
+        public void Run(int steps)
+        {
+            using var noGrad = no_grad();
+            for (int i = 0; i < steps; i++)
+            {
+                using var scope = NewDisposeScope();
+                foreach (var (x, w, y, gradY, gradX, gradW) in _layers)
+                {
+                    y.addmm_(x, w.t(), beta: 0, alpha: 1);
+                    gradX.addmm_(gradY, w, beta: 0, alpha: 1);
+                    gradW.addmm_(gradY.t(), x, beta: 0, alpha: 1);
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            foreach (var (x, w, y, gradY, gradX, gradW) in _layers)
+            {
+                x.Dispose();
+                w.Dispose();
+                y.Dispose();
+                gradY.Dispose();
+                gradX.Dispose();
+                gradW.Dispose();
+            }
         }
     }
 

@@ -243,7 +243,8 @@ internal static class Ablation
         text.AppendLine();
         string command = string.Join(' ', args.Where(a => a != "--resume").Select(a => a.Contains(' ') || a.Contains('|') ? $"\"{a}\"" : a));
         text.AppendLine($"Command: `dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- {command}`");
-        text.AppendLine($"(about an hour on the machine below; add `--resume` to go on after an interruption: every cell is appended to");
+        double hours = results.Where(r => r.Error is null).Sum(r => r.Seconds) / 3600;
+        text.AppendLine($"(its fits took {hours:F1} hours on the machine below; add `--resume` to go on after an interruption: every cell is appended to");
         string tsv = quick ? stem + "-quick.tsv" : stem + ".tsv";
         text.AppendLine($"[`{tsv}`]({tsv}) as it is measured).  ");
         text.AppendLine($"Machine: {Shared.StudyTools.MachineLine()}; {DateTime.UtcNow:yyyy-MM-dd} UTC.");
@@ -257,9 +258,10 @@ internal static class Ablation
         text.AppendLine();
         text.AppendLine("## Summary");
         text.AppendLine();
-        text.AppendLine("The default is run with four seeds (1, the variants' seed, and 2 to 4). A variant's change is its metric minus the mean of");
-        text.AppendLine("the default's four runs on the set, averaged over each task's sets; \"beyond the seeds\" counts the sets where the");
-        text.AppendLine("variant lies above the best (or below the worst) of the default's four runs; the fit time is over the default's");
+        int seedCount = variants.Count(v => v == "default" || v.StartsWith("default, seed", StringComparison.Ordinal));
+        text.AppendLine($"The default is run with {seedCount} seeds (1, the variants' seed, and more). A variant's change is its metric minus the mean of");
+        text.AppendLine($"the default's {seedCount} runs on the set, averaged over each task's sets; \"beyond the seeds\" counts the sets where the");
+        text.AppendLine($"variant lies above the best (or below the worst) of the default's {seedCount} runs; the fit time is over the default's");
         text.AppendLine("(seed 1), the mean of the ratios. The seed rows themselves show how much one draw moves by chance.");
         text.AppendLine();
         var tasks = sets.Select(s => s.Task).Distinct().ToArray();
