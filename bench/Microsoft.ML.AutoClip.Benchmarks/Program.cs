@@ -51,16 +51,16 @@ if (Wanted("memory"))
 {
     report.Memory(Measurements.MemoryUse(Run.Quick));
 }
-if (Wanted("size"))
-{
-    report.ModelSizes(ModelSize.Measure(Run.Quick));
-}
 if (Wanted("trainers"))
 {
     double before = Comparison.MatrixMultiplyRate(Run.Quick);
     var compared = Comparison.Run(Run.Quick, Run.Quick ? new[] { BundledData.DiamondsSet, BundledData.TelcoChurnSet, BundledData.SatelliteSet } : BundledData.All);
     double after = Comparison.MatrixMultiplyRate(Run.Quick);
     report.Trainers(compared, Math.Max(before, after));
+}
+if (Wanted("size"))
+{
+    report.ModelSizes(ModelSize.Measure(Run.Quick));
 }
 
 Directory.CreateDirectory(Path.GetDirectoryName(resultsPath)!);

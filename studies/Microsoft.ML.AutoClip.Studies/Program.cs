@@ -3,6 +3,7 @@
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- dynamics   (docs/training-dynamics.md, docs/figures/dynamics-*.png)
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- lr-study   (docs/lr-study.md, docs/figures/lr-study-*.png)
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- ablation   (docs/ablation.md; --sets a,b and --variants x,y (or x|y) for a part, --output name for name.md, --resume)
+//   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- resolution (docs/resolution.md: LightGbm with fewer bins where it leads)
 //
 // Add --quick for a fast smoke run that writes into the temp folder instead.
 using System;
@@ -31,9 +32,13 @@ if (args.Contains("ablation"))
 {
     Ablation.Run(docs, quick, args);
 }
-if (!args.Contains("dynamics") && !args.Contains("lr-study") && !args.Contains("ablation"))
+if (args.Contains("resolution"))
 {
-    Console.Error.WriteLine("usage: Microsoft.ML.AutoClip.Studies dynamics|lr-study|ablation [--quick]");
+    Resolution.Run(docs, quick);
+}
+if (!args.Contains("dynamics") && !args.Contains("lr-study") && !args.Contains("ablation") && !args.Contains("resolution"))
+{
+    Console.Error.WriteLine("usage: Microsoft.ML.AutoClip.Studies dynamics|lr-study|ablation|resolution [--quick]");
     return 2;
 }
 return 0;
