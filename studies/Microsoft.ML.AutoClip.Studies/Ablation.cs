@@ -142,6 +142,9 @@ internal static class Ablation
         var variants = variantsArgument is null ? Variants().ToList()
             : variantsArgument.Split(variantsArgument.Contains('|') ? '|' : ',').Select(name => Variants().FirstOrDefault(v => v.Name == name) ?? Parse(name)).ToList();
         var columns = variants.Select(v => v.Name).Append("LightGbm").ToArray();
+        // --members N: every variant with N networks unless it says otherwise (docs/ablation.md measured single networks: --members 1).
+        string? membersArgument = args.SkipWhile(a => a != "--members").Skip(1).FirstOrDefault();
+        int? members = membersArgument is null ? null : int.Parse(membersArgument, CultureInfo.InvariantCulture);
 
         // Every cell is appended to the results file as soon as it is measured; --resume keeps the cells already
         // there (a long run that was interrupted goes on where it stopped), otherwise the file starts afresh.
@@ -165,6 +168,7 @@ internal static class Ablation
             {
                 var options = AutoClipNetTasks.NewOptions(set.Task);
                 options.Seed = 1;
+                options.EnsembleSize = members;
                 if (quick)
                 {
                     options.NumberOfEpochs = 2;

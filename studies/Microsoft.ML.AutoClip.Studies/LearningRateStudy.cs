@@ -127,6 +127,7 @@ internal static class LearningRateStudy
                             Seed = seed,
                             Optimizer = setting.Optimizer,
                             StandardizeLabel = !hard,
+                            EnsembleSize = 1, // how one network trains at each learning rate (the study predates ensembles)
                         };
                         double rmse;
                         bool diverged = false;

@@ -36,6 +36,7 @@ internal static class TrainingDynamics
             DiagnosticsInterval = 20,
             HistoryDetail = AutoClipNetHistoryDetail.EveryStep, // every step and the AutoClip state, for the figures
             Seed = 3,
+            EnsembleSize = 1, // one network's dynamics
         };
         var withClip = ml.Regression.Trainers.AutoClipNet(Options(AutoClipNetClipping.AutoClip)).Fit(data).Model;
         var without = ml.Regression.Trainers.AutoClipNet(Options(AutoClipNetClipping.None)).Fit(data).Model;
