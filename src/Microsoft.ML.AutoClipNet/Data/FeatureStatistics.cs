@@ -98,9 +98,11 @@ internal sealed class FeatureStatistics
         }
         if (_sampledRows < _sampleSize)
         {
-            if ((long)(_sampledRows + 1) * _features > _sample.Length)
+            long needed = (long)(_sampledRows + 1) * _features;
+            if (needed > _sample.Length)
             {
-                Array.Resize(ref _sample, (int)Math.Min((long)_sampleSize * _features, Math.Max(1024L, 2L * _sample.Length)));
+                // Doubling, at least one more row (a row can hold more than 1,024 values), at most the whole sample.
+                Array.Resize(ref _sample, (int)Math.Min((long)_sampleSize * _features, Math.Max(needed, Math.Max(1024L, 2L * _sample.Length))));
             }
             row.CopyTo(_sample.AsSpan(_sampledRows++ * _features, _features));
         }
