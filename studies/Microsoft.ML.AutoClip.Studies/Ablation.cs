@@ -76,7 +76,7 @@ internal static class Ablation
 
     /// <summary>
     /// A variant written as settings, "epochs=32;width=128;activation=Selu;batch=512;lr=0.05;scaling=Standardize;embeddings=0;
-    /// sigma=0.1;ensemble=1;clipping=None;beta2=0.999;schedule=Constant;holdout=0.2;smoothing=0": for exploring beyond the listed variants.
+    /// sigma=0.1;ensemble=1;ple=32;clipping=None;beta2=0.999;schedule=Constant;holdout=0.2;smoothing=0": for exploring beyond the listed variants.
     /// </summary>
     internal static Variant Parse(string name) => new(name, o =>
     {
@@ -109,6 +109,7 @@ internal static class Ablation
                 case "embeddings": o.EmbeddingFrequencies = (int)number(); break;
                 case "sigma": o.RecipeOverride = Chain(o.RecipeOverride, r => r with { EmbeddingSigma = number() }); break;
                 case "ensemble": o.EnsembleSize = (int)number(); break;
+                case "ple": o.PiecewiseLinearBins = (int)number(); break;
                 case "clipping": o.Clipping = Enum.Parse<AutoClipNetClipping>(value); break;
                 case "percentile": o.Percentile = number(); break;
                 case "beta2": o.AdamBeta2 = number(); break;

@@ -21,16 +21,22 @@ public sealed class NetworkTests
 {
     private const int Inputs = 7;
 
-    /// <summary>A network with every layer kind: feature transform (some features clipped), scale, periodic embedding, dense layers.</summary>
+    /// <summary>Piecewise-linear encodings of features 1, 2 and 5 over a few uneven bins between −3 and 3.</summary>
+    private static PiecewiseLinearLayer Encodings(int inputs)
+        => PiecewiseLinearLayer.Create(inputs, new[] { 1, 2, 5 }, new[] { new[] { -3f, -1f, 0.5f, 3f }, new[] { -2f, 2f }, new[] { -3f, -0.25f, 0f, 0.1f, 2.5f } })!;
+
+    /// <summary>A network with every layer kind: feature transform (some features clipped), piecewise-linear encodings, scale, periodic embedding, dense layers.</summary>
     private static NetworkDescription EveryLayerKind(AutoClipNetActivation activation, int outputs, int seed)
     {
         var random = new Random(seed);
         float[] Values(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale)).ToArray();
+        var encodings = Encodings(Inputs);
         var layers = new List<Layer>
         {
             new FeatureTransformLayer(Values(Inputs, 1), Values(Inputs, 1).Select(v => 0.5f + Math.Abs(v)).ToArray(), Enumerable.Range(0, Inputs).Select(i => i % 2 == 0).ToArray()),
-            new FeatureScaleLayer(Values(Inputs, 1).Select(v => 1 + v / 2).ToArray()),
-            PeriodicEmbeddingLayer.Create(Inputs, new[] { 0, 2, 3, 6 }, frequencies: 5, outputsPerFeature: 3, sigma: 0.3, random, 1f, 1f),
+            encodings,
+            new FeatureScaleLayer(Values(encodings.OutputSize, 1).Select(v => 1 + v / 2).ToArray()),
+            PeriodicEmbeddingLayer.Create(encodings.OutputSize, new[] { 0, 2, 3, 6 }, frequencies: 5, outputsPerFeature: 3, sigma: 0.3, random, 1f, 1f),
         };
         int width = layers[^1].OutputSize;
         foreach (int size in new[] { 9, 6 })
@@ -94,15 +100,17 @@ public sealed class NetworkTests
         }
     }
 
-    /// <summary>The order NetworkBuilder uses: feature transform, periodic embedding, scale, dense layers.</summary>
+    /// <summary>The order NetworkBuilder uses: feature transform, piecewise-linear encodings, periodic embedding, scale, dense layers.</summary>
     private static NetworkDescription BuilderOrder(AutoClipNetActivation activation, int outputs, int seed)
     {
         var random = new Random(seed);
         float[] Values(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale)).ToArray();
+        var encodings = Encodings(Inputs);
         var layers = new List<Layer>
         {
             new FeatureTransformLayer(Values(Inputs, 1), Values(Inputs, 1).Select(v => 0.5f + Math.Abs(v)).ToArray(), Enumerable.Range(0, Inputs).Select(i => i % 3 != 0).ToArray()),
-            PeriodicEmbeddingLayer.Create(Inputs, Enumerable.Range(0, Inputs).ToArray(), frequencies: 4, outputsPerFeature: 3, sigma: 0.3, random, 1f, 1f),
+            encodings,
+            PeriodicEmbeddingLayer.Create(encodings.OutputSize, Enumerable.Range(0, Inputs).ToArray(), frequencies: 4, outputsPerFeature: 3, sigma: 0.3, random, 1f, 1f),
         };
         layers.Add(new FeatureScaleLayer(Values(layers[^1].OutputSize, 1).Select(v => 1 + v / 2).ToArray()));
         int width = layers[^1].OutputSize;

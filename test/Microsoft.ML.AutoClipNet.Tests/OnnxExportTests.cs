@@ -103,6 +103,19 @@ public sealed class OnnxExportTests
     }
 
     [TestMethod]
+    public void Piecewise_linear_encodings_export_exactly()
+    {
+        var fixture = TaskFixture.ByName("regression");
+        var ml = new MLContext(seed: 1);
+        var (train, test) = Split(ml, fixture.DataSet, rows: 2000);
+        var options = (AutoClipNetOptionsBase)TestOptions.Quick(fixture.NewOptions(), epochs: 2);
+        options.PiecewiseLinearBins = 16;
+        var model = BundledData.FeatureMaker(ml, fixture.DataSet).Append(fixture.Trainer(ml, options)).Fit(train);
+        StringAssert.Contains(TaskFixture.PredictionTransformer(model) is AutoClipNetPredictionTransformer t ? t.Model.Layers : "", "piecewise-linear encodings");
+        Console.WriteLine(Compare(ml, model, test, DataTask.Regression, "encodings.onnx"));
+    }
+
+    [TestMethod]
     public void Models_saved_by_the_released_format_1_1_export_too()
     {
         string directory = Path.Combine(TestData.RepoRoot, "test", "Fixtures", "regression-format-1.1");

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 
 namespace Microsoft.ML.AutoClipNet.Data;
 
@@ -136,6 +137,13 @@ internal sealed class FeatureStatistics
     {
         var values = SortedSample(feature);
         return QuantileOfSorted(values, q);
+    }
+
+    /// <summary>The <paramref name="q"/>-quantiles of the feature (each 0 to 1), sorting the sample once.</summary>
+    public double[] Quantiles(int feature, IReadOnlyList<double> q)
+    {
+        var values = SortedSample(feature);
+        return q.Select(p => QuantileOfSorted(values, p)).ToArray();
     }
 
     /// <summary>Median and the 25% and 75% quantiles, sorting the sample once.</summary>

@@ -25,6 +25,9 @@ internal enum LayerKind
 
     /// <summary>The mean of several member networks' outputs (format 2.4).</summary>
     Ensemble = 6,
+
+    /// <summary>Piecewise-linear encodings of numeric features over quantile bins (format 2.4).</summary>
+    PiecewiseLinear = 7,
 }
 
 /// <summary>

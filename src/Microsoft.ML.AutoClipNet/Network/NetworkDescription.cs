@@ -128,6 +128,7 @@ internal sealed class NetworkDescription : IDisposable
                 LayerKind.Activation => ActivationLayer.Read(reader, width),
                 LayerKind.FeatureScale => FeatureScaleLayer.Read(reader, width),
                 LayerKind.PeriodicEmbedding => PeriodicEmbeddingLayer.Read(reader, width),
+                LayerKind.PiecewiseLinear => PiecewiseLinearLayer.Read(reader, width),
                 LayerKind.Ensemble when allowEnsemble => EnsembleLayer.Read(reader, width),
                 LayerKind.Ensemble => throw new InvalidDataException($"Layer {i} is an ensemble inside an ensemble's member."),
                 _ => throw new InvalidDataException($"Layer {i} has the unknown kind {(int)kind}."),

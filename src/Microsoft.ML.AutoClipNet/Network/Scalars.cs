@@ -17,6 +17,7 @@ internal static class Scalars
 {
     public static readonly Scalar Zero = 0f.ToScalar();
     public static readonly Scalar One = 1f.ToScalar();
+    public static readonly Scalar Two = 2f.ToScalar();
     public static readonly Scalar TwoPi = ((float)(2 * System.Math.PI)).ToScalar();
     public static readonly Scalar LeakySlope = Activations.LeakySlope.ToScalar();
 

@@ -160,6 +160,7 @@ internal abstract class LayerStep : IDisposable
     public static LayerStep Create(Layer layer, IReadOnlyList<Tensor> values, IReadOnlyList<Tensor> gradients, IReadOnlyList<Tensor>? constants, int capacity, bool inputGradient) => layer switch
     {
         FeatureTransformLayer transform when !inputGradient => new FeatureTransformStep(transform, constants!, capacity),
+        PiecewiseLinearLayer encodings when !inputGradient => new PiecewiseLinearStep(encodings, constants!, capacity),
         PeriodicEmbeddingLayer embedding => new EmbeddingStep(embedding, values, gradients, constants!, capacity),
         FeatureScaleLayer scale => new FeatureScaleStep(scale, values, gradients, capacity),
         DenseLayer dense => new DenseStep(dense, values, gradients, capacity),
@@ -202,6 +203,36 @@ internal sealed class FeatureTransformStep : LayerStep
             var t = Rows(_scratch, rows).copy_(y).mul_(y).mul_(_clipFactor).add_(Scalars.One, Scalars.One).sqrt_();
             y.div_(t);
         }
+        return y;
+    }
+
+    public override Tensor? Backward(Tensor outputGradient, int rows, bool inputGradient)
+    {
+        NoInputGradient(inputGradient, _layer);
+        return null;
+    }
+}
+
+/// <summary>The input, then min(1, max(0, (x_j − a)·s)) for every bin: fixed encodings, before any layer that learns.</summary>
+internal sealed class PiecewiseLinearStep : LayerStep
+{
+    private readonly PiecewiseLinearLayer _layer;
+    private readonly Tensor _index, _lower, _scale;
+    private readonly Tensor _output;
+
+    public PiecewiseLinearStep(PiecewiseLinearLayer layer, IReadOnlyList<Tensor> constants, int capacity)
+        : base(capacity)
+    {
+        _layer = layer;
+        (_index, _lower, _scale) = (constants[0], constants[1], constants[2]);
+        _output = Buffer(layer.OutputSize);
+    }
+
+    public override Tensor Forward(Tensor x, int rows)
+    {
+        var y = Rows(_output, rows);
+        y.narrow(1, 0, _layer.InputSize).copy_(x);
+        y.narrow(1, _layer.InputSize, _layer.Sources.Count).copy_(x.index_select(1, _index)).sub_(_lower).mul_(_scale).clamp_(Scalars.Zero, Scalars.One).mul_(Scalars.Two).sub_(Scalars.One);
         return y;
     }
 

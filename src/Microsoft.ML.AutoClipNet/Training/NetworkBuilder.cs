@@ -13,15 +13,21 @@ internal static class NetworkBuilder
     {
         int features = statistics.FeatureCount;
         var layers = new List<Layer>();
-        if (Preprocessing(recipe.FeatureScaling, statistics) is { } transform)
+        var transform = Preprocessing(recipe.FeatureScaling, statistics);
+        if (transform is not null)
         {
             layers.Add(transform);
         }
         int width = features;
+        // Numeric features only: one-hot slots and constants gain nothing from encodings or embeddings.
+        int[] numeric = Enumerable.Range(0, features).Where(j => !statistics.IsBinary(j) && statistics.Min(j) < statistics.Max(j)).ToArray();
+        if (recipe.PiecewiseLinearBins > 0 && numeric.Length > 0 && PiecewiseLinear(recipe.PiecewiseLinearBins, numeric, statistics, transform) is { } encodings)
+        {
+            layers.Add(encodings);
+            width = encodings.OutputSize;
+        }
         if (recipe.EmbeddingFrequencies > 0)
         {
-            // Numeric features only: one-hot slots and constants gain nothing from periodic embeddings.
-            int[] numeric = Enumerable.Range(0, features).Where(j => !statistics.IsBinary(j) && statistics.Min(j) < statistics.Max(j)).ToArray();
             if (numeric.Length > 0)
             {
                 var embedding = PeriodicEmbeddingLayer.Create(width, numeric, recipe.EmbeddingFrequencies, recipe.EmbeddingSize, recipe.EmbeddingSigma, random,
@@ -42,6 +48,57 @@ internal static class NetworkBuilder
         }
         layers.Add(DenseLayer.Create(width, outputs, recipe.OutputInit, random, 1f, recipe.BiasLearningRateFactor, 1f, BiasDecay(recipe)));
         return new NetworkDescription(features, layers);
+    }
+
+    /// <summary>
+    /// Piecewise-linear encodings of the numeric features over <paramref name="bins"/> bins between quantiles of the training
+    /// rows (the statistics' sample), the edges mapped through the feature transform (monotone per feature) so that they
+    /// apply to the values the encodings read; repeated edges (discrete features) merge their bins. Null when no bin is left.
+    /// </summary>
+    public static PiecewiseLinearLayer? PiecewiseLinear(int bins, int[] numeric, FeatureStatistics statistics, FeatureTransformLayer? transform)
+    {
+        int features = statistics.FeatureCount;
+        var levels = Enumerable.Range(0, bins + 1).Select(t => (double)t / bins).ToArray();
+        var raw = new float[bins + 1][];
+        var mapped = new float[bins + 1][];
+        for (int t = 0; t <= bins; t++)
+        {
+            raw[t] = new float[features];
+        }
+        foreach (int j in numeric)
+        {
+            var quantiles = statistics.Quantiles(j, levels);
+            for (int t = 0; t <= bins; t++)
+            {
+                raw[t][j] = (float)quantiles[t];
+            }
+        }
+        for (int t = 0; t <= bins; t++)
+        {
+            mapped[t] = new float[features];
+            if (transform is null)
+            {
+                raw[t].CopyTo(mapped[t], 0);
+            }
+            else
+            {
+                transform.Forward(raw[t], mapped[t]);
+            }
+        }
+        var edges = numeric.Select(j =>
+        {
+            var e = new List<float>();
+            for (int t = 0; t <= bins; t++)
+            {
+                float v = mapped[t][j];
+                if (e.Count == 0 || v > e[^1])
+                {
+                    e.Add(v);
+                }
+            }
+            return e.ToArray();
+        }).ToArray();
+        return PiecewiseLinearLayer.Create(features, numeric, edges);
     }
 
     /// <summary>The previous network decayed every parameter (Adam's L2); the tabular recipe leaves biases alone.</summary>

@@ -71,6 +71,8 @@ namespace Microsoft.ML.AutoClipNet.Training
 
         public int? EmbeddingFrequencies { get; init; }
 
+        public int? PiecewiseLinearBins { get; init; }
+
         public int[]? HiddenLayerSizes { get; init; }
 
         public AutoClipNetActivation? Activation { get; init; }
@@ -121,6 +123,9 @@ namespace Microsoft.ML.AutoClipNet.Training
         public int EmbeddingSize { get; init; } = 3;
 
         public double EmbeddingSigma { get; init; } = 0.1;
+
+        /// <summary>Quantile bins of the piecewise-linear encodings per numeric feature (0: none).</summary>
+        public int PiecewiseLinearBins { get; init; }
 
         public required bool FeatureScaleLayer { get; init; }
 
@@ -180,6 +185,7 @@ namespace Microsoft.ML.AutoClipNet.Training
                 Architecture = request.Architecture,
                 FeatureScaling = request.FeatureScaling ?? (real ? AutoClipNetFeatureScaling.RobustSmoothClip : AutoClipNetFeatureScaling.Standardize),
                 EmbeddingFrequencies = request.EmbeddingFrequencies ?? (real ? 16 : 0),
+                PiecewiseLinearBins = request.PiecewiseLinearBins ?? 0,
                 FeatureScaleLayer = real,
                 HiddenLayerSizes = request.HiddenLayerSizes ?? (real ? new[] { 256, 256, 256 } : new[] { 64, 64 }),
                 Activation = request.Activation ?? (real ? AutoClipNetActivation.Selu : AutoClipNetActivation.ReLU),
@@ -238,7 +244,7 @@ namespace Microsoft.ML.AutoClipNet.Training
         }
 
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-            $"{Architecture}, {FeatureScaling}, embeddings {EmbeddingFrequencies}, hidden {string.Join("-", HiddenLayerSizes)} {Activation}, " +
+            $"{Architecture}, {FeatureScaling}, {(PiecewiseLinearBins > 0 ? $"piecewise-linear encodings of {PiecewiseLinearBins} bins, " : "")}embeddings {EmbeddingFrequencies}, hidden {string.Join("-", HiddenLayerSizes)} {Activation}, " +
             $"Adam(β2 {AdamBeta2}) at {LearningRate} {Schedule}, batch {BatchSize}{(DropLastPartialBatch ? " (last partial dropped)" : "")}, {Epochs} epochs of {TrainingRows} rows, " +
             $"hold-out {ValidationFraction}, best epoch by {EpochSelection}, label smoothing {LabelSmoothing}{(EnsembleSize > 1 ? $", an ensemble of {EnsembleSize} networks" : "")}");
     }
