@@ -154,10 +154,12 @@ public sealed class EnsembleTests
     }
 
     [TestMethod]
-    public void An_ensemble_of_one_trains_the_single_network_of_format_2_3_bit_for_bit()
+    public void An_ensemble_of_one_trains_the_single_network_of_format_2_3_to_float_rounding()
     {
         // The format-2.3 fixture binary-tanh-32-16 (test/Fixtures/format-2.3/Generator.cs.txt), trained again with EnsembleSize = 1:
-        // the same outputs, so a single network trains exactly as before ensembles existed.
+        // a single network trains as before ensembles existed. The outputs were the same bits until the training step's
+        // feature transform, embeddings' sine and cosine and SELU moved from LibTorch calls to managed kernels, which round
+        // a few values differently in the last bit; the trained model's scores moved by at most 3e-8.
         string directory = Path.Combine(TestData.RepoRoot, "test", "Fixtures", "format-2.3");
         var ml = new MLContext(seed: 0);
         var cancer = File.ReadLines(TestData.PathOf("breast-cancer.csv")).Skip(1)
@@ -177,8 +179,16 @@ public sealed class EnsembleTests
         {
             values.AddRange(new[] { s.Score, s.Probability, s.PredictedLabel ? 1f : 0f });
         }
-        byte[] expected = File.ReadAllBytes(Path.Combine(directory, "binary-tanh-32-16.transform.bin"));
-        CollectionAssert.AreEqual(expected, values.SelectMany(BitConverter.GetBytes).ToArray());
+        byte[] bytes = File.ReadAllBytes(Path.Combine(directory, "binary-tanh-32-16.transform.bin"));
+        var expected = Enumerable.Range(0, bytes.Length / 4).Select(i => BitConverter.ToSingle(bytes, 4 * i)).ToArray();
+        Assert.AreEqual(expected.Length, values.Count);
+        for (int i = 0; i < expected.Length; i += 3)
+        {
+            // Score, probability: within float rounding (2.6e-8 at most here); the predicted label the same.
+            Assert.AreEqual(expected[i], values[i], 1e-6f * (1 + Math.Abs(expected[i])), $"row {i / 3}: score");
+            Assert.AreEqual(expected[i + 1], values[i + 1], 1e-6f, $"row {i / 3}: probability");
+            Assert.AreEqual(expected[i + 2], values[i + 2], $"row {i / 3}: predicted label");
+        }
     }
 
     public sealed class LabeledCancerRow

@@ -84,7 +84,7 @@ internal sealed class FlatAdam : FlatOptimizer
     private readonly bool _decoupled;
     private readonly float[] _m;
     private readonly float[] _v;
-    private readonly float[] _ones;
+    private readonly (int Start, int Count, float Rate, float Decay)[] _runs;
 
     public FlatAdam(TrainingModule module, double beta1, double beta2, bool decoupled)
         : base(module)
@@ -94,16 +94,33 @@ internal sealed class FlatAdam : FlatOptimizer
         _decoupled = decoupled;
         _m = new float[module.ParameterCount];
         _v = new float[module.ParameterCount];
-        _ones = Module.LearningRateFactors is null || Module.WeightDecayFactors is null ? new float[module.ParameterCount] : Array.Empty<float>();
-        Array.Fill(_ones, 1f);
+        _runs = Runs(module);
+    }
+
+    /// <summary>The parameter buffer as runs of values that share their learning-rate and weight-decay factors (a layer's tensor each, or longer).</summary>
+    private static (int Start, int Count, float Rate, float Decay)[] Runs(TrainingModule module)
+    {
+        int n = checked((int)module.ParameterCount);
+        ReadOnlySpan<float> rates = module.LearningRateFactors is { } r ? TensorMemory.Floats(r) : null;
+        ReadOnlySpan<float> decays = module.WeightDecayFactors is { } d ? TensorMemory.Floats(d) : null;
+        var runs = new System.Collections.Generic.List<(int, int, float, float)>();
+        int start = 0;
+        for (int i = 1; i <= n; i++)
+        {
+            float rate = rates.IsEmpty ? 1f : rates[start], decay = decays.IsEmpty ? 1f : decays[start];
+            if (i == n || (!rates.IsEmpty && rates[i] != rate) || (!decays.IsEmpty && decays[i] != decay))
+            {
+                runs.Add((start, i - start, rate, decay));
+                start = i;
+            }
+        }
+        return runs.ToArray();
     }
 
     public override void Step(double learningRate, double weightDecay)
     {
         var values = TensorMemory.Floats(Module.Values);
         var gradient = TensorMemory.Floats(Module.Gradients);
-        ReadOnlySpan<float> rates = Module.LearningRateFactors is { } r ? TensorMemory.Floats(r) : _ones;
-        ReadOnlySpan<float> decays = Module.WeightDecayFactors is { } d ? TensorMemory.Floats(d) : _ones;
         Steps++;
         double correction1 = 1 - Math.Pow(_beta1, Steps);
         double correction2 = 1 - Math.Pow(_beta2, Steps);
@@ -111,17 +128,25 @@ internal sealed class FlatAdam : FlatOptimizer
             Beta1: (float)_beta1, OneMinusBeta1: (float)(1 - _beta1), Beta2: (float)_beta2, OneMinusBeta2: (float)(1 - _beta2),
             SqrtCorrection2: (float)Math.Sqrt(correction2), StepSize: (float)(learningRate / correction1),
             L2: _decoupled ? 0f : (float)weightDecay, Decoupled: _decoupled ? (float)(learningRate * weightDecay) : 0f);
-        Update(values, gradient, _m, _v, rates, decays, k);
+        foreach (var (start, count, rate, decay) in _runs)
+        {
+            Update(values.Slice(start, count), gradient.Slice(start, count), _m.AsSpan(start, count), _v.AsSpan(start, count), rate, decay, k);
+        }
     }
 
     internal readonly record struct Constants(float Beta1, float OneMinusBeta1, float Beta2, float OneMinusBeta2, float SqrtCorrection2, float StepSize, float L2, float Decoupled);
 
-    /// <summary>The update of every value, in the order of PyTorch's single-tensor Adam, vectorized.</summary>
+    /// <summary>
+    /// The update of every value of a run that shares its factors, in the order of PyTorch's single-tensor Adam, vectorized.
+    /// The gradient is read, not written (the next step's backward pass writes all of it).
+    /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    internal static void Update(Span<float> values, Span<float> gradient, Span<float> m, Span<float> v, ReadOnlySpan<float> rates, ReadOnlySpan<float> decays, Constants k)
+    internal static void Update(Span<float> values, ReadOnlySpan<float> gradient, Span<float> m, Span<float> v, float rate, float decay, Constants k)
     {
         int i = 0;
         int width = System.Numerics.Vector<float>.Count;
+        float l2Decay = k.L2 * decay;
+        float shrink = 1 - k.Decoupled * (rate * decay);
         if (System.Numerics.Vector.IsHardwareAccelerated)
         {
             var beta1 = new System.Numerics.Vector<float>(k.Beta1);
@@ -131,9 +156,10 @@ internal sealed class FlatAdam : FlatOptimizer
             var sqrtCorrection2 = new System.Numerics.Vector<float>(k.SqrtCorrection2);
             var stepSize = new System.Numerics.Vector<float>(k.StepSize);
             var l2 = new System.Numerics.Vector<float>(k.L2);
-            var decoupled = new System.Numerics.Vector<float>(k.Decoupled);
+            var vdecay = new System.Numerics.Vector<float>(decay);
+            var vrate = new System.Numerics.Vector<float>(rate);
+            var vshrink = new System.Numerics.Vector<float>(shrink);
             var epsilon = new System.Numerics.Vector<float>(Epsilon);
-            var one = System.Numerics.Vector<float>.One;
             var negligible = new System.Numerics.Vector<float>(Negligible);
             var negligibleGradient = new System.Numerics.Vector<float>(NegligibleGradient);
             var zero = System.Numerics.Vector<float>.Zero;
@@ -143,36 +169,32 @@ internal sealed class FlatAdam : FlatOptimizer
                 var g = new System.Numerics.Vector<float>(gradient[i..]);
                 // Flushed before any arithmetic touches it: a subnormal operand is as slow as a subnormal result.
                 g = System.Numerics.Vector.ConditionalSelect(System.Numerics.Vector.LessThan(System.Numerics.Vector.Abs(g), negligibleGradient), zero, g);
-                var rate = new System.Numerics.Vector<float>(rates[i..]);
-                var decay = new System.Numerics.Vector<float>(decays[i..]);
-                g += l2 * (p * decay);
-                p *= one - decoupled * (rate * decay);
+                g += l2 * (p * vdecay);
+                p *= vshrink;
                 var mi = new System.Numerics.Vector<float>(m[i..]) * beta1 + g * oneMinusBeta1;
                 var vi = new System.Numerics.Vector<float>(v[i..]) * beta2 + g * g * oneMinusBeta2;
                 mi = System.Numerics.Vector.ConditionalSelect(System.Numerics.Vector.LessThan(System.Numerics.Vector.Abs(mi), negligible), zero, mi);
                 vi = System.Numerics.Vector.ConditionalSelect(System.Numerics.Vector.LessThan(vi, negligible), zero, vi);
                 var denominator = System.Numerics.Vector.SquareRoot(vi) / sqrtCorrection2 + epsilon;
-                p -= stepSize * (mi * rate) / denominator;
+                p -= stepSize * (mi * vrate) / denominator;
                 mi.CopyTo(m[i..]);
                 vi.CopyTo(v[i..]);
                 p.CopyTo(values[i..]);
-                g.CopyTo(gradient[i..]);
             }
         }
         for (; i < values.Length; i++)
         {
             float raw = MathF.Abs(gradient[i]) < NegligibleGradient ? 0 : gradient[i];
-            float p = values[i], g = raw + k.L2 * (values[i] * decays[i]);
-            p *= 1 - k.Decoupled * (rates[i] * decays[i]);
+            float p = values[i], g = raw + k.L2 * (values[i] * decay);
+            p *= shrink;
             float mi = m[i] * k.Beta1 + g * k.OneMinusBeta1;
             float vi = v[i] * k.Beta2 + g * g * k.OneMinusBeta2;
             mi = MathF.Abs(mi) < Negligible ? 0 : mi;
             vi = vi < Negligible ? 0 : vi;
             float denominator = MathF.Sqrt(vi) / k.SqrtCorrection2 + Epsilon;
-            values[i] = p - k.StepSize * (mi * rates[i]) / denominator;
+            values[i] = p - k.StepSize * (mi * rate) / denominator;
             m[i] = mi;
             v[i] = vi;
-            gradient[i] = g;
         }
     }
 }

@@ -1,0 +1,150 @@
+using System;
+using System.Linq;
+using Microsoft.ML.AutoClipNet.Network;
+using Microsoft.ML.AutoClipNet.Training;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.AutoClipNet.Tests;
+
+/// <summary>
+/// The managed kernels of the training step (sine and cosine of the periodic embeddings, the exponential of SELU, the
+/// feature transform) against double-precision references and against the LibTorch operations they replace.
+/// </summary>
+[TestClass]
+public sealed class TrainingKernelTests
+{
+    [TestMethod]
+    public void SinCos_is_within_2_5e_7_of_the_exact_values_and_falls_back_outside_its_range()
+    {
+        var random = new Random(1);
+        var t = new float[20_000];
+        for (int i = 0; i < t.Length; i++)
+        {
+            // Mostly the embeddings' range, some up to the reduction limit, quadrant boundaries, and values beyond.
+            t[i] = (i % 4) switch
+            {
+                0 => (float)((random.NextDouble() * 2 - 1) * 20),
+                1 => (float)((random.NextDouble() * 2 - 1) * Kernels.SinCosReductionLimit),
+                2 => (float)(Math.PI / 4 * random.Next(-2000, 2000)),
+                _ => (float)((random.NextDouble() * 2 - 1) * 1e6),
+            };
+        }
+        t[0] = 0f;
+        t[1] = -0f;
+        t[2] = Kernels.SinCosReductionLimit;
+        t[3] = -Kernels.SinCosReductionLimit;
+        t[4] = BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(Kernels.SinCosReductionLimit) + 1);
+        t[5] = 1e-30f;
+        var sin = new float[t.Length];
+        var cos = new float[t.Length];
+        Kernels.SinCos(t, sin, cos);
+        double worst = 0;
+        for (int i = 0; i < t.Length; i++)
+        {
+            double sinError = Math.Abs(sin[i] - Math.Sin(t[i])), cosError = Math.Abs(cos[i] - Math.Cos(t[i]));
+            worst = Math.Max(worst, Math.Max(sinError, cosError));
+            Assert.IsTrue(sinError <= 2.5e-7 && cosError <= 2.5e-7, $"t = {t[i]:R}: sin {sin[i]:R} (exact {Math.Sin(t[i]):R}), cos {cos[i]:R} (exact {Math.Cos(t[i]):R})");
+        }
+        Assert.AreEqual(0f, sin[0]);
+        Assert.AreEqual(1f, cos[0]);
+        Assert.IsTrue(worst > 0, "Some values are not exactly the double-precision ones: the comparison is real.");
+
+        // Not finite: NaN, as MathF gives; in place (sin over t) works too.
+        var specials = new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity, 1f, 2f, 3f, 4f, 5f, 6f };
+        var s = specials.ToArray();
+        var c = new float[specials.Length];
+        Kernels.SinCos(s, s, c);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.IsTrue(float.IsNaN(s[i]) && float.IsNaN(c[i]), $"sin/cos of {specials[i]}");
+        }
+        for (int i = 3; i < specials.Length; i++)
+        {
+            Assert.AreEqual(Math.Sin(specials[i]), s[i], 2.5e-7, $"sin {specials[i]} in place");
+            Assert.AreEqual(Math.Cos(specials[i]), c[i], 2.5e-7, $"cos {specials[i]} in place");
+        }
+    }
+
+    [TestMethod]
+    public void The_exponential_of_non_positive_values_is_within_two_ulps()
+    {
+        var random = new Random(2);
+        var x = Enumerable.Range(0, 4096).Select(i => i < 8 ? new[] { 0f, -0f, -1e-30f, -87f, -86.9f, -88f, -100f, -1e30f }[i] : (float)(-random.NextDouble() * (i % 2 == 0 ? 1 : 90))).ToArray();
+        for (int i = 0; i < x.Length; i += 8)
+        {
+            var e = Kernels.ExpOfNonPositive(System.Runtime.Intrinsics.Vector256.Create(x.AsSpan(i, 8)));
+            for (int l = 0; l < 8; l++)
+            {
+                double exact = Math.Exp(Math.Max(x[i + l], -87f));
+                float ulp = MathF.BitIncrement((float)exact) - (float)exact;
+                Assert.IsTrue(Math.Abs(e[l] - exact) <= 2 * ulp, $"exp({x[i + l]:R}) = {e[l]:R}, exact {exact:R}");
+                Assert.IsTrue(e[l] >= 1e-38f, "no subnormal results");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void The_training_steps_SELU_matches_LibTorchs_and_keeps_NaN()
+    {
+        var random = new Random(3);
+        var values = Enumerable.Range(0, 1003).Select(i => i switch
+        {
+            0 => 0f, 1 => -0f, 2 => float.NaN, 3 => -200f, 4 => 1e-30f, 5 => -1e-30f, 6 => float.PositiveInfinity, 7 => float.NegativeInfinity,
+            _ => (float)((random.NextDouble() * 2 - 1) * (i % 3 == 0 ? 0.01 : 10)),
+        }).ToArray();
+        using var scope = NewDisposeScope();
+        var expected = TensorMemory.Copy(values, values.Length).selu_().data<float>().ToArray();
+        var actual = values.ToArray();
+        Derivatives.Selu(actual);
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (float.IsNaN(expected[i]))
+            {
+                Assert.IsTrue(float.IsNaN(actual[i]), $"SELU({values[i]}) = {actual[i]}, LibTorch NaN");
+                continue;
+            }
+            Assert.AreEqual(expected[i], actual[i], 4e-7f * (1 + Math.Abs(expected[i])), $"SELU({values[i]:R})");
+        }
+        Assert.IsTrue(values.Select((v, i) => (v, i)).Where(p => p.v > 0 && float.IsFinite(p.v)).All(p => actual[p.i] == expected[p.i]), "positive values are λ·x exactly");
+    }
+
+    [TestMethod]
+    public void The_managed_feature_transform_step_is_within_two_ulps_of_LibTorchs()
+    {
+        var random = new Random(4);
+        const int inputs = 11, rows = 29;
+        float[] Values(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale)).ToArray();
+        foreach (bool anyClip in new[] { true, false })
+        {
+            var layer = new FeatureTransformLayer(Values(inputs, 3), Values(inputs, 2).Select(v => 0.1f + Math.Abs(v)).ToArray(), Enumerable.Range(0, inputs).Select(i => anyClip && i % 3 != 1).ToArray());
+            using var network = new NetworkDescription(inputs, new Layer[] { layer, DenseLayer.Create(inputs, 1, DenseInit.Uniform, random) });
+            using var module = new TrainingModule(network);
+            using var scope = NewDisposeScope();
+            var data = Values(rows * inputs, 40);
+            var contiguous = TensorMemory.Copy(data, rows, inputs);
+            var strided = contiguous.t().contiguous().t(); // the same rows, not contiguous: the step's LibTorch operations
+            var step = LayerStep.Create(layer, module.ValueViews(0), module.GradientViews(0), module.Constants(0), rows, inputGradient: false);
+            var managed = step.Forward(contiguous, rows).data<float>().ToArray();
+            Assert.IsFalse(strided.is_contiguous());
+            var libTorch = step.Forward(strided, rows).data<float>().ToArray();
+            // LibTorch rounds some of these operations differently in the last bit (its vector kernels); a step's own result never changes.
+            for (int i = 0; i < managed.Length; i++)
+            {
+                Assert.IsTrue(Math.Abs(BitConverter.SingleToInt32Bits(managed[i]) - BitConverter.SingleToInt32Bits(libTorch[i])) <= 2, $"clipping {anyClip}, value {i}: {managed[i]:R} against LibTorch's {libTorch[i]:R}");
+            }
+            CollectionAssert.AreEqual(managed, step.Forward(contiguous, rows).data<float>().ToArray(), "the same rows, the same values");
+            step.Dispose();
+        }
+    }
+
+    [TestMethod]
+    public void The_values_of_a_row_range_start_at_its_first_row()
+    {
+        // The training step reads batches in place; a batch that is a range of a larger tensor's rows must read that range.
+        using var scope = NewDisposeScope();
+        var all = TensorMemory.Copy(Enumerable.Range(0, 40).Select(i => (float)i).ToArray(), 10, 4);
+        var range = all.narrow(0, 3, 2);
+        CollectionAssert.AreEqual(new float[] { 12, 13, 14, 15, 16, 17, 18, 19 }, TensorMemory.Floats(range).ToArray());
+    }
+}
