@@ -133,8 +133,10 @@ internal static class Kernels
     /// <summary>
     /// sin t and cos t of every value, to within 2.5·10⁻⁷ of the exact values for |t| up to <see cref="SinCosReductionLimit"/>
     /// (MathF beyond it, and for NaN and infinities): t is reduced by the nearest multiple j of π/2, the reduced value's sine and cosine are
-    /// polynomials, and j mod 4 picks and signs them. The same rounding in every lane and on every machine (no fused
-    /// multiply-add), eight values at a time. <paramref name="sin"/> may be <paramref name="t"/> itself.
+    /// polynomials, and j mod 4 picks and signs them, eight values at a time, with the same rounding on every machine (no
+    /// fused multiply-add). The values after the last full eight, and any eight that hold a value beyond the limit or a NaN,
+    /// go to MathF (the C runtime's, so their last bits can differ between operating systems). <paramref name="sin"/> may
+    /// be <paramref name="t"/> itself.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void SinCos(ReadOnlySpan<float> t, Span<float> sin, Span<float> cos)
@@ -184,7 +186,7 @@ internal static class Kernels
     private const float E1 = 1.9875691500e-4f, E2 = 1.3981999507e-3f, E3 = 8.3334519073e-3f, E4 = 4.1665795894e-2f, E5 = 1.6666665459e-1f, E6 = 5.0000001201e-1f;
 
     /// <summary>
-    /// eˣ of eight finite values of at most 0, to within two ulps (arguments below −87 give e⁻⁸⁷, 10⁻³⁸, not subnormal
+    /// eˣ of eight finite values of at most 0, to within one ulp (arguments below −87 give e⁻⁸⁷, 10⁻³⁸, not subnormal
     /// results); the same rounding in every lane and on every machine (no fused multiply-add).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

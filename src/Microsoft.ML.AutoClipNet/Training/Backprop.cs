@@ -355,7 +355,6 @@ internal sealed class FeatureScaleStep : LayerStep
 internal sealed class EmbeddingStep : LayerStep
 {
     private const float TwoPi = (float)(2 * Math.PI);
-    private readonly PeriodicEmbeddingLayer _layer;
     private readonly Tensor _frequencies, _phases, _weights, _bias;
     private readonly Tensor _frequencyGradient, _phaseGradient, _weightGradient, _biasGradient;
     private readonly int[] _embedded;
@@ -371,7 +370,6 @@ internal sealed class EmbeddingStep : LayerStep
     public EmbeddingStep(PeriodicEmbeddingLayer layer, IReadOnlyList<Tensor> values, IReadOnlyList<Tensor> gradients, IReadOnlyList<Tensor> constants, int capacity)
         : base(capacity)
     {
-        _layer = layer;
         (_frequencies, _phases, _weights, _bias) = (values[0], values[1], values[2], values[3]);
         (_frequencyGradient, _phaseGradient, _weightGradient, _biasGradient) = (gradients[0], gradients[1], gradients[2], gradients[3]);
         _embedded = layer.EmbeddedFeatures.ToArray();
@@ -626,7 +624,8 @@ internal static class Derivatives
 
     /// <summary>
     /// x ← SELU(x) = λ·x for x &gt; 0, λα·(eˣ − 1) otherwise, in place, eight values at a time (the exponential of
-    /// <see cref="Kernels.ExpOfNonPositive"/>, within an ulp or two of LibTorch's).
+    /// <see cref="Kernels.ExpOfNonPositive"/>): within 2·10⁻⁷ of LibTorch's, which uses expm1, so tiny negative inputs
+    /// lose their relative precision (−10⁻³⁰ gives 0); the values after the last full eight use MathF.Exp.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Selu(Span<float> x)

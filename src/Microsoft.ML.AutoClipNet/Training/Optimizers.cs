@@ -145,7 +145,6 @@ internal sealed class FlatAdam : FlatOptimizer
     {
         int i = 0;
         int width = System.Numerics.Vector<float>.Count;
-        float l2Decay = k.L2 * decay;
         float shrink = 1 - k.Decoupled * (rate * decay);
         if (System.Numerics.Vector.IsHardwareAccelerated)
         {
