@@ -199,11 +199,7 @@ internal sealed class PeriodicEmbeddingLayer : Layer
     public override void Write(BinaryWriter writer)
     {
         writer.Write(InputSize);
-        writer.Write(_embedded.Length);
-        foreach (int j in _embedded)
-        {
-            writer.Write(j);
-        }
+        Serialization.WriteIndices(writer, _embedded);
         writer.Write(Frequencies);
         writer.Write(OutputsPerFeature);
         Serialization.WriteFloats(writer, _frequencies);
@@ -219,12 +215,8 @@ internal sealed class PeriodicEmbeddingLayer : Layer
         {
             throw new InvalidDataException($"A periodic embedding takes {features} inputs where the layer before it gives {inputSize}.");
         }
-        int m = Serialization.ReadCount(reader, "number of embedded features", 1, features);
-        var embedded = new int[m];
-        for (int i = 0; i < m; i++)
-        {
-            embedded[i] = Serialization.ReadCount(reader, "embedded feature", 0, features - 1);
-        }
+        var embedded = Serialization.ReadIndices(reader, "number of embedded features", features, "embedded feature", features);
+        int m = embedded.Length;
         int k = Serialization.ReadCount(reader, "number of frequencies", 1, 4096);
         int d = Serialization.ReadCount(reader, "embedding size", 1, 4096);
         var w = Serialization.ReadFloats(reader, (long)m * k, "embedding frequencies");

@@ -124,11 +124,7 @@ internal sealed class PiecewiseLinearLayer : Layer
     public override void Write(BinaryWriter writer)
     {
         writer.Write(InputSize);
-        writer.Write(_source.Length);
-        foreach (int j in _source)
-        {
-            writer.Write(j);
-        }
+        Serialization.WriteIndices(writer, _source);
         Serialization.WriteFloats(writer, _lower);
         Serialization.WriteFloats(writer, _scale);
     }
@@ -140,12 +136,8 @@ internal sealed class PiecewiseLinearLayer : Layer
         {
             throw new InvalidDataException($"Piecewise-linear encodings take {features} inputs where the layer before them gives {inputSize}.");
         }
-        int n = Serialization.ReadCount(reader, "number of piecewise-linear encodings", 1, Serialization.MaxWidth);
-        var source = new int[n];
-        for (int i = 0; i < n; i++)
-        {
-            source[i] = Serialization.ReadCount(reader, "encoded feature", 0, features - 1);
-        }
+        var source = Serialization.ReadIndices(reader, "number of piecewise-linear encodings", Serialization.MaxWidth, "encoded feature", features);
+        int n = source.Length;
         var lower = Serialization.ReadFloats(reader, n, "bins' lower edges");
         var scale = Serialization.ReadFloats(reader, n, "bins' scales");
         return new PiecewiseLinearLayer(features, source, lower, scale);

@@ -20,6 +20,27 @@ internal static class Serialization
         return value;
     }
 
+    /// <summary>Feature indices: their count, then each index.</summary>
+    public static void WriteIndices(BinaryWriter writer, ReadOnlySpan<int> indices)
+    {
+        writer.Write(indices.Length);
+        foreach (int index in indices)
+        {
+            writer.Write(index);
+        }
+    }
+
+    /// <summary>What <see cref="WriteIndices"/> wrote: a count of 1 to <paramref name="maxCount"/> (<paramref name="countWhat"/>), each index below <paramref name="features"/> (<paramref name="what"/>).</summary>
+    public static int[] ReadIndices(BinaryReader reader, string countWhat, int maxCount, string what, int features)
+    {
+        var indices = new int[ReadCount(reader, countWhat, 1, maxCount)];
+        for (int i = 0; i < indices.Length; i++)
+        {
+            indices[i] = ReadCount(reader, what, 0, features - 1);
+        }
+        return indices;
+    }
+
     public static void WriteFloats(BinaryWriter writer, ReadOnlySpan<float> values)
     {
         writer.Write(values.Length);

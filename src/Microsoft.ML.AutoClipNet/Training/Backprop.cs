@@ -203,15 +203,9 @@ internal sealed class FeatureTransformStep : LayerStep
         var y = Rows(_output, rows);
         if (!x.is_contiguous() || x.device_type != DeviceType.CPU || x.dtype != ScalarType.Float32)
         {
-            y.copy_(x).sub_(_center).mul_(_scale);
-            if (_anyClip)
-            {
-                var t = Rows(_scratch, rows).copy_(y).mul_(y).mul_(_clipFactor).add_(Scalars.One, Scalars.One).sqrt_();
-                y.div_(t);
-            }
-            return y;
+            return _layer.Forward(y.copy_(x), Rows(_scratch, rows)); // the layer's own LibTorch batch forward
         }
-        // In managed code, row by row: the LibTorch operations above in the same order (LibTorch's kernels round a few
+        // In managed code, row by row: the layer's LibTorch operations in the same order (LibTorch's kernels round a few
         // values differently in the last bit); one LibTorch call each cost more than the arithmetic.
         int width = _layer.OutputSize;
         ReadOnlySpan<float> input = TensorMemory.Floats(x)[..(rows * width)];
