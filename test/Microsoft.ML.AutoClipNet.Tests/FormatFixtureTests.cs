@@ -10,8 +10,8 @@ namespace Microsoft.ML.AutoClipNet.Tests;
 
 /// <summary>
 /// Models saved in the released three-task formats (test/Fixtures/format-2.1: the first, multilayer perceptrons;
-/// test/Fixtures/format-2.2: the default recipe's networks with embeddings and scale layers) load and predict
-/// bit-identically in every later version: Transform and PredictionEngine against the outputs the code of that
+/// test/Fixtures/format-2.2 and 2.3: the default recipe's networks with embeddings and scale layers; test/Fixtures/format-2.4:
+/// ensembles and piecewise-linear encodings) load and predict bit-identically in every later version: Transform and PredictionEngine against the outputs the code of that
 /// format computed, and again after saving. (Format 1.1, regression only: ReleasedModelTests.)
 /// </summary>
 [TestClass]
@@ -128,6 +128,12 @@ public sealed class FormatFixtureTests
     [DataRow("2.3", "binary-gelu-24", 190 * 3)]
     [DataRow("2.3", "multiclass-mish-64-32", 282 * 5)]
     [DataRow("2.3", "multiclass-leakyrelu-40", 282 * 5)]
+    [DataRow("2.4", "regression-ensemble3-pl16", 998)]
+    [DataRow("2.4", "regression-single-pl8-noembed", 998)]
+    [DataRow("2.4", "binary-ensemble5-tanh", 190 * 3)]
+    [DataRow("2.4", "binary-ensemble2-pl12-gelu", 190 * 3)]
+    [DataRow("2.4", "multiclass-ensemble4-pl10-mish", 282 * 5)]
+    [DataRow("2.4", "multiclass-ensemble5-leakyrelu", 282 * 5)]
     public void A_model_of_a_released_format_loads_and_scores_bit_identically(string format, string name, int values)
     {
         var ml = new MLContext(seed: 0);
@@ -139,21 +145,33 @@ public sealed class FormatFixtureTests
 
         // The history is there (2.1 and 2.2 kept every step; 2.3 what its HistoryDetail asked for); 2.1's layout 1 has no validation errors.
         var parameters = Parameters(model);
-        var detail = format != "2.3" ? AutoClipNetHistoryDetail.EveryStep : name switch
+        int members = name switch
         {
-            "regression-silu-32-32" or "multiclass-leakyrelu-40" => AutoClipNetHistoryDetail.EveryStep,
-            "binary-gelu-24" or "multiclass-mish-64-32" => AutoClipNetHistoryDetail.None,
+            "regression-ensemble3-pl16" => 3,
+            "binary-ensemble5-tanh" or "multiclass-ensemble5-leakyrelu" => 5,
+            "binary-ensemble2-pl12-gelu" => 2,
+            "multiclass-ensemble4-pl10-mish" => 4,
+            _ => 1,
+        };
+        Assert.AreEqual(members, parameters.EnsembleSize, "ensemble members");
+        Assert.HasCount(members, parameters.MemberTrainingHistories);
+        Assert.AreEqual(name.Contains("-pl", StringComparison.Ordinal), parameters.Layers.Contains("piecewise-linear", StringComparison.Ordinal), "piecewise-linear encodings");
+        Assert.AreEqual(format != "2.1" && !name.Contains("noembed", StringComparison.Ordinal), parameters.Layers.Contains("periodic embedding", StringComparison.Ordinal), "periodic embeddings");
+        var detail = format is "2.1" or "2.2" ? AutoClipNetHistoryDetail.EveryStep : name switch
+        {
+            "regression-silu-32-32" or "multiclass-leakyrelu-40" or "regression-ensemble3-pl16" or "multiclass-ensemble4-pl10-mish" => AutoClipNetHistoryDetail.EveryStep,
+            "binary-gelu-24" or "multiclass-mish-64-32" or "binary-ensemble2-pl12-gelu" or "multiclass-ensemble5-leakyrelu" => AutoClipNetHistoryDetail.None,
             _ => AutoClipNetHistoryDetail.Summary,
         };
         Assert.AreEqual(detail, parameters.TrainingHistory.Detail);
         Assert.IsGreaterThan(0L, parameters.TrainingHistory.StepCount);
         Assert.AreEqual(detail == AutoClipNetHistoryDetail.None, parameters.TrainingHistory.Steps.Count == 0, "steps kept");
         Assert.AreEqual(detail == AutoClipNetHistoryDetail.None, parameters.TrainingHistory.Epochs.Count == 0, "epochs kept");
-        if (format == "2.3")
+        if (format is "2.3" or "2.4")
         {
             Assert.AreEqual(detail == AutoClipNetHistoryDetail.EveryStep, parameters.AutoClipState is not null, "AutoClip state kept with every step only");
         }
-        bool heldOut = name is not ("regression-selu-48" or "binary-gelu-24"); // trained with ValidationFraction = 0
+        bool heldOut = name is not ("regression-selu-48" or "binary-gelu-24"); // trained with ValidationFraction = 0 (2.4: the default hold-out)
         bool errorsRecorded = format != "2.1" && heldOut;
         Assert.IsTrue(parameters.TrainingHistory.Epochs.Count > 0 || detail == AutoClipNetHistoryDetail.None);
         Assert.IsTrue(parameters.TrainingHistory.Epochs.All(e => double.IsNaN(e.ValidationError) != errorsRecorded), $"validation errors recorded: {errorsRecorded}");
