@@ -206,17 +206,16 @@ public static class Measurements
         {
             for (int j = 0; j < 2; j++)
             {
-                flat[i * 2 + j] = (inputs[i].Features[j] - parameters.FeatureMeans[j]) * parameters.FeatureScales[j];
+                flat[i * 2 + j] = (inputs[i].Features[j] - parameters.FeatureCenters[j]) * parameters.FeatureScales[j];
             }
         }
         using var x = tensor(flat, rows, 2);
         var layers = new List<(Tensor W, Tensor B)>();
         int fanIn = 2;
-        var sizes = parameters.HiddenLayerSizes.Append(1).ToArray();
-        for (int l = 0; l < sizes.Length; l++)
+        foreach (var dense in parameters.NetworkLayers.Where(l => l.Kind == AutoClipNetLayerKind.Dense))
         {
-            layers.Add((tensor(parameters.GetWeights(l), sizes[l], fanIn), tensor(parameters.GetBiases(l), new long[] { sizes[l] })));
-            fanIn = sizes[l];
+            layers.Add((tensor(dense.GetValues("weight"), dense.OutputSize, fanIn), tensor(dense.GetValues("bias"), new long[] { dense.OutputSize })));
+            fanIn = dense.OutputSize;
         }
         var output = new float[rows];
         void Raw(int batch)

@@ -7,6 +7,7 @@ using Microsoft.ML.AutoClip.Shared;
 using Microsoft.ML.AutoClipNet;
 using Microsoft.ML.AutoClipNet.Model;
 using Microsoft.ML.AutoClipNet.Network;
+using Microsoft.ML.AutoClipNet.Tasks;
 using Microsoft.ML.AutoClipNet.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -144,7 +145,7 @@ public static class Throughput
         AutoClipNetBinaryModelParameters m => m.Network,
         AutoClipNetMulticlassModelParameters m => m.Network,
         _ => throw new ArgumentException(model.GetType().Name),
-    } as DescribedNetwork ?? throw new InvalidOperationException("a model of the current format")).Description;
+    });
 
     /// <summary>Targets for a batch of the task: values, 0/1, or class indices.</summary>
     internal static (Objective Objective, Tensor Targets) Targets(DataTask task, int outputs, int batch)
@@ -172,7 +173,7 @@ public static class Throughput
     private sealed class StepLoop : IDisposable
     {
         private readonly TrainingModule _module;
-        private readonly Backprop _backprop;
+        private readonly TrainingStep _backprop;
         private readonly FlatOptimizer _optimizer;
         private readonly AutoClip.AutoClipper _clipper = new();
         private readonly Objective _objective;
@@ -188,7 +189,7 @@ public static class Throughput
             (_objective, _y) = Targets(task, network.OutputSize, batch * Pool);
             _x = rand(batch * Pool, network.InputSize);
             _batch = batch;
-            _backprop = new Backprop(_module, _objective, batch);
+            _backprop = new TrainingStep(_module, _objective, batch);
         }
 
         public void Run(int steps)
@@ -252,12 +253,12 @@ public static class Throughput
 
         public ProductsLoop(NetworkDescription network, int batch)
         {
-            foreach (var dense in network.DenseLayers)
+            foreach (var dense in network.Layers.OfType<DenseLayer>())
             {
                 _layers.Add((rand(batch, dense.InputSize), rand(dense.OutputSize, dense.InputSize), empty(batch, dense.OutputSize),
                     rand(batch, dense.OutputSize), empty(batch, dense.InputSize), empty(dense.OutputSize, dense.InputSize)));
             }
-            MultiplyAddsPerRow = network.DenseLayers.Sum(d => (long)d.InputSize * d.OutputSize);
+            MultiplyAddsPerRow = network.Layers.OfType<DenseLayer>().Sum(d => (long)d.InputSize * d.OutputSize);
         }
 
         /// <summary>The dense layers' multiply-adds for one row, forward.</summary>
@@ -305,7 +306,7 @@ public static class Throughput
 
         public HandWrittenLoop(NetworkDescription network, DataTask task, int batch)
         {
-            var dense = network.DenseLayers.ToArray();
+            var dense = network.Layers.OfType<DenseLayer>().ToArray();
             var modules = new List<nn.Module<Tensor, Tensor>>();
             for (int i = 0; i < dense.Length; i++)
             {

@@ -136,11 +136,10 @@ public static class ChildProcess
 /// <summary>Kept apart from <see cref="ChildProcess"/> so that loading that class touches no AutoClipNet type.</summary>
 internal static class Fingerprint
 {
-    /// <summary>Every weight of the model's dense layers followed by its outputs on the task's test rows.</summary>
+    /// <summary>Every value of every layer of every member of the model, followed by its outputs on the task's test rows.</summary>
     internal static byte[] Of(MLContext ml, ITransformer model, string task)
     {
         var network = TaskFixture.ByName(task).ModelOf(model);
-        var weights = Enumerable.Range(0, network.HiddenLayerSizes.Count + 1).SelectMany(l => network.GetWeights(l).Concat(network.GetBiases(l)));
-        return weights.SelectMany(BitConverter.GetBytes).Concat(ChildProcess.Scores(ml, model, task)).ToArray();
+        return NetworkValues.Of(network.NetworkLayers).SelectMany(BitConverter.GetBytes).Concat(ChildProcess.Scores(ml, model, task)).ToArray();
     }
 }

@@ -90,16 +90,16 @@ public sealed class BinaryTrainerTests
             double margin = 2 + 6 * random.NextDouble();
             logits[i] = (float)((labels[i] == 1) == (i % 10 != 0) ? margin : -margin); // 10% wrong
         }
-        double s = Training.Calibration.FitSlope(logits, labels);
-        double best = Training.Calibration.LogLoss(logits, labels, s);
+        double s = Tasks.TemperatureScaling.FitSlope(logits, labels);
+        double best = Tasks.TemperatureScaling.LogLoss(logits, labels, s);
         foreach (double other in new[] { s * 0.9, s * 1.1, 1.0 })
         {
-            Assert.IsLessThan(Training.Calibration.LogLoss(logits, labels, other), best, $"slope {other} against the fitted {s}");
+            Assert.IsLessThan(Tasks.TemperatureScaling.LogLoss(logits, labels, other), best, $"slope {other} against the fitted {s}");
         }
         // All rows right and far apart: with Platt's targets the slope stays finite, so no probability is 0 or 1.
         var separable = Enumerable.Range(0, 50).Select(i => i % 2 == 0 ? 30f : -30f).ToArray();
         var separableLabels = Enumerable.Range(0, 50).Select(i => i % 2 == 0 ? 1f : 0f).ToArray();
-        double t = Training.Calibration.FitSlope(separable, separableLabels);
+        double t = Tasks.TemperatureScaling.FitSlope(separable, separableLabels);
         Assert.AreEqual(Math.Log(26) / 30, t, 1e-6, "sigmoid(30·s) = Platt's target (N₊ + 1)/(N₊ + 2) = 26/27");
         Assert.IsLessThan(1f, (float)(1 / (1 + Math.Exp(-t * 30))));
     }

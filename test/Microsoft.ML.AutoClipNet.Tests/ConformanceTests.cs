@@ -179,7 +179,7 @@ public abstract class ConformanceTests
             var ml = new MLContext(seed: contextSeed);
             var data = TestData.Featurized(ml, Fixture.DataSet, 800);
             var model = Fixture.QuickTrainer(ml, epochs: 1, change: o => o.Seed = null).Fit(data);
-            return Fixture.ModelOf(model).GetWeights(0);
+            return NetworkValues.Of(Fixture.ModelOf(model).NetworkLayers);
         }
         CollectionAssert.AreEqual(Train(5), Train(5));
         CollectionAssert.AreNotEqual(Train(5), Train(6));
@@ -196,13 +196,9 @@ public abstract class ConformanceTests
 
         Assert.AreEqual(original.FeatureCount, model.FeatureCount);
         Assert.AreEqual(original.Layers, model.Layers);
-        CollectionAssert.AreEqual(original.HiddenLayerSizes.ToArray(), model.HiddenLayerSizes.ToArray());
-        for (int l = 0; l <= original.HiddenLayerSizes.Count; l++)
-        {
-            CollectionAssert.AreEqual(original.GetWeights(l), model.GetWeights(l));
-            CollectionAssert.AreEqual(original.GetBiases(l), model.GetBiases(l));
-        }
-        CollectionAssert.AreEqual(original.FeatureMeans.ToArray(), model.FeatureMeans.ToArray());
+        CollectionAssert.AreEqual(NetworkValues.Of(original.NetworkLayers), NetworkValues.Of(model.NetworkLayers), "every value of every layer and member");
+        Assert.AreEqual(original.FeatureScaling, model.FeatureScaling);
+        CollectionAssert.AreEqual(original.FeatureCenters.ToArray(), model.FeatureCenters.ToArray());
         CollectionAssert.AreEqual(original.TrainingHistory.Steps.ToArray(), model.TrainingHistory.Steps.ToArray());
         CollectionAssert.AreEqual(original.TrainingHistory.Epochs.ToArray(), model.TrainingHistory.Epochs.ToArray());
         Assert.AreEqual(original.TrainingHistory.TrainingRows, model.TrainingHistory.TrainingRows);
@@ -304,11 +300,25 @@ public abstract class ConformanceTests
             o.HistoryDetail = AutoClipNetHistoryDetail.EveryStep;
         }).Fit(data));
         int f = ((VectorDataViewType)data.Schema["Features"].Type).Size;
-        int outputs = model.GetBiases(2).Length;
-        CollectionAssert.AreEqual(new[] { 8, 4 }, model.HiddenLayerSizes.ToArray());
+        var dense = model.NetworkLayers.Where(l => l.Kind == AutoClipNetLayerKind.Dense).ToArray();
+        int outputs = dense[2].OutputSize;
+        CollectionAssert.AreEqual(new[] { 8, 4, outputs }, dense.Select(d => d.OutputSize).ToArray());
+        CollectionAssert.AreEqual(new[] { AutoClipNetLayerKind.FeatureTransform, AutoClipNetLayerKind.Dense, AutoClipNetLayerKind.Activation, AutoClipNetLayerKind.Dense,
+            AutoClipNetLayerKind.Activation, AutoClipNetLayerKind.Dense }, model.NetworkLayers.Select(l => l.Kind).ToArray());
+        Assert.AreEqual(AutoClipNetActivation.ReLU, model.NetworkLayers[2].Activation);
+        Assert.AreEqual(AutoClipNetFeatureScaling.Standardize, model.FeatureScaling);
         Assert.AreEqual(f, model.FeatureCount);
         Assert.AreEqual(f * 8 + 8 + 8 * 4 + 4 + 4 * outputs + outputs, model.ParameterCount);
-        Assert.HasCount(8 * f, model.GetWeights(0));
+        CollectionAssert.AreEqual(new long[] { 8, f }, dense[0].GetShape("weight").ToArray());
+        Assert.HasCount(8 * f, dense[0].GetValues("weight"));
+        CollectionAssert.AreEqual(new[] { "weight", "bias" }, dense[0].ValueNames.ToArray());
+#pragma warning disable CS0618 // the members kept for users' code: the first member's dense layers, as before
+        CollectionAssert.AreEqual(new[] { 8, 4 }, model.HiddenLayerSizes.ToArray());
+        CollectionAssert.AreEqual(dense[1].GetValues("weight"), model.GetWeights(1));
+        CollectionAssert.AreEqual(dense[2].GetValues("bias"), model.GetBiases(2));
+        Assert.AreEqual(AutoClipNetActivation.ReLU, model.Activation);
+        CollectionAssert.AreEqual(model.FeatureCenters.ToArray(), model.FeatureMeans.ToArray());
+#pragma warning restore CS0618
 
         var history = model.TrainingHistory;
         Assert.HasCount(3 * 20, history.Steps); // 2000 rows / 100 per step × 3 epochs
@@ -390,7 +400,7 @@ public abstract class ConformanceTests
         Assert.AreEqual(p.TrainingHistory.Steps.Count, s.TrainingHistory.Steps.Count);
         Assert.AreEqual(packedQuality, streamedQuality, 0.05);
         // The preprocessing statistics are the same whichever way the rows were read.
-        CollectionAssert.AreEqual(p.FeatureMeans.ToArray(), s.FeatureMeans.ToArray());
+        CollectionAssert.AreEqual(p.FeatureCenters.ToArray(), s.FeatureCenters.ToArray());
         CollectionAssert.AreEqual(p.FeatureScales.ToArray(), s.FeatureScales.ToArray());
         // Streaming is deterministic too.
         CollectionAssert.AreEqual(OutputBytes(streamed, split.TestSet), OutputBytes(Train(500), split.TestSet));
@@ -514,7 +524,7 @@ public abstract class ConformanceTests
         var model = Fixture.ModelOf(Fixture.QuickTrainer(Ml, epochs: 2, change: o => o.DropNonFiniteRows = true).Fit(data));
         Assert.AreEqual(3, model.TrainingHistory.DroppedRows);
         Assert.AreEqual(297, model.TrainingHistory.TrainingRows + model.TrainingHistory.ValidationRows);
-        Assert.IsTrue(model.GetWeights(0).All(float.IsFinite));
+        Assert.IsTrue(NetworkValues.Of(model.NetworkLayers).All(float.IsFinite));
     }
 
     /// <summary>The Label and Features of <paramref name="data"/>, with NaN in one slot of the chosen rows.</summary>

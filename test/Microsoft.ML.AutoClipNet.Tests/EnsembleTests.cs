@@ -22,9 +22,9 @@ public sealed class EnsembleTests
 {
     private static NetworkDescription Description(IAutoClipNetModel model) => model switch
     {
-        AutoClipNetModelParameters r => r.Network.Description!,
-        AutoClipNetBinaryModelParameters b => b.Network.Description!,
-        AutoClipNetMulticlassModelParameters m => m.Network.Description!,
+        AutoClipNetModelParameters r => r.Network,
+        AutoClipNetBinaryModelParameters b => b.Network,
+        AutoClipNetMulticlassModelParameters m => m.Network,
         _ => throw new AssertFailedException(model.GetType().Name),
     };
 
@@ -133,11 +133,13 @@ public sealed class EnsembleTests
     {
         Assert.AreEqual(5, Recipe.DefaultEnsembleSize(Recipe.DefaultEnsembleMaxRows));
         Assert.AreEqual(1, Recipe.DefaultEnsembleSize(Recipe.DefaultEnsembleMaxRows + 1));
-        var request = new RecipeRequest();
-        Assert.AreEqual(5, Recipe.Resolve(request, TrainingTask.Binary, 300).EnsembleSize);
-        Assert.AreEqual(1, Recipe.Resolve(request, TrainingTask.Binary, 40_000).EnsembleSize);
-        Assert.AreEqual(1, Recipe.Resolve(request with { Architecture = AutoClipNetArchitecture.Mlp }, TrainingTask.Binary, 300).EnsembleSize, "the previous network stays one network");
-        Assert.AreEqual(2, Recipe.Resolve(request with { EnsembleSize = 2 }, TrainingTask.Binary, 40_000).EnsembleSize);
+        var binary = Tasks.BinaryTask.Instance;
+        Assert.AreEqual(5, Recipe.Resolve(new AutoClipNetBinaryTrainer.Options(), binary, 300).EnsembleSize);
+        Assert.AreEqual(1, Recipe.Resolve(new AutoClipNetBinaryTrainer.Options(), binary, 40_000).EnsembleSize);
+        Assert.AreEqual(1, Recipe.Resolve(new AutoClipNetBinaryTrainer.Options { Architecture = AutoClipNetArchitecture.Mlp }, binary, 300).EnsembleSize, "the previous network stays one network");
+        Assert.AreEqual(2, Recipe.Resolve(new AutoClipNetBinaryTrainer.Options { EnsembleSize = 2 }, binary, 40_000).EnsembleSize);
+        Assert.IsTrue(Recipe.Plan(new AutoClipNetBinaryTrainer.Options()).MayBeEnsemble, "the default may be an ensemble: rows keep their positions");
+        Assert.IsFalse(Recipe.Plan(new AutoClipNetBinaryTrainer.Options { EnsembleSize = 1 }).MayBeEnsemble);
 
         var ml = new MLContext(seed: 0);
         var small = TestData.Featurized(ml, BundledData.BreastCancerSet, 569);

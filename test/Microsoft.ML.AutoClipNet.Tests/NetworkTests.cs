@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using Microsoft.ML.AutoClipNet.Network;
+using Microsoft.ML.AutoClipNet.Tasks;
 using Microsoft.ML.AutoClipNet.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
@@ -11,10 +12,10 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.AutoClipNet.Tests;
 
 /// <summary>
-/// The one network description and its ways of running: the training module's differentiable forward,
-/// the managed single-row forward and the LibTorch batch forward must agree for every layer kind and
-/// activation; the managed one must not depend on memory alignment; the description must survive its
-/// own serialization.
+/// The one network description and its ways of running: the managed single-row forward, the LibTorch batch forward and
+/// the written-out training step (forward and backward) must agree with the reference forward of every layer kind
+/// (ReferenceForward.cs, and autograd through it) for every activation; the managed one must not depend on memory
+/// alignment; the description must survive its own serialization.
 /// </summary>
 [TestClass]
 public sealed class NetworkTests
@@ -55,6 +56,50 @@ public sealed class NetworkTests
         return Enumerable.Range(0, rows * Inputs).Select(_ => (float)(random.NextDouble() * 8 - 4)).ToArray();
     }
 
+    /// <summary>One layer of every kind the registry lists, and the released network: the examples the engines are checked on.</summary>
+    internal static Layer Example(LayerKind kind, int seed = 1)
+    {
+        var random = new Random(seed);
+        float[] Values(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale)).ToArray();
+        return kind switch
+        {
+            LayerKind.FeatureTransform => new FeatureTransformLayer(Values(Inputs, 1), Values(Inputs, 1).Select(v => 0.5f + Math.Abs(v)).ToArray(), Enumerable.Range(0, Inputs).Select(i => i % 2 == 0).ToArray()),
+            LayerKind.Dense => DenseLayer.Create(Inputs, 5, DenseInit.NtkNormal, random),
+            LayerKind.Activation => new ActivationLayer(Inputs, AutoClipNetActivation.Gelu),
+            LayerKind.FeatureScale => new FeatureScaleLayer(Values(Inputs, 1).Select(v => 1 + v / 2).ToArray()),
+            LayerKind.PeriodicEmbedding => PeriodicEmbeddingLayer.Create(Inputs, new[] { 0, 2, 3, 6 }, frequencies: 5, outputsPerFeature: 3, sigma: 0.3, random, 1f, 1f),
+            LayerKind.PiecewiseLinear => Encodings(Inputs),
+            LayerKind.Ensemble => new EnsembleLayer(new[] { 3, 4, 5 }.Select(s => EveryLayerKind(AutoClipNetActivation.Tanh, outputs: 2, seed: s)).ToArray()),
+            LayerKind.Released11 => new Model.Legacy.Format11Layer(Inputs, AutoClipNetActivation.Gelu, new[] { Values(6 * Inputs, 0.5), Values(6, 0.5) }, new[] { Values(6, 0.5), Values(1, 0.5) },
+                Values(Inputs, 2), Values(Inputs, 1).Select(v => 0.5f + Math.Abs(v)).ToArray(), 3.5f, 2.25f),
+            _ => throw new AssertFailedException($"No example of the {kind} layer: add one to NetworkTests.Example."),
+        };
+    }
+
+    [TestMethod]
+    public void Every_stored_layer_kind_has_a_reference_forward_and_an_example()
+    {
+        var kinds = LayerRegistry.StoredKinds.Append(LayerKind.Released11).ToArray();
+        Assert.HasCount(Enum.GetValues<LayerKind>().Length, kinds, "every kind is stored, or is the released network");
+        foreach (var kind in kinds)
+        {
+            using var layer = Example(kind);
+            Assert.AreEqual(kind, layer.Kind);
+            var rows = RandomRows(9, seed: 3);
+            using var scope = NewDisposeScope();
+            var reference = ReferenceForward.Network(new NetworkDescription(Inputs, new[] { layer }), TensorMemory.Copy(rows, 9, Inputs)).data<float>().ToArray();
+            var managed = new float[layer.OutputSize];
+            for (int r = 0; r < 9; r++)
+            {
+                layer.Forward(rows.AsSpan(r * Inputs, Inputs), managed);
+                for (int o = 0; o < layer.OutputSize; o++)
+                {
+                    Assert.AreEqual(reference[r * layer.OutputSize + o], managed[o], 2e-5f * (1 + Math.Abs(managed[o])), $"{kind}: row {r}, output {o}");
+                }
+            }
+        }
+    }
+
     [TestMethod]
     [DataRow(AutoClipNetActivation.ReLU)]
     [DataRow(AutoClipNetActivation.Tanh)]
@@ -63,40 +108,61 @@ public sealed class NetworkTests
     [DataRow(AutoClipNetActivation.Selu)]
     [DataRow(AutoClipNetActivation.Mish)]
     [DataRow(AutoClipNetActivation.SiLU)]
-    public void Training_managed_and_batch_forwards_agree_for_every_layer_kind(AutoClipNetActivation activation)
+    public void The_managed_batch_and_training_forwards_agree_with_the_reference_for_every_layer_kind(AutoClipNetActivation activation)
     {
-        using var network = EveryLayerKind(activation, outputs: 3, seed: (int)activation + 1);
         const int rows = 37;
         var input = RandomRows(rows, seed: 5);
-
-        // Managed, one row at a time.
-        var scratch = new float[2 * network.MaxWidth];
-        var managed = new float[rows * 3];
-        for (int r = 0; r < rows; r++)
+        var networks = new (string Name, NetworkDescription Network, bool Trainable)[]
         {
-            network.Forward(input.AsSpan(r * Inputs, Inputs), scratch).CopyTo(managed.AsSpan(r * 3, 3));
-        }
-
-        // LibTorch batch forward, a capacity larger than the batch and then a full one.
-        using var scorer = network.CreateBatchScorer(capacity: 50);
-        input.CopyTo(scorer.Input);
-        var batch = scorer.Forward(rows).ToArray();
-
-        // The training module's differentiable forward.
-        float[] training;
-        using (var module = new TrainingModule(network))
-        using (var scope = NewDisposeScope())
-        using (var noGrad = no_grad())
+            ("every layer kind", EveryLayerKind(activation, outputs: 3, seed: (int)activation + 1), true),
+            ("builder order", BuilderOrder(activation, outputs: 2, seed: (int)activation + 2), true),
+            ("an ensemble", new NetworkDescription(Inputs, new[] { Example(LayerKind.Ensemble, seed: (int)activation) }), false),
+            ("the released network", new NetworkDescription(Inputs, new[] { Example(LayerKind.Released11, seed: (int)activation) }), false),
+        };
+        foreach (var (name, network, trainable) in networks)
         {
-            var x = TensorMemory.Copy(input, rows, Inputs);
-            training = module.Forward(x, training: false).data<float>().ToArray();
-        }
+            using var _ = network;
+            int k = network.OutputSize;
+            float[] reference;
+            using (var scope = NewDisposeScope())
+            using (var noGrad = no_grad())
+            {
+                reference = ReferenceForward.Network(network, TensorMemory.Copy(input, rows, Inputs)).data<float>().ToArray();
+            }
 
-        for (int i = 0; i < managed.Length; i++)
-        {
-            float tolerance = 2e-5f * (1 + Math.Abs(managed[i]));
-            Assert.AreEqual(managed[i], batch[i], tolerance, $"{activation}: batch vs managed, value {i}");
-            Assert.AreEqual(managed[i], training[i], tolerance, $"{activation}: training vs managed, value {i}");
+            // Managed, one row at a time.
+            var scratch = new float[2 * network.MaxWidth];
+            var managed = new float[rows * k];
+            for (int r = 0; r < rows; r++)
+            {
+                network.Forward(input.AsSpan(r * Inputs, Inputs), scratch).CopyTo(managed.AsSpan(r * k, k));
+            }
+
+            // LibTorch batch forward, a capacity larger than the batch.
+            using var scorer = network.CreateBatchScorer(capacity: 50);
+            input.CopyTo(scorer.Input);
+            var batch = scorer.Forward(rows).ToArray();
+
+            // The training step's forward (what validation scores with).
+            float[]? training = null;
+            if (trainable)
+            {
+                using var module = new TrainingModule(network);
+                using var step = new TrainingStep(module, new RegressionObjective(0, 1), capacity: 40);
+                using var scope = NewDisposeScope();
+                training = step.Forward(TensorMemory.Copy(input, rows, Inputs), rows).data<float>().ToArray();
+            }
+
+            for (int i = 0; i < reference.Length; i++)
+            {
+                float tolerance = 2e-5f * (1 + Math.Abs(reference[i]));
+                Assert.AreEqual(reference[i], managed[i], tolerance, $"{activation}, {name}: managed vs reference, value {i}");
+                Assert.AreEqual(reference[i], batch[i], tolerance, $"{activation}, {name}: batch vs reference, value {i}");
+                if (training is not null)
+                {
+                    Assert.AreEqual(reference[i], training[i], tolerance, $"{activation}, {name}: training step vs reference, value {i}");
+                }
+            }
         }
     }
 
@@ -151,16 +217,17 @@ public sealed class NetworkTests
             var x = TensorMemory.Copy(RandomRows(rows, seed: 21), rows, Inputs);
             var y = TensorMemory.Copy(Enumerable.Range(0, rows).Select(_ => objective.Target(target())).ToArray(), rows);
 
-            module.Gradients.zero_();
-            var loss = objective.Loss(module.Forward(x, training: true), y);
+            // The reference: autograd through every layer's reference forward, over a copy of the module's raw values.
+            var raw = module.Values.detach().clone().requires_grad_(true);
+            var loss = objective.Loss(ReferenceForward.Network(module, x, raw), y);
             loss.backward();
             float expectedLoss = loss.item<float>();
-            var expected = module.Gradients.data<float>().ToArray();
+            var expected = raw.grad!.data<float>().ToArray();
             float largest = expected.Max(Math.Abs);
 
             foreach (int capacity in new[] { rows, 50 })
             {
-                using var backprop = new Backprop(module, objective, capacity);
+                using var backprop = new TrainingStep(module, objective, capacity);
                 module.Gradients.fill_(float.NaN); // every gradient must be written
                 float actualLoss = backprop.Step(x, y, rows);
                 var actual = module.Gradients.data<float>().ToArray();
@@ -169,11 +236,11 @@ public sealed class NetworkTests
                 {
                     Assert.AreEqual(expected[i], actual[i], 2e-5f * largest + 1e-7f, $"{activation}, {name}, capacity {capacity}: gradient {i} of {expected.Length}");
                 }
-                // The forward pass alone gives the training module's outputs.
+                // The forward pass alone gives the reference's outputs.
                 var outputs_ = backprop.Forward(x, rows).data<float>().ToArray();
                 using (var noGrad = no_grad())
                 {
-                    var reference = module.Forward(x, training: false).data<float>().ToArray();
+                    var reference = ReferenceForward.Network(module, x, module.Values).data<float>().ToArray();
                     for (int i = 0; i < reference.Length; i++)
                     {
                         Assert.AreEqual(reference[i], outputs_[i], 2e-5f * (1 + Math.Abs(reference[i])), $"{activation}, {name}: output {i}");

@@ -83,14 +83,14 @@ public sealed class RepositoryTests
             Path.Combine(RepoRoot, "test", "Microsoft.ML.AutoClipNet.Tests", "PublicApi", "Microsoft.ML.AutoClipNet.txt"));
 
     /// <summary>
-    /// The core (Training, Data, Network) knows no ML.NET type: ML.NET lives at the edges (Trainers, Model,
+    /// The core (Training, Data, Network, Tasks) knows no ML.NET type: ML.NET lives at the edges (Trainers, Model,
     /// Scoring, MLNet). Checked on every type, field, method signature and local of the core namespaces.
     /// </summary>
     [TestMethod]
     public void The_training_data_and_network_code_uses_no_ML_NET_type()
     {
         var assembly = typeof(AutoClipNetTrainer).Assembly;
-        string[] core = { "Microsoft.ML.AutoClipNet.Training", "Microsoft.ML.AutoClipNet.Data", "Microsoft.ML.AutoClipNet.Network" };
+        string[] core = { "Microsoft.ML.AutoClipNet.Training", "Microsoft.ML.AutoClipNet.Data", "Microsoft.ML.AutoClipNet.Network", "Microsoft.ML.AutoClipNet.Tasks" };
         var coreTypes = assembly.GetTypes().Where(t => core.Any(n => t.Namespace == n)).ToArray();
         Assert.IsGreaterThan(15, coreTypes.Length);
         static bool IsMLNet(Type? t) => t is not null && (t.Assembly.GetName().Name is "Microsoft.ML.Core" or "Microsoft.ML.Data" or "Microsoft.ML.DataView" or "Microsoft.ML.StandardTrainers" or "Microsoft.ML"
@@ -117,9 +117,10 @@ public sealed class RepositoryTests
     [TestMethod]
     public void Every_source_file_sits_in_the_folder_of_its_namespace_or_role()
     {
-        // A newcomer finds a new task in Trainers/ and Model/, a new layer in Network/, a format change in Model/.
+        // A newcomer finds a new task in Tasks/ (with its thin trainer and model in Trainers/ and Model/), a new layer kind in its
+        // own folder of Network/Layers/, a format change in Model/.
         string src = Path.Combine(RepoRoot, "src", "Microsoft.ML.AutoClipNet");
-        var expected = new[] { "Trainers", "Training", "Data", "Network", "Model", "Scoring", "MLNet" };
+        var expected = new[] { "Trainers", "Training", "Data", "Network", "Tasks", "Model", "Scoring", "MLNet" };
         var folders = Directory.GetFiles(src, "*.cs", SearchOption.AllDirectories)
             .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal) && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
             .Select(f => Path.GetRelativePath(src, f).Split(Path.DirectorySeparatorChar)).ToArray();
@@ -128,9 +129,15 @@ public sealed class RepositoryTests
             CollectionAssert.Contains(expected, parts[0], string.Join('/', parts));
         }
         CollectionAssert.AreEquivalent(new[] { "AutoClipNetCatalog.cs" }, folders.Where(p => p.Length == 1).Select(p => p[0]).ToArray(), "only the catalog sits at the top");
-        foreach (string file in Directory.GetFiles(Path.Combine(src, "Network"), "*.cs").Concat(Directory.GetFiles(Path.Combine(src, "Training"), "*.cs")).Concat(Directory.GetFiles(Path.Combine(src, "Data"), "*.cs")))
+        foreach (string file in new[] { "Network", "Training", "Data", "Tasks" }.SelectMany(folder => Directory.GetFiles(Path.Combine(src, folder), "*.cs", SearchOption.AllDirectories)))
         {
             Assert.IsFalse(File.ReadAllText(file).Contains("using Microsoft.ML.Data", StringComparison.Ordinal), $"{file} uses ML.NET");
+        }
+        // One layer kind, one folder: each folder of Network/Layers/ holds its layer and, for a kind that trains, its step.
+        foreach (string folder in Directory.GetDirectories(Path.Combine(src, "Network", "Layers")))
+        {
+            string kind = Path.GetFileName(folder);
+            Assert.IsTrue(File.Exists(Path.Combine(folder, kind + "Layer.cs")), $"Network/Layers/{kind}/ holds {kind}Layer.cs");
         }
     }
 }

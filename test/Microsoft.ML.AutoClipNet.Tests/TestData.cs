@@ -140,3 +140,11 @@ internal static class Outputs
     /// <summary>The floats of <paramref name="bytes"/> (little-endian).</summary>
     public static float[] Floats(byte[] bytes) => Enumerable.Range(0, bytes.Length / 4).Select(i => BitConverter.ToSingle(bytes, 4 * i)).ToArray();
 }
+
+/// <summary>The values of a trained network, as its public description gives them.</summary>
+internal static class NetworkValues
+{
+    /// <summary>Every stored value of every layer, every member's included, in order.</summary>
+    public static float[] Of(IReadOnlyList<AutoClipNetLayer> layers)
+        => layers.SelectMany(l => l.ValueNames.SelectMany(l.GetValues).Concat(l.Members.SelectMany(Of))).ToArray();
+}

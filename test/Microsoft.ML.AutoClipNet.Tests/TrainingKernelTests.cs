@@ -137,7 +137,7 @@ public sealed class TrainingKernelTests
             var data = Values(rows * inputs, 40);
             var contiguous = TensorMemory.Copy(data, rows, inputs);
             var strided = contiguous.t().contiguous().t(); // the same rows, not contiguous: the step's LibTorch operations
-            var step = LayerStep.Create(layer, module.ValueViews(0), module.GradientViews(0), module.Constants(0), rows, inputGradient: false);
+            var step = layer.CreateStep(new StepContext(module.ValueViews(0), module.GradientViews(0), rows, NeedInputGradient: false));
             var managed = step.Forward(contiguous, rows).data<float>().ToArray();
             Assert.IsFalse(strided.is_contiguous());
             var libTorch = step.Forward(strided, rows).data<float>().ToArray();

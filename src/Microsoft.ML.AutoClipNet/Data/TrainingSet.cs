@@ -107,10 +107,27 @@ internal sealed class TrainingSet
     /// <summary>Training labels when packed.</summary>
     public float[]? Y { get; private set; }
 
+    /// <summary>Training rows' weights when packed and the source has weights (else null: every weight is 1).</summary>
+    public float[]? W { get; private set; }
+
+    /// <summary>Training rows' groups when packed and the source has groups (else null: every group is 0).</summary>
+    public long[]? G { get; private set; }
+
     /// <summary>The held-out rows, row-major, when packed (empty when streamed or when nothing is held out).</summary>
     public float[] ValidationX { get; private set; } = Array.Empty<float>();
 
     public float[] ValidationY { get; private set; } = Array.Empty<float>();
+
+    /// <summary>The held-out rows' weights and groups when packed and the source has them (else null).</summary>
+    public float[]? ValidationW { get; private set; }
+
+    public long[]? ValidationG { get; private set; }
+
+    /// <summary>Whether the rows carry weights of their own.</summary>
+    public bool HasWeights => _source.HasWeights;
+
+    /// <summary>Whether the rows carry groups.</summary>
+    public bool HasGroups => _source.HasGroups;
 
     public bool IsPacked => X is not null;
 
@@ -181,39 +198,29 @@ internal sealed class TrainingSet
                 throw new InvalidOperationException("The rows were packed without their positions.");
             }
             // Both lists are in source order: merge them, and deal each row to the member's training or held-out rows.
-            var x = new List<float>();
-            var y = new List<float>();
-            var validationX = new List<float>();
-            var validationY = new List<float>();
-            var positions = new List<long>();
-            var validationPositions = new List<long>();
+            var training = new PackedRows(f, HasWeights, HasGroups);
+            var validation = new PackedRows(f, HasWeights, HasGroups);
             int a = 0, b = 0;
             while (a < _positions.Length || b < _validationPositions.Length)
             {
                 bool fromTraining = b >= _validationPositions.Length || (a < _positions.Length && _positions[a] < _validationPositions[b]);
-                ReadOnlySpan<float> row = fromTraining ? X.AsSpan(a * f, f) : ValidationX.AsSpan(b * f, f);
-                var (label, position) = fromTraining ? (Y![a], _positions[a++]) : (ValidationY[b], _validationPositions[b++]);
-                bool heldOut = view.IsValidationRow(position);
-                foreach (float v in row)
-                {
-                    (heldOut ? validationX : x).Add(v);
-                }
-                (heldOut ? validationY : y).Add(label);
-                (heldOut ? validationPositions : positions).Add(position);
+                int i = fromTraining ? a++ : b++;
+                var row = fromTraining
+                    ? new Row(X.AsSpan(i * f, f), Y![i], _positions[i], W?[i] ?? 1f, G?[i] ?? 0)
+                    : new Row(ValidationX.AsSpan(i * f, f), ValidationY[i], _validationPositions[i], ValidationW?[i] ?? 1f, ValidationG?[i] ?? 0);
+                (view.IsValidationRow(row.Position) ? validation : training).Add(row);
             }
-            view.X = x.ToArray();
-            view.Y = y.ToArray();
-            view.ValidationX = validationX.ToArray();
-            view.ValidationY = validationY.ToArray();
+            (view.X, view.Y, view.W, view.G) = (training.Features(), training.Labels.ToArray(), training.Weights?.ToArray(), training.Groups?.ToArray());
+            (view.ValidationX, view.ValidationY, view.ValidationW, view.ValidationG) = (validation.Features(), validation.Labels.ToArray(), validation.Weights?.ToArray(), validation.Groups?.ToArray());
             view.TrainingRows = view.Y.Length;
             view.ValidationRows = view.ValidationY.Length;
         }
         else
         {
             long training = 0, heldOut = 0;
-            _source.ForEachRow((ReadOnlySpan<float> row, float label, long position) =>
+            _source.ForEachRow((in Row row) =>
             {
-                if (view.IsValidationRow(position))
+                if (view.IsValidationRow(row.Position))
                 {
                     heldOut++;
                 }
@@ -235,56 +242,36 @@ internal sealed class TrainingSet
     private void ReadAll(string dataName)
     {
         int f = FeatureCount;
-        var chunks = new List<float[]>();
-        var labels = new List<float>();
-        var chunk = new float[ChunkRows * f];
-        int chunkFill = 0;
+        var training = new PackedRows(f, HasWeights, HasGroups);
+        var validation = new PackedRows(f, HasWeights, HasGroups);
         bool packing = true;
-        var validationX = new List<float>();
-        var validationY = new List<float>();
         var positions = _options.KeepPositions ? new List<long>() : null;
         var validationPositions = _options.KeepPositions ? new List<long>() : null;
 
-        DroppedRows = _source.ForEachRow((ReadOnlySpan<float> row, float label, long position) =>
+        DroppedRows = _source.ForEachRow((in Row row) =>
         {
             if (packing && Label.Count + ValidationRows >= _options.MaxRowsInMemory)
             {
                 packing = false;
-                chunks.Clear();
-                labels.Clear();
-                chunk = Array.Empty<float>();
-                validationX.Clear();
-                validationY.Clear();
+                training = validation = null!;
                 positions = validationPositions = null;
             }
-            if (IsValidationRow(position))
+            if (IsValidationRow(row.Position))
             {
                 if (packing)
                 {
-                    foreach (float v in row)
-                    {
-                        validationX.Add(v);
-                    }
-                    validationY.Add(label);
-                    validationPositions?.Add(position);
+                    validation.Add(row);
+                    validationPositions?.Add(row.Position);
                 }
                 ValidationRows++;
                 return;
             }
-            Features.Add(row);
-            Label.Add(label);
+            Features.Add(row.Features);
+            Label.Add(row.Label);
             if (packing)
             {
-                if (chunkFill == chunk.Length)
-                {
-                    chunks.Add(chunk);
-                    chunk = new float[ChunkRows * f];
-                    chunkFill = 0;
-                }
-                row.CopyTo(chunk.AsSpan(chunkFill, f));
-                chunkFill += f;
-                labels.Add(label);
-                positions?.Add(position);
+                training.Add(row);
+                positions?.Add(row.Position);
             }
         });
         TrainingRows = Label.Count;
@@ -298,21 +285,11 @@ internal sealed class TrainingSet
         }
         if (packing)
         {
-            var all = new float[Label.Count * f];
-            int offset = 0;
-            foreach (var full in chunks)
-            {
-                full.CopyTo(all, offset);
-                offset += full.Length;
-            }
-            Array.Copy(chunk, 0, all, offset, chunkFill);
-            X = all;
-            Y = labels.ToArray();
+            (X, Y, W, G) = (training.Features(), training.Labels.ToArray(), training.Weights?.ToArray(), training.Groups?.ToArray());
+            (ValidationX, ValidationY, ValidationW, ValidationG) = (validation.Features(), validation.Labels.ToArray(), validation.Weights?.ToArray(), validation.Groups?.ToArray());
             _positions = positions?.ToArray();
             _validationPositions = validationPositions?.ToArray();
         }
-        ValidationX = validationX.ToArray();
-        ValidationY = validationY.ToArray();
     }
 
     /// <summary>Streams the training rows (not the held-out ones) again from the source, in order.</summary>
@@ -323,15 +300,15 @@ internal sealed class TrainingSet
             int f = FeatureCount;
             for (int i = 0; i < Y!.Length; i++)
             {
-                action(X.AsSpan(i * f, f), Y[i], i);
+                action(new Row(X.AsSpan(i * f, f), Y[i], i, W?[i] ?? 1f, G?[i] ?? 0));
             }
             return;
         }
-        _source.ForEachRow((ReadOnlySpan<float> row, float label, long position) =>
+        _source.ForEachRow((in Row row) =>
         {
-            if (!IsValidationRow(position))
+            if (!IsValidationRow(row.Position))
             {
-                action(row, label, position);
+                action(row);
             }
         });
     }
@@ -348,16 +325,68 @@ internal sealed class TrainingSet
             int f = FeatureCount;
             for (int i = 0; i < ValidationY.Length; i++)
             {
-                action(ValidationX.AsSpan(i * f, f), ValidationY[i], i);
+                action(new Row(ValidationX.AsSpan(i * f, f), ValidationY[i], i, ValidationW?[i] ?? 1f, ValidationG?[i] ?? 0));
             }
             return;
         }
-        _source.ForEachRow((ReadOnlySpan<float> row, float label, long position) =>
+        _source.ForEachRow((in Row row) =>
         {
-            if (IsValidationRow(position))
+            if (IsValidationRow(row.Position))
             {
-                action(row, label, position);
+                action(row);
             }
         });
+    }
+
+    /// <summary>Rows being packed: features in chunks of 4,096 rows (no array grows past what it holds), labels, and weights and groups when the source has them.</summary>
+    private sealed class PackedRows
+    {
+        private readonly int _features;
+        private readonly List<float[]> _chunks = new();
+        private float[] _chunk;
+        private int _fill;
+
+        public PackedRows(int features, bool weights, bool groups)
+        {
+            _features = features;
+            _chunk = new float[ChunkRows * features];
+            Weights = weights ? new List<float>() : null;
+            Groups = groups ? new List<long>() : null;
+        }
+
+        public List<float> Labels { get; } = new();
+
+        public List<float>? Weights { get; }
+
+        public List<long>? Groups { get; }
+
+        public void Add(in Row row)
+        {
+            if (_fill == _chunk.Length)
+            {
+                _chunks.Add(_chunk);
+                _chunk = new float[ChunkRows * _features];
+                _fill = 0;
+            }
+            row.Features.CopyTo(_chunk.AsSpan(_fill, _features));
+            _fill += _features;
+            Labels.Add(row.Label);
+            Weights?.Add(row.Weight);
+            Groups?.Add(row.Group);
+        }
+
+        /// <summary>Every row's features, row-major, in one array.</summary>
+        public float[] Features()
+        {
+            var all = new float[(long)Labels.Count * _features];
+            int offset = 0;
+            foreach (var full in _chunks)
+            {
+                full.CopyTo(all, offset);
+                offset += full.Length;
+            }
+            Array.Copy(_chunk, 0, all, offset, _fill);
+            return all;
+        }
     }
 }

@@ -6,6 +6,7 @@ using Microsoft.ML.AutoClip;
 using Microsoft.ML.AutoClipNet;
 using Microsoft.ML.AutoClipNet.Model;
 using Microsoft.ML.AutoClipNet.Model.Legacy;
+using Microsoft.ML.AutoClipNet.Tasks;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Trainers;
@@ -17,29 +18,18 @@ namespace Microsoft.ML.AutoClipNet;
 
 /// <summary>
 /// A trained AutoClipNet regression network (<see cref="AutoClipNetTrainer"/>): its outputs are mapped
-/// back to the label's scale (the label's standardization is saved with the model). Scores one row at
-/// a time in managed code and batches of rows with TorchSharp (in <see cref="AutoClipNetPredictionTransformer.Transform"/>).
+/// back to the label's scale (the label's standardization is saved with the model) and clamped to the training labels'
+/// range. Scores one row at a time in managed code and batches of rows with TorchSharp (in <see cref="AutoClipNetPredictionTransformer.Transform"/>).
 /// </summary>
 public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<float>
 {
     internal const string LoaderSignature = "AutoClipNetRegression";
     internal const string RegistrationName = "AutoClipNetModel";
 
-    private float _labelMean;
-    private float _labelScale = 1f;
-    private float _minimum = float.NegativeInfinity;
-    private float _maximum = float.PositiveInfinity;
-    private bool _legacy;
-
-    internal AutoClipNetModelParameters(IHostEnvironment env, Network.NetworkDescription network, float labelMean, float labelScale,
-        (float Minimum, float Maximum) clamp, AutoClipperState? autoClipState, IReadOnlyList<AutoClipNetTrainingHistory> histories)
-        : base(env, RegistrationName, new DescribedNetwork(network), autoClipState, histories)
+    internal AutoClipNetModelParameters(IHostEnvironment env, Network.NetworkDescription network, RegressionHead head, AutoClipperState? autoClipState,
+        IReadOnlyList<AutoClipNetTrainingHistory> histories)
+        : base(env, RegistrationName, network, head, autoClipState, histories)
     {
-        if (network.OutputSize != 1)
-        {
-            throw new InvalidDataException($"A regression network has one output, not {network.OutputSize}.");
-        }
-        SetLabel(labelMean, labelScale, clamp.Minimum, clamp.Maximum);
     }
 
     private AutoClipNetModelParameters(IHostEnvironment env, ModelLoadContext ctx)
@@ -47,51 +37,31 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
     {
         if (ctx.Header.ModelVerWritten < ModelFormat.Version21)
         {
-            // Format 1.1: the released network, scored as the release scored it (its label mapping included).
+            // Format 1.1: the released network as one layer that gives the score itself (its label mapping included).
             var (network, state, history) = Format11.Read(ctx.Reader);
-            SetContent(network, state, new[] { history });
-            _legacy = true;
+            SetContent(new Network.NetworkDescription(network.FeatureCount, new Network.Layer[] { network }), RegressionHead.Identity, state, new[] { history });
             return;
         }
-        var head = LoadContent(ctx);
-        using var reader = new BinaryReader(new MemoryStream(head));
-        try
-        {
-            float mean = reader.ReadSingle(), scale = reader.ReadSingle();
-            // Format 2.1 had no prediction range: its predictions are not clipped, as that version scored them.
-            bool range = ctx.Header.ModelVerWritten >= ModelFormat.Version22;
-            SetLabel(mean, scale, range ? reader.ReadSingle() : float.NegativeInfinity, range ? reader.ReadSingle() : float.PositiveInfinity);
-        }
-        catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
-        {
-            throw new InvalidDataException("The AutoClipNet model in this file is corrupt: its regression header is " + e.Message, e);
-        }
+        LoadContent(ctx);
     }
 
-    private void SetLabel(float mean, float scale, float minimum, float maximum)
-    {
-        if (!float.IsFinite(mean) || !float.IsFinite(scale) || scale == 0 || float.IsNaN(minimum) || float.IsNaN(maximum) || minimum > maximum)
-        {
-            throw new InvalidDataException($"The AutoClipNet model has a label standardization that is not usable (mean {mean}, scale {scale}, range {minimum} to {maximum}).");
-        }
-        _labelMean = mean;
-        _labelScale = scale;
-        _minimum = minimum;
-        _maximum = maximum;
-    }
+    private RegressionHead RegressionHead => (RegressionHead)Head;
+
+    /// <summary>The released format 1.1 network, when this model is one (it is saved in its own format again).</summary>
+    private Format11Layer? Released => Network.Layers[0] as Format11Layer;
 
     /// <summary>The range predictions are clipped to (the training labels' range), or (−∞, ∞) when they are not.</summary>
-    public (float Minimum, float Maximum) PredictionRange => (_minimum, _maximum);
+    public (float Minimum, float Maximum) PredictionRange => (RegressionHead.Minimum, RegressionHead.Maximum);
 
     /// <summary>The label's mean and standard deviation: a network output z is reported as z × scale + mean.</summary>
-    public (float Mean, float Scale) LabelStandardization => Network is Format11Network legacy ? legacy.LabelStandardization : (_labelMean, _labelScale);
+    public (float Mean, float Scale) LabelStandardization => Released?.LabelStandardization ?? (RegressionHead.LabelMean, RegressionHead.LabelScale);
 
     /// <inheritdoc/>
     protected override PredictionKind PredictionKind => PredictionKind.Regression;
 
     private protected override DataViewType OutputType => NumberDataViewType.Single;
 
-    private protected override ModelTask Task => ModelTask.Regression;
+    private protected override AutoClipNetTask Task => RegressionTask.Instance;
 
     private protected override void Map(in VBuffer<float> features, ref float output)
     {
@@ -100,15 +70,8 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
         output = ToScore(outputs[0]);
     }
 
-    /// <summary>A network output as a score: z·scale + mean, clipped to the prediction range (format 1.1 networks give the score already).</summary>
-    internal float ToScore(float output) => _legacy ? output : Math.Clamp(output * _labelScale + _labelMean, _minimum, _maximum);
-
-    private protected override void SaveHeadAsOnnx(Network.IOnnxGraph graph, string raw, string[] outputNames)
-    {
-        // Format 1.1 networks apply the label's standardization themselves and are not clamped.
-        var (mean, scale) = LabelStandardization;
-        OnnxHeads.Regression(graph, raw, outputNames[0], scale, mean, _legacy ? float.NegativeInfinity : _minimum, _legacy ? float.PositiveInfinity : _maximum);
-    }
+    /// <summary>A network output as a score (the head: z·scale + mean, clipped to the prediction range).</summary>
+    internal float ToScore(float output) => RegressionHead.ToScore(output);
 
     /// <summary>Scores one row in managed code, without tensors.</summary>
     internal float ScoreRow(in VBuffer<float> features)
@@ -125,7 +88,8 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
     //   0x00020002  2.2: head = float label mean, float label scale, float minimum, float maximum prediction (±infinity when predictions
     //               are not clipped); history layout 2.
     //   0x00020003  2.3: the head unchanged; history layout 3 (the detail kept, exact counts).
-    //   0x00020004  2.4: the head unchanged; ensembles (Model/ModelFormat.cs; history layout 4).
+    //   0x00020004  2.4: the head unchanged; ensembles and piecewise-linear encodings (Model/ModelFormat.cs; history layout 4).
+    // The head's fields are read and written by the task (Tasks/Regression.cs).
 
     private static VersionInfo GetVersionInfo(bool legacy = false) => new(
         modelSignature: "ACLIPNET",
@@ -135,25 +99,12 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(AutoClipNetModelParameters).Assembly.FullName);
 
-    private protected override byte[] WriteHead()
-    {
-        using var stream = new MemoryStream();
-        using (var writer = new BinaryWriter(stream))
-        {
-            writer.Write(_labelMean);
-            writer.Write(_labelScale);
-            writer.Write(_minimum);
-            writer.Write(_maximum);
-        }
-        return stream.ToArray();
-    }
-
     private protected override VersionInfo CurrentVersion => GetVersionInfo();
 
     /// <summary>A model of format 1.1 is written again as the release wrote it.</summary>
     private protected override bool SaveInOlderFormat(ModelSaveContext ctx)
     {
-        if (Network is not Format11Network legacy)
+        if (Released is not { } legacy)
         {
             return false;
         }

@@ -4,7 +4,8 @@ using System.IO;
 using System.Linq;
 using Microsoft.ML.AutoClip;
 using Microsoft.ML.AutoClipNet.Model;
-using Microsoft.ML.AutoClipNet.Model.Legacy;
+using Microsoft.ML.AutoClipNet.Network;
+using Microsoft.ML.AutoClipNet.Tasks;
 using Microsoft.ML.Data;
 using Microsoft.ML.Model.OnnxConverter;
 using Microsoft.ML.Runtime;
@@ -21,28 +22,25 @@ public interface IAutoClipNetModel
     /// <summary>Number of input features.</summary>
     int FeatureCount { get; }
 
-    /// <summary>Sizes of the hidden dense layers.</summary>
-    IReadOnlyList<int> HiddenLayerSizes { get; }
+    /// <summary>The network as its layers, in order; an ensemble's layer holds every member network (<see cref="AutoClipNetLayer.Members"/>).</summary>
+    IReadOnlyList<AutoClipNetLayer> NetworkLayers { get; }
 
-    /// <summary>The nonlinearity after each hidden layer.</summary>
-    AutoClipNetActivation Activation { get; }
-
-    /// <summary>Number of trained values (weights, biases, embeddings, scales).</summary>
+    /// <summary>Number of trained values (weights, biases, embeddings, scales) of every member.</summary>
     long ParameterCount { get; }
 
     /// <summary>The layers in order, for example "26 → feature transform 26 → dense 26→64 → ReLU → dense 64→1".</summary>
     string Layers { get; }
 
-    /// <summary>A copy of the weights of dense layer <paramref name="layer"/> (row-major, outputs × inputs).</summary>
-    float[] GetWeights(int layer);
+    /// <summary>How the features are scaled before the network (the scaling the model was trained with).</summary>
+    AutoClipNetFeatureScaling FeatureScaling { get; }
 
-    /// <summary>A copy of the biases of dense layer <paramref name="layer"/>.</summary>
-    float[] GetBiases(int layer);
+    /// <summary>
+    /// Per-feature centers subtracted before the network: the training rows' medians under robust scaling (the default),
+    /// their means under standardization, zeros without scaling.
+    /// </summary>
+    IReadOnlyList<float> FeatureCenters { get; }
 
-    /// <summary>Per-feature centers subtracted before the network.</summary>
-    IReadOnlyList<float> FeatureMeans { get; }
-
-    /// <summary>Per-feature factors applied after the center is subtracted.</summary>
+    /// <summary>Per-feature factors applied after the center is subtracted (1/IQR, 1/std, or ones).</summary>
     IReadOnlyList<float> FeatureScales { get; }
 
     /// <summary>The AutoClip state at the end of training (null when AutoClip was not used).</summary>
@@ -56,13 +54,33 @@ public interface IAutoClipNetModel
 
     /// <summary>Every ensemble member's training history, the first being <see cref="TrainingHistory"/> (one for a single network).</summary>
     IReadOnlyList<AutoClipNetTrainingHistory> MemberTrainingHistories { get; }
+
+    /// <summary>Sizes of the hidden dense layers of the first ensemble member.</summary>
+    [Obsolete("Describes the first ensemble member only. Use NetworkLayers, which describes every layer of every member.")]
+    IReadOnlyList<int> HiddenLayerSizes { get; }
+
+    /// <summary>The nonlinearity after each hidden layer of the first ensemble member.</summary>
+    [Obsolete("Describes the first ensemble member only. Use NetworkLayers (the Activation of each activation layer).")]
+    AutoClipNetActivation Activation { get; }
+
+    /// <summary>A copy of the weights of dense layer <paramref name="layer"/> of the first ensemble member (row-major, outputs × inputs).</summary>
+    [Obsolete("Describes the first ensemble member only. Use NetworkLayers and GetValues(\"weight\") of a dense layer.")]
+    float[] GetWeights(int layer);
+
+    /// <summary>A copy of the biases of dense layer <paramref name="layer"/> of the first ensemble member.</summary>
+    [Obsolete("Describes the first ensemble member only. Use NetworkLayers and GetValues(\"bias\") of a dense layer.")]
+    float[] GetBiases(int layer);
+
+    /// <summary>Per-feature centers subtracted before the network (medians under the default robust scaling).</summary>
+    [Obsolete("Holds the centers: the medians under the default robust scaling, not means. Use FeatureCenters.")]
+    IReadOnlyList<float> FeatureMeans { get; }
 }
 
 /// <summary>
-/// What every trained AutoClipNet network offers, whatever its task: the architecture and weights,
-/// the preprocessing learned from the training data, the AutoClip state at the end of training and
-/// the training history. Scores one row at a time in managed code (no tensors; the same bits in
-/// every process).
+/// What every trained AutoClipNet network offers, whatever its task: the network as its layers, the preprocessing learned from
+/// the training data, the AutoClip state at the end of training and the training history. Scores one row at a time in managed
+/// code (no tensors; the same bits in every process) and batches through LibTorch; the task's head (Tasks/) turns the network's
+/// raw outputs into the task's output.
 /// </summary>
 /// <typeparam name="TOutput">What the model maps a feature vector to: a Single (regression, binary) or a vector (multiclass).</typeparam>
 public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersBase<TOutput>, IValueMapper, IAutoClipNetModel, IDisposable, ISingleCanSaveOnnx
@@ -70,62 +88,90 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     [ThreadStatic]
     private static float[]? t_scratch;
 
-    private IModelNetwork _network = null!;
+    private NetworkDescription _network = null!;
+    private ScoreHead _head = null!;
+    private IReadOnlyList<AutoClipNetLayer>? _layers;
     private VectorDataViewType _inputType = null!;
 
-    private protected AutoClipNetModelParametersBase(IHostEnvironment env, string registrationName, IModelNetwork network, AutoClipperState? autoClipState,
-        IReadOnlyList<AutoClipNetTrainingHistory> histories)
+    private protected AutoClipNetModelParametersBase(IHostEnvironment env, string registrationName, NetworkDescription network, ScoreHead head,
+        AutoClipperState? autoClipState, IReadOnlyList<AutoClipNetTrainingHistory> histories)
         : base(env, registrationName)
     {
-        SetContent(network, autoClipState, histories);
+        SetContent(network, head, autoClipState, histories);
     }
 
-    /// <summary>For loading: the derived class reads its stream and calls <see cref="SetContent"/>.</summary>
+    /// <summary>For loading: the derived class reads its stream and calls <see cref="LoadContent"/> (or <see cref="SetContent"/>).</summary>
     private protected AutoClipNetModelParametersBase(IHostEnvironment env, string registrationName, ModelLoadContext ctx)
         : base(env, registrationName, ctx)
     {
     }
 
-    /// <summary>The network, the first member's AutoClip state and every member's history (one per member of the network's ensemble).</summary>
-    private protected void SetContent(IModelNetwork network, AutoClipperState? autoClipState, IReadOnlyList<AutoClipNetTrainingHistory> histories)
+    /// <summary>The network, its head, the first member's AutoClip state and every member's history (one per member of the network's ensemble).</summary>
+    private protected void SetContent(NetworkDescription network, ScoreHead head, AutoClipperState? autoClipState, IReadOnlyList<AutoClipNetTrainingHistory> histories)
     {
-        int members = network.Description?.EnsembleSize ?? 1;
-        if (histories.Count != members)
+        if (histories.Count != network.EnsembleSize)
         {
-            throw new InvalidDataException($"A network of {members} members comes with {histories.Count} training histories.");
+            throw new InvalidDataException($"A network of {network.EnsembleSize} members comes with {histories.Count} training histories.");
+        }
+        if (head.Outputs != network.OutputSize)
+        {
+            throw new InvalidDataException($"The {Task.Name} head reads {head.Outputs} outputs; the network gives {network.OutputSize}.");
         }
         _network = network;
+        _head = head;
         AutoClipState = autoClipState;
         MemberTrainingHistories = histories.ToArray();
-        _inputType = new VectorDataViewType(NumberDataViewType.Single, network.FeatureCount);
+        _inputType = new VectorDataViewType(NumberDataViewType.Single, network.InputSize);
     }
 
     /// <summary>Number of input features.</summary>
-    public int FeatureCount => _network.FeatureCount;
+    public int FeatureCount => _network.InputSize;
 
-    /// <summary>Sizes of the hidden dense layers.</summary>
-    public IReadOnlyList<int> HiddenLayerSizes => _network.HiddenLayerSizes;
+    /// <summary>The network as its layers, in order; an ensemble's layer holds every member network (<see cref="AutoClipNetLayer.Members"/>).</summary>
+    public IReadOnlyList<AutoClipNetLayer> NetworkLayers => _layers ??= AutoClipNetLayer.Describe(_network);
 
-    /// <summary>The nonlinearity after each hidden layer.</summary>
-    public AutoClipNetActivation Activation => _network.Activation;
-
-    /// <summary>Number of trained values (weights, biases, embeddings, scales).</summary>
+    /// <summary>Number of trained values (weights, biases, embeddings, scales) of every member.</summary>
     public long ParameterCount => _network.ParameterCount;
 
     /// <summary>The layers in order, for example "26 → feature transform 26 → dense 26→64 → ReLU → dense 64→1".</summary>
-    public string Layers => _network.Description?.ToString() ?? $"{FeatureCount} → standardization → {string.Join(" → ", HiddenLayerSizes)} ({Activation}) → 1";
+    public string Layers => _network.ToString();
 
-    /// <summary>A copy of the weights of dense layer <paramref name="layer"/> (row-major, outputs × inputs).</summary>
-    public float[] GetWeights(int layer) => _network.GetWeights(CheckLayer(layer));
+    /// <summary>How the features are scaled before the network: robust scaling (clipped features), standardization, or none.</summary>
+    public AutoClipNetFeatureScaling FeatureScaling => Preprocessing() switch
+    {
+        null => AutoClipNetFeatureScaling.None,
+        var t when t.Clip.Any(c => c) => AutoClipNetFeatureScaling.RobustSmoothClip,
+        _ => AutoClipNetFeatureScaling.Standardize,
+    };
 
-    /// <summary>A copy of the biases of dense layer <paramref name="layer"/>.</summary>
-    public float[] GetBiases(int layer) => _network.GetBiases(CheckLayer(layer));
+    /// <summary>
+    /// Per-feature centers subtracted before the network: the training rows' medians under robust scaling (the default),
+    /// their means under standardization, zeros without scaling.
+    /// </summary>
+    public IReadOnlyList<float> FeatureCenters => Preprocessing()?.Center.ToArray() ?? new float[FeatureCount];
 
-    /// <summary>Per-feature centers subtracted before the network (means, or medians with robust scaling; zeros without preprocessing).</summary>
-    public IReadOnlyList<float> FeatureMeans => _network.FeaturePreprocessing.Center;
+    /// <summary>Per-feature factors applied after the center is subtracted (1/IQR, 1/std, or ones).</summary>
+    public IReadOnlyList<float> FeatureScales => Preprocessing()?.Scale.ToArray() ?? Enumerable.Repeat(1f, FeatureCount).ToArray();
 
-    /// <summary>Per-feature factors applied after the center is subtracted (1/std, 1/IQR, or ones).</summary>
-    public IReadOnlyList<float> FeatureScales => _network.FeaturePreprocessing.Scale;
+    /// <summary>Per-feature centers subtracted before the network (medians under the default robust scaling).</summary>
+    [Obsolete("Holds the centers: the medians under the default robust scaling, not means. Use FeatureCenters.")]
+    public IReadOnlyList<float> FeatureMeans => FeatureCenters;
+
+    /// <summary>Sizes of the hidden dense layers of the first ensemble member.</summary>
+    [Obsolete("Describes the first ensemble member only. Use NetworkLayers, which describes every layer of every member.")]
+    public IReadOnlyList<int> HiddenLayerSizes => FirstMemberDense().SkipLast(1).Select(d => d.OutputSize).ToArray();
+
+    /// <summary>The nonlinearity after each hidden layer of the first ensemble member.</summary>
+    [Obsolete("Describes the first ensemble member only. Use NetworkLayers (the Activation of each activation layer).")]
+    public AutoClipNetActivation Activation => FirstMember(_network).OfType<ActivationLayer>().Select(a => a.Activation).FirstOrDefault();
+
+    /// <summary>A copy of the weights of dense layer <paramref name="layer"/> of the first ensemble member (row-major, outputs × inputs).</summary>
+    [Obsolete("Describes the first ensemble member only. Use NetworkLayers and GetValues(\"weight\") of a dense layer.")]
+    public float[] GetWeights(int layer) => DenseLayer(layer).Weights.ToArray();
+
+    /// <summary>A copy of the biases of dense layer <paramref name="layer"/> of the first ensemble member.</summary>
+    [Obsolete("Describes the first ensemble member only. Use NetworkLayers and GetValues(\"bias\") of a dense layer.")]
+    public float[] GetBiases(int layer) => DenseLayer(layer).Bias.ToArray();
 
     /// <summary>The AutoClip state at the end of training (null when AutoClip was not used).</summary>
     public AutoClipperState? AutoClipState { get; private set; }
@@ -134,20 +180,33 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     public AutoClipNetTrainingHistory TrainingHistory => MemberTrainingHistories[0];
 
     /// <summary>The number of networks whose outputs the model averages (1: a single network; see <see cref="AutoClipNetOptionsBase.EnsembleSize"/>).</summary>
-    public int EnsembleSize => _network.Description?.EnsembleSize ?? 1;
+    public int EnsembleSize => _network.EnsembleSize;
 
     /// <summary>Every ensemble member's training history, in member order, the first being <see cref="TrainingHistory"/> (one for a single network).</summary>
     public IReadOnlyList<AutoClipNetTrainingHistory> MemberTrainingHistories { get; private set; } = Array.Empty<AutoClipNetTrainingHistory>();
 
-    internal IModelNetwork Network => _network;
+    internal NetworkDescription Network => _network;
 
-    private int CheckLayer(int layer)
+    /// <summary>The task's head: the network's raw outputs to the task's score.</summary>
+    private protected ScoreHead Head => _head;
+
+    /// <summary>The layers of the first member: an ensemble's first member, a released network's equivalent layers, each layer in turn.</summary>
+    private static IEnumerable<Layer> FirstMember(NetworkDescription network)
+        => network.Layers.SelectMany(l => l.Parts.Count > 0 ? FirstMember(l.Parts[0]) : new[] { l });
+
+    /// <summary>The feature transform the network starts with (or its first member does), if any.</summary>
+    private FeatureTransformLayer? Preprocessing() => FirstMember(_network).FirstOrDefault() as FeatureTransformLayer;
+
+    private IReadOnlyList<DenseLayer> FirstMemberDense() => FirstMember(_network).OfType<DenseLayer>().ToArray();
+
+    private DenseLayer DenseLayer(int layer)
     {
-        if (layer < 0 || layer >= _network.DenseLayerCount)
+        var dense = FirstMemberDense();
+        if (layer < 0 || layer >= dense.Count)
         {
-            throw new ArgumentOutOfRangeException(nameof(layer), layer, $"The network has dense layers 0 to {_network.DenseLayerCount - 1}.");
+            throw new ArgumentOutOfRangeException(nameof(layer), layer, $"The network has dense layers 0 to {dense.Count - 1}.");
         }
-        return layer;
+        return dense[layer];
     }
 
     DataViewType IValueMapper.InputType => _inputType;
@@ -181,7 +240,8 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
             throw new ArgumentOutOfRangeException(nameof(features), features.Length,
                 $"The feature vector has {features.Length} values; this AutoClipNet model was trained on {f}.");
         }
-        int needed = f + _network.ScratchSize;
+        int scratchSize = 2 * _network.MaxWidth;
+        int needed = f + scratchSize;
         var scratch = t_scratch;
         if (scratch is null || scratch.Length < needed)
         {
@@ -189,7 +249,7 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
         }
         var input = scratch.AsSpan(0, f);
         features.CopyTo(input);
-        _network.Forward(input, outputs, scratch.AsSpan(f, _network.ScratchSize));
+        _network.Forward(input, scratch.AsSpan(f, scratchSize)).CopyTo(outputs);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -201,39 +261,25 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     {
         Host.CheckValue(ctx, nameof(ctx));
         var graph = new OnnxContextGraph(ctx);
-        string raw;
-        if (_network.Description is { } description)
-        {
-            raw = description.SaveAsOnnx(graph, featureColumn);
-        }
-        else
-        {
-            raw = ((Format11Network)_network).SaveAsOnnx(graph, featureColumn); // a released format 1.1 model
-        }
-        SaveHeadAsOnnx(graph, raw, outputNames);
+        _head.SaveAsOnnx(graph, _network.SaveAsOnnx(graph, featureColumn), outputNames);
         return true;
     }
 
-    /// <summary>Writes the task's outputs (<paramref name="outputNames"/>, in ML.NET's order) from the raw outputs <paramref name="raw"/>.</summary>
-    private protected abstract void SaveHeadAsOnnx(Network.IOnnxGraph graph, string raw, string[] outputNames);
-
     /// <summary>Creates a LibTorch scorer of the network's raw outputs for batches of up to <paramref name="capacity"/> rows.</summary>
-    internal Network.IBatchScorer CreateBatchScorer(int capacity) => _network.CreateBatchScorer(capacity);
+    internal IBatchScorer CreateBatchScorer(int capacity) => _network.CreateBatchScorer(capacity);
 
     void IDisposable.Dispose() => _network.Dispose();
 
     // ---------------------------------------------------------------------------------------------
     // Persistence inside ML.NET's model zip (layout: see ModelFormat).
 
-    private protected abstract ModelTask Task { get; }
+    /// <summary>The task (Tasks/): its stored number, its head's reader.</summary>
+    private protected abstract AutoClipNetTask Task { get; }
 
     /// <summary>The model signature and format version this class writes (see each task's format history).</summary>
     private protected abstract VersionInfo CurrentVersion { get; }
 
-    /// <summary>The task's own fields, stored in the model's header block.</summary>
-    private protected abstract byte[] WriteHead();
-
-    /// <summary>Writes a model that keeps an older format (a loaded format 1.1 model) and returns true; false for format 2.1.</summary>
+    /// <summary>Writes a model that keeps an older format (a loaded format 1.1 model) and returns true; false for the current format.</summary>
     private protected virtual bool SaveInOlderFormat(ModelSaveContext ctx) => false;
 
     /// <inheritdoc/>
@@ -249,33 +295,39 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
 
     private void SaveContent(ModelSaveContext ctx)
     {
-        var description = _network.Description ?? throw new InvalidOperationException("A model of format 1.1 is saved in format 2.1 only after conversion.");
         bool historyStream = ctx.InRepository;
-        ModelFormat.WriteMain(ctx.Writer, Task, description, WriteHead(), AutoClipState, MemberTrainingHistories, historyStream);
+        ModelFormat.WriteMain(ctx.Writer, Task.Id, _network, _head.Write(), AutoClipState, MemberTrainingHistories, historyStream);
         if (historyStream)
         {
             ctx.SaveBinaryStream(ModelFormat.HistoryStream, w => ModelFormat.WriteHistory(w, MemberTrainingHistories));
         }
     }
 
-    /// <summary>Reads a format 2.1 model; returns the task's own fields for the derived class.</summary>
-    private protected byte[] LoadContent(ModelLoadContext ctx)
+    /// <summary>Reads a model of format 2.1 or later, its head through the task.</summary>
+    private protected void LoadContent(ModelLoadContext ctx)
     {
         string where = StreamName(ctx, ModelLoadContext.ModelStreamName);
-        var (network, head, state, summaries, historyStream) = ModelFormat.ReadMain(ctx.Reader, Task, where, ctx.Header.ModelVerWritten);
-        var histories = summaries.Select(summary => new AutoClipNetTrainingHistory(Array.Empty<AutoClipNetTrainingStep>(), Array.Empty<AutoClipNetEpoch>(), Array.Empty<AutoClipNetDiagnostic>(),
-            summary.BestEpoch, summary.TrainingRows, summary.ValidationRows, summary.DroppedRows)).ToArray();
-        if (historyStream)
+        uint version = ctx.Header.ModelVerWritten;
+        var (network, head, state, summaries, historyStream) = ModelFormat.ReadMain(ctx.Reader, Task, where, version);
+        try
         {
-            string historyWhere = StreamName(ctx, ModelFormat.HistoryStream);
-            if (!ctx.InRepository || !ctx.TryLoadBinaryStream(ModelFormat.HistoryStream, r => histories = ModelFormat.ReadHistory(r, historyWhere, summaries)))
+            var histories = summaries.Select(summary => new AutoClipNetTrainingHistory(Array.Empty<AutoClipNetTrainingStep>(), Array.Empty<AutoClipNetEpoch>(),
+                Array.Empty<AutoClipNetDiagnostic>(), summary.BestEpoch, summary.TrainingRows, summary.ValidationRows, summary.DroppedRows)).ToArray();
+            if (historyStream)
             {
-                network.Dispose();
-                throw new InvalidDataException($"The AutoClipNet model in this file is corrupt: {historyWhere} is missing.");
+                string historyWhere = StreamName(ctx, ModelFormat.HistoryStream);
+                if (!ctx.InRepository || !ctx.TryLoadBinaryStream(ModelFormat.HistoryStream, r => histories = ModelFormat.ReadHistory(r, historyWhere, summaries)))
+                {
+                    throw new InvalidDataException($"The AutoClipNet model in this file is corrupt: {historyWhere} is missing.");
+                }
             }
+            SetContent(network, head, state, histories);
         }
-        SetContent(new DescribedNetwork(network), state, histories);
-        return head;
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
     }
 
     private static string StreamName(ModelLoadContext ctx, string stream)

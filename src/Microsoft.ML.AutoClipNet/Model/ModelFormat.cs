@@ -5,16 +5,9 @@ using System.IO.Hashing;
 using System.Linq;
 using Microsoft.ML.AutoClip;
 using Microsoft.ML.AutoClipNet.Network;
+using Microsoft.ML.AutoClipNet.Tasks;
 
 namespace Microsoft.ML.AutoClipNet.Model;
-
-/// <summary>The task a saved network was trained for; stored so that a model never loads as another task.</summary>
-internal enum ModelTask
-{
-    Regression = 1,
-    Binary = 2,
-    Multiclass = 3,
-}
 
 /// <summary>A history's counts without its records.</summary>
 internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long ValidationRows, long DroppedRows);
@@ -177,23 +170,32 @@ internal static class ModelFormat
         });
     }
 
-    /// <summary>Reads the model's block; <paramref name="version"/> is the format it was written in (2.1 to 2.4).</summary>
-    public static (NetworkDescription Network, byte[] Head, AutoClipperState? State, HistorySummary[] Summaries, bool HistoryStream) ReadMain(BinaryReader reader, ModelTask task, string where,
-        uint version)
+    /// <summary>
+    /// Reads the model's block, its head through <paramref name="task"/>; <paramref name="version"/> is the format it was written
+    /// in (2.1 to 2.4). Ensembles (format 2.4) are refused in older formats.
+    /// </summary>
+    public static (NetworkDescription Network, ScoreHead Head, AutoClipperState? State, HistorySummary[] Summaries, bool HistoryStream) ReadMain(BinaryReader reader,
+        AutoClipNetTask task, string where, uint version)
         => ReadBlock(reader, where, r =>
         {
-            var stored = (ModelTask)r.ReadInt32();
-            if (stored != task)
+            int stored = r.ReadInt32();
+            if (stored != (int)task.Id)
             {
-                throw new InvalidDataException($"it holds a {stored} network where a {task} one was expected.");
+                throw new InvalidDataException($"it holds a {(Enum.IsDefined((ModelTask)stored) ? ((ModelTask)stored).ToString() : $"task {stored}")} network where a {task.Id} one was expected.");
             }
-            var network = NetworkDescription.Read(r, allowEnsemble: version >= Version24);
+            var network = NetworkDescription.Read(r);
+            if (version < Version24 && network.Layers.Any(l => l is EnsembleLayer))
+            {
+                network.Dispose();
+                throw new InvalidDataException($"it holds an ensemble, which format {version >> 16}.{version & 0xFFFF} cannot hold.");
+            }
             int headLength = Serialization.ReadCount(r, "task header's length", 0, 1 << 20);
-            var head = r.ReadBytes(headLength);
-            if (head.Length != headLength)
+            var headBytes = r.ReadBytes(headLength);
+            if (headBytes.Length != headLength)
             {
                 throw new EndOfStreamException();
             }
+            var head = task.ReadHead(headBytes, version, network.OutputSize);
             var state = r.ReadByte() switch
             {
                 0 => null,

@@ -55,28 +55,3 @@ internal sealed class OnnxContextGraph : IOnnxGraph
         return output;
     }
 }
-
-/// <summary>What the task adds after the network's raw outputs in the ONNX graph.</summary>
-internal static class OnnxHeads
-{
-    /// <summary>Regression: Score = clamp(z·scale + mean, minimum, maximum), rows × 1.</summary>
-    public static void Regression(IOnnxGraph graph, string raw, string score, float labelScale, float labelMean, float minimum, float maximum)
-    {
-        var y = graph.Binary("Mul", raw, graph.Scalar(labelScale, "LabelScale"));
-        y = graph.Binary("Add", y, graph.Scalar(labelMean, "LabelMean"));
-        y = graph.Binary("Max", y, graph.Scalar(minimum, "PredictionMinimum"));
-        graph.Node("Min", new[] { y, graph.Scalar(maximum, "PredictionMaximum") }, score);
-    }
-
-    /// <summary>Binary: Score is the logit (ML.NET's Platt calibrator adds Probability and the scorer PredictedLabel).</summary>
-    public static void Binary(IOnnxGraph graph, string raw, string score) => graph.Node("Identity", new[] { raw }, score);
-
-    /// <summary>Multiclass: Score = softmax(z), PredictedLabel = the key (1-based, UInt32) of the largest score, the first of ties.</summary>
-    public static void Multiclass(IOnnxGraph graph, string raw, string predictedLabel, string score)
-    {
-        graph.Node("Softmax", new[] { raw }, score, ("axis", 1L));
-        var index = graph.Node("ArgMax", new[] { score }, null, ("axis", 1L), ("keepdims", 1L));
-        var key = graph.Binary("Add", index, graph.Constant(new[] { 1L }, new[] { 1L }, "KeyOffset"));
-        graph.Node("Cast", new[] { key }, predictedLabel, ("to", typeof(uint)));
-    }
-}

@@ -1,51 +1,35 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.AutoClipNet.Network;
 
-/// <summary>The kinds of layer a network can hold; the number is what the model format stores.</summary>
-internal enum LayerKind
-{
-    /// <summary>Per-feature (x − center)·scale, optionally followed by smooth clipping.</summary>
-    FeatureTransform = 1,
-
-    /// <summary>A fully connected layer, x·Wᵀ + b.</summary>
-    Dense = 2,
-
-    /// <summary>An elementwise nonlinearity.</summary>
-    Activation = 3,
-
-    /// <summary>A learnable per-feature factor, x·s.</summary>
-    FeatureScale = 4,
-
-    /// <summary>Periodic embeddings of numeric features.</summary>
-    PeriodicEmbedding = 5,
-
-    /// <summary>The mean of several member networks' outputs (format 2.4).</summary>
-    Ensemble = 6,
-
-    /// <summary>Piecewise-linear encodings of numeric features over quantile bins (format 2.4).</summary>
-    PiecewiseLinear = 7,
-}
-
 /// <summary>
 /// One trainable tensor of a layer as the training module needs it: the current values (what scoring
 /// uses), and how training parametrizes them. Training keeps raw = value / <see cref="Scale"/> in its
-/// parameter buffer and the layer multiplies by <see cref="Scale"/> in its training forward (NTK-style
+/// parameter buffer and the layer's training step multiplies by <see cref="Scale"/> (NTK-style
 /// parametrization when Scale = 1/√fan-in); <see cref="LearningRateFactor"/> multiplies the base
 /// learning rate for it, and <see cref="WeightDecayFactor"/> the weight decay (0: none).
 /// </summary>
 internal sealed record ParameterSpec(string Name, long[] Shape, float[] Values, float Scale = 1f, float LearningRateFactor = 1f, float WeightDecayFactor = 1f);
 
 /// <summary>
-/// A layer of an immutable network description. The same object defines the layer five ways:
-/// the managed forward of one row (<see cref="Forward(ReadOnlySpan{float}, Span{float})"/>), the
-/// LibTorch forward of a batch (<see cref="Forward(Tensor, Tensor?)"/>), the differentiable forward
-/// for training (<see cref="TrainingForward"/>), its persistence (<see cref="Write"/>) and its ONNX
-/// graph (<see cref="SaveAsOnnx"/>). Layers never
-/// change: training produces new ones (<see cref="WithParameters"/>).
+/// A layer of an immutable network description. A layer kind owns all of its arithmetic, in the folder of its kind
+/// (<c>Network/Layers/&lt;Kind&gt;/</c>): the same object defines the layer in each of the ways the library runs a network:
+/// <list type="bullet">
+/// <item>the managed forward of one row (<see cref="Forward(ReadOnlySpan{float}, Span{float})"/>): fixed summation order, no fused
+/// multiply-add, so the same bits on any CPU (PredictionEngine, classification's Transform);</item>
+/// <item>the LibTorch forward of a batch (<see cref="Forward(Tensor, Tensor?)"/>, run through <see cref="CreateBatchForward"/> by
+/// <see cref="BatchScorer"/>): regression's Transform, calibration;</item>
+/// <item>the training step, forward and backward, written out without autograd (<see cref="CreateStep"/>): a kind that cannot be
+/// trained says so in its own file;</item>
+/// <item>its ONNX nodes (<see cref="SaveAsOnnx"/>);</item>
+/// <item>its persistence (<see cref="Write"/>, and a static <c>Read</c> that <see cref="LayerRegistry"/> lists).</item>
+/// </list>
+/// The tests hold every engine to one readable reference forward per kind (test/.../ReferenceForward.cs, autograd), found
+/// through the registry so that no kind is left out. Layers never change: training produces new ones (<see cref="WithParameters"/>).
 /// </summary>
 internal abstract class Layer : IDisposable
 {
@@ -84,6 +68,20 @@ internal abstract class Layer : IDisposable
     public abstract Tensor Forward(Tensor input, Tensor? output);
 
     /// <summary>
+    /// The batch forward for up to <paramref name="capacity"/> rows with its buffers allocated once (a scorer owns one per
+    /// layer): by default one output buffer, none for in-place layers. Kinds that need more (an ensemble's members, the
+    /// released network's layers) make their own.
+    /// </summary>
+    public virtual BatchForward CreateBatchForward(int capacity) => new BufferedBatchForward(this, capacity);
+
+    /// <summary>
+    /// The layer's part of a training step (<see cref="ILayerStep"/>), over the parameter views and gradient views of
+    /// <paramref name="context"/>, with buffers for its capacity. Every kind must say how it trains: a kind that is never
+    /// trained as one layer throws here, in its own file, with the reason.
+    /// </summary>
+    public abstract ILayerStep CreateStep(StepContext context);
+
+    /// <summary>
     /// Writes the layer as ONNX nodes of standard ops (opset 9 to 12) reading <paramref name="input"/> (rows ×
     /// <see cref="InputSize"/>); returns the variable holding rows × <see cref="OutputSize"/>. The same arithmetic as
     /// the batch forward; ONNX Runtime's kernels may round differently, by a few units in the last place.
@@ -93,18 +91,11 @@ internal abstract class Layer : IDisposable
     /// <summary>The trainable tensors, with their current values (empty for fixed layers).</summary>
     public virtual IReadOnlyList<ParameterSpec> GetParameters() => Array.Empty<ParameterSpec>();
 
-    /// <summary>
-    /// The fixed tensors the training forward needs (a feature transform's centers and scales), made once
-    /// per training run and disposed with it; null when there are none.
-    /// </summary>
-    public virtual IReadOnlyList<Tensor>? CreateTrainingConstants() => null;
+    /// <summary>The values the layer stores, by name, for the model's public description (by default its parameters; fixed layers add their constants).</summary>
+    public virtual IReadOnlyList<(string Name, long[] Shape, float[] Values)> DescribeValues() => GetParameters().Select(p => (p.Name, p.Shape, p.Values)).ToArray();
 
-    /// <summary>
-    /// The differentiable forward used in training. <paramref name="parameters"/> are the raw training
-    /// tensors of <see cref="GetParameters"/>, in order (value = raw · Scale); <paramref name="constants"/>
-    /// what <see cref="CreateTrainingConstants"/> made.
-    /// </summary>
-    public abstract Tensor TrainingForward(Tensor x, IReadOnlyList<Tensor> parameters, IReadOnlyList<Tensor>? constants, bool training);
+    /// <summary>The networks inside this layer: an ensemble's members, the released network's equivalent layers; empty for the others.</summary>
+    public virtual IReadOnlyList<NetworkDescription> Parts => Array.Empty<NetworkDescription>();
 
     /// <summary>The same layer with trained values (in the order of <see cref="GetParameters"/>).</summary>
     public virtual Layer WithParameters(IReadOnlyList<float[]> values) => this;
@@ -125,6 +116,133 @@ internal abstract class Layer : IDisposable
         if (input.Length != InputSize || output.Length < OutputSize)
         {
             throw new ArgumentException($"The {this} layer takes {InputSize} values and writes {OutputSize}; it was given {input.Length} and room for {output.Length}.");
+        }
+    }
+
+    /// <summary>The check every reader makes: a layer's declared input width is the width the layer before it gives.</summary>
+    protected static void CheckWidth(string what, int declared, int given)
+    {
+        if (declared != given)
+        {
+            throw new InvalidDataException($"The {what} takes {declared} inputs where the layer before it gives {given}.");
+        }
+    }
+}
+
+/// <summary>
+/// One layer's batch forward for up to <see cref="Capacity"/> rows, with the buffers it needs allocated once in LibTorch's
+/// aligned memory (see <see cref="TensorMemory"/>). Not thread-safe: a scorer owns one per layer.
+/// </summary>
+internal abstract class BatchForward : IDisposable
+{
+    private readonly List<Tensor> _owned = new();
+
+    protected BatchForward(int capacity) => Capacity = capacity;
+
+    public int Capacity { get; }
+
+    /// <summary>The output for the first <paramref name="rows"/> rows of <paramref name="x"/> (which it may overwrite), valid until the next call.</summary>
+    public abstract Tensor Forward(Tensor x, int rows);
+
+    /// <summary>A buffer of Capacity × <paramref name="width"/> floats owned by this forward, outliving any dispose scope the caller has open.</summary>
+    protected Tensor Buffer(long width)
+    {
+        var buffer = empty(Capacity, width).DetachFromDisposeScope();
+        _owned.Add(buffer);
+        return buffer;
+    }
+
+    /// <summary>The first <paramref name="rows"/> rows of a buffer (the buffer itself when full).</summary>
+    protected Tensor Rows(Tensor buffer, int rows) => rows == Capacity ? buffer : buffer.narrow(0, 0, rows);
+
+    public virtual void Dispose()
+    {
+        foreach (var buffer in _owned)
+        {
+            buffer.Dispose();
+        }
+    }
+}
+
+/// <summary>The usual batch forward: the layer's <see cref="Layer.Forward(Tensor, Tensor?)"/> into one output buffer (none in place).</summary>
+internal sealed class BufferedBatchForward : BatchForward
+{
+    private readonly Layer _layer;
+    private readonly Tensor? _output;
+
+    public BufferedBatchForward(Layer layer, int capacity)
+        : base(capacity)
+    {
+        _layer = layer;
+        _output = layer.BatchInPlace ? null : Buffer(layer.OutputSize);
+    }
+
+    public override Tensor Forward(Tensor x, int rows) => _layer.Forward(x, _output is null ? null : Rows(_output, rows));
+}
+
+/// <summary>
+/// What a layer's training step works on: its parameters' raw values and their gradients (views of the training module's two
+/// contiguous buffers, in the order of <see cref="Layer.GetParameters"/>), the most rows a step takes, and whether the step
+/// must return the gradient of its input (a layer before it learns).
+/// </summary>
+internal sealed record StepContext(IReadOnlyList<Tensor> Values, IReadOnlyList<Tensor> Gradients, int Capacity, bool NeedInputGradient);
+
+/// <summary>
+/// One layer's part of a training step, written out without autograd: <see cref="Forward"/> keeps what <see cref="Backward"/>
+/// needs; <see cref="Backward"/> writes every gradient of the layer's parameters (no accumulation) and returns the gradient of
+/// its input when the context asked for it (else null).
+/// </summary>
+internal interface ILayerStep : IDisposable
+{
+    /// <summary>The layer's output for the first <paramref name="rows"/> rows of <paramref name="x"/>, in a buffer of the step, valid until the next call.</summary>
+    Tensor Forward(Tensor x, int rows);
+
+    /// <summary>From the gradient of the output: the parameters' gradients, and the input's gradient when asked for (else null).</summary>
+    Tensor? Backward(Tensor outputGradient, int rows);
+}
+
+/// <summary>The helpers every step shares: buffers for Capacity rows that the step owns and disposes.</summary>
+internal abstract class LayerStep : ILayerStep
+{
+    private readonly List<Tensor> _buffers = new();
+
+    protected LayerStep(StepContext context, Layer layer, bool supportsInputGradient = true)
+    {
+        if (context.NeedInputGradient && !supportsInputGradient)
+        {
+            throw new NotSupportedException($"The training step of the {layer} layer has no input gradient: it must come before every layer that learns.");
+        }
+        Capacity = context.Capacity;
+        NeedInputGradient = context.NeedInputGradient;
+    }
+
+    protected int Capacity { get; }
+
+    protected bool NeedInputGradient { get; }
+
+    /// <summary>A buffer of Capacity × <paramref name="shape"/>, owned by the step.</summary>
+    protected Tensor Buffer(params long[] shape) => Own(empty(shape.Prepend(Capacity).ToArray()));
+
+    /// <summary>A tensor the step keeps and disposes.</summary>
+    protected Tensor Own(Tensor tensor)
+    {
+        var kept = tensor.DetachFromDisposeScope();
+        _buffers.Add(kept);
+        return kept;
+    }
+
+    /// <summary>The first <paramref name="rows"/> rows of a buffer (the buffer itself when full).</summary>
+    protected Tensor Rows(Tensor buffer, int rows) => rows == Capacity ? buffer : buffer.narrow(0, 0, rows);
+
+    public abstract Tensor Forward(Tensor x, int rows);
+
+    public abstract Tensor? Backward(Tensor outputGradient, int rows);
+
+    public virtual void Dispose()
+    {
+        foreach (var buffer in _buffers)
+        {
+            buffer.Dispose();
         }
     }
 }

@@ -1,7 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using Microsoft.ML.AutoClipNet.Data;
+using Microsoft.ML.AutoClipNet.Tasks;
 using Microsoft.ML.AutoClipNet.Network;
 using Microsoft.ML.AutoClipNet.Training;
 using Microsoft.ML.Calibrators;
@@ -65,7 +65,12 @@ public sealed class AutoClipNetBinaryTrainer : AutoClipNetTrainerBase<AutoClipNe
             Check(LabelSmoothing is null || (LabelSmoothing >= 0 && LabelSmoothing < 1), nameof(LabelSmoothing), LabelSmoothing, "null or in [0, 1)");
         }
 
-        internal override RecipeRequest ToRequest() => base.ToRequest() with { LabelSmoothing = LabelSmoothing };
+        internal override Recipe ApplyTaskOptions(Recipe recipe) => recipe with
+        {
+            PositiveClassWeight = PositiveClassWeight,
+            LabelSmoothing = LabelSmoothing ?? recipe.LabelSmoothing,
+            CalibrateProbabilities = CalibrateProbabilities,
+        };
 
         internal Options Clone() => (Options)CloneBase();
     }
@@ -74,8 +79,6 @@ public sealed class AutoClipNetBinaryTrainer : AutoClipNetTrainerBase<AutoClipNe
 
     /// <inheritdoc/>
     protected override PredictionKind PredictionKind => PredictionKind.BinaryClassification;
-
-    private protected override LabelKind LabelKind => LabelKind.Boolean;
 
     /// <inheritdoc/>
     protected override SchemaShape.Column[] GetOutputColumnsCore(SchemaShape inputSchema) => new[]
@@ -88,37 +91,26 @@ public sealed class AutoClipNetBinaryTrainer : AutoClipNetTrainerBase<AutoClipNe
             new SchemaShape(AnnotationUtils.GetTrainerOutputAnnotation())),
     };
 
-    private protected override TrainingTask Task => TrainingTask.Binary;
-
-    private protected override Objective CreateObjective(TrainingSet train, int classCount, Recipe recipe) => new BinaryObjective(_options.PositiveClassWeight, recipe.LabelSmoothing);
-
-    private protected override void CheckTrainingRows(TrainingSet train, int classCount, ITrainingMonitor monitor)
-    {
-        long positives = (long)Math.Round(train.Label.Mean * train.Label.Count);
-        if (positives == 0 || positives == train.Label.Count)
-        {
-            monitor.Warning($"Every one of the {train.Label.Count} training rows has the label {(positives == 0 ? "false" : "true")}: the model can only learn to predict it.");
-        }
-    }
+    private protected override AutoClipNetTask Task => BinaryTask.Instance;
 
     /// <summary>The most validation rows the calibration scores.</summary>
     internal const int MaxCalibrationRows = 1 << 18;
 
-    private protected override CalibratedModelParametersBase<AutoClipNetBinaryModelParameters, PlattCalibrator> CreateModel(TrainingResult result, Objective objective,
-        TrainingSet train, IReadOnlyList<(NetworkDescription Network, ValidationRows Rows)> validation, Recipe recipe, ITrainingMonitor monitor)
+    private protected override CalibratedModelParametersBase<AutoClipNetBinaryModelParameters, PlattCalibrator> CreateModel(TrainingResult result, ScoreHead head,
+        IReadOnlyList<(NetworkDescription Network, ValidationRows Rows)> validation, Recipe recipe, ITrainingMonitor monitor)
     {
         var network = new AutoClipNetBinaryModelParameters(Host, result.Network, result.AutoClipState, result.MemberHistories);
         // Platt with offset 0 and slope −s is sigmoid(s·Score): s = 1 is the probability the network was trained for;
         // temperature scaling fits s on the validation rows, which leaves Score and PredictedLabel (Score > 0) as they are.
         // An ensemble's members each score the rows they held out (out-of-fold logits), or share an explicit validation set.
         double slope = 1;
-        if (_options.CalibrateProbabilities && validation.Any(v => v.Rows.Count > 0))
+        if (recipe.CalibrateProbabilities && validation.Any(v => v.Rows.Count > 0))
         {
-            var (logits, labels) = Calibration.OutOfFold(validation, MaxCalibrationRows);
-            slope = Calibration.FitSlope(logits, labels);
+            var (logits, labels) = TemperatureScaling.OutOfFold(validation, MaxCalibrationRows);
+            slope = TemperatureScaling.FitSlope(logits, labels);
             monitor.Info(string.Format(System.Globalization.CultureInfo.InvariantCulture,
                 "Probability = sigmoid({0:G4} × Score), fitted on {1} validation rows (temperature scaling): their log-loss {2:G4} → {3:G4}.",
-                slope, logits.Length, Calibration.LogLoss(logits, labels, 1), Calibration.LogLoss(logits, labels, slope)));
+                slope, logits.Length, TemperatureScaling.LogLoss(logits, labels, 1), TemperatureScaling.LogLoss(logits, labels, slope)));
         }
         return new ValueMapperCalibratedModelParameters<AutoClipNetBinaryModelParameters, PlattCalibrator>(Host, network, new PlattCalibrator(Host, -slope, 0));
     }

@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.AutoClipNet.Network;
-using Microsoft.ML.AutoClipNet.Data;
+using Microsoft.ML.AutoClipNet.Tasks;
 using Microsoft.ML.AutoClipNet.Training;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
@@ -48,7 +48,7 @@ public sealed class AutoClipNetMulticlassTrainer : AutoClipNetTrainerBase<AutoCl
             Check(LabelSmoothing is null || (LabelSmoothing >= 0 && LabelSmoothing < 1), nameof(LabelSmoothing), LabelSmoothing, "null or in [0, 1)");
         }
 
-        internal override RecipeRequest ToRequest() => base.ToRequest() with { LabelSmoothing = LabelSmoothing };
+        internal override Recipe ApplyTaskOptions(Recipe recipe) => recipe with { LabelSmoothing = LabelSmoothing ?? recipe.LabelSmoothing };
 
         internal Options Clone() => (Options)CloneBase();
     }
@@ -57,8 +57,6 @@ public sealed class AutoClipNetMulticlassTrainer : AutoClipNetTrainerBase<AutoCl
 
     /// <inheritdoc/>
     protected override PredictionKind PredictionKind => PredictionKind.MulticlassClassification;
-
-    private protected override LabelKind LabelKind => LabelKind.Key;
 
     /// <inheritdoc/>
     protected override SchemaShape.Column[] GetOutputColumnsCore(SchemaShape inputSchema)
@@ -77,21 +75,9 @@ public sealed class AutoClipNetMulticlassTrainer : AutoClipNetTrainerBase<AutoCl
         };
     }
 
-    private protected override TrainingTask Task => TrainingTask.Multiclass;
+    private protected override AutoClipNetTask Task => MulticlassTask.Instance;
 
-    private protected override Objective CreateObjective(TrainingSet train, int classCount, Recipe recipe) => new MulticlassObjective(classCount, recipe.LabelSmoothing);
-
-    private protected override void CheckTrainingRows(TrainingSet train, int classCount, ITrainingMonitor monitor)
-    {
-        var missing = Enumerable.Range(0, classCount).Where(c => train.Label.ClassCounts[c] == 0).ToArray();
-        if (missing.Length > 0)
-        {
-            monitor.Warning($"{missing.Length} of the {classCount} classes of the label '{_options.LabelColumnName}' have no training row " +
-                $"(keys {string.Join(", ", missing.Take(10).Select(c => c + 1))}{(missing.Length > 10 ? ", ..." : "")}): the model keeps a score for them but learns to give them little probability.");
-        }
-    }
-
-    private protected override AutoClipNetMulticlassModelParameters CreateModel(TrainingResult result, Objective objective, TrainingSet train,
+    private protected override AutoClipNetMulticlassModelParameters CreateModel(TrainingResult result, ScoreHead head,
         IReadOnlyList<(NetworkDescription Network, ValidationRows Rows)> validation, Recipe recipe, ITrainingMonitor monitor)
         => new(Host, result.Network, result.AutoClipState, result.MemberHistories);
 

@@ -227,28 +227,8 @@ public abstract class AutoClipNetOptionsBase
     /// <summary>For ablation studies only (InternalsVisibleTo the studies): changes the resolved recipe.</summary>
     internal Func<Training.Recipe, Training.Recipe>? RecipeOverride;
 
-    /// <summary>What these options ask of the recipe (nulls are left to it).</summary>
-    internal virtual Training.RecipeRequest ToRequest() => new()
-    {
-        Override = RecipeOverride,
-        Architecture = Architecture,
-        FeatureScaling = StandardizeFeatures ? FeatureScaling : AutoClipNetFeatureScaling.None,
-        EmbeddingFrequencies = EmbeddingFrequencies,
-        PiecewiseLinearBins = PiecewiseLinearBins,
-        HiddenLayerSizes = HiddenLayerSizes is null ? null : (int[])HiddenLayerSizes.Clone(),
-        Activation = Activation,
-        NumberOfEpochs = NumberOfEpochs,
-        BatchSize = BatchSize,
-        LearningRate = LearningRate,
-        Schedule = LearningRateSchedule,
-        AdamBeta2 = AdamBeta2,
-        ValidationFraction = ValidationFraction,
-        EnsembleSize = EnsembleSize,
-        EarlyStoppingPatience = EarlyStoppingPatience,
-        DropLastPartialBatch = DropLastPartialBatch,
-        EpochSelection = EpochSelection,
-        WeightDecay = WeightDecay,
-    };
+    /// <summary>The recipe with this task's own options applied (each task's options override it; the shared ones are read by <see cref="Training.Recipe.Resolve"/>).</summary>
+    internal virtual Training.Recipe ApplyTaskOptions(Training.Recipe recipe) => recipe;
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the option, its value and what was expected.</summary>
     private protected void Check(bool ok, string name, object? value, string expected)
@@ -259,14 +239,6 @@ public abstract class AutoClipNetOptionsBase
                 $"{OptionsName}.{name} must be {expected}, but was {Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "null"}.");
         }
     }
-
-    internal AutoClipOptions ToAutoClipOptions() => new()
-    {
-        Percentile = Percentile,
-        HistoryWindow = HistoryWindow,
-        WarmupSteps = WarmupSteps,
-        NonFiniteGradients = NonFiniteGradients,
-    };
 
     /// <summary>A deep copy (the arrays copied too).</summary>
     private protected AutoClipNetOptionsBase CloneBase()

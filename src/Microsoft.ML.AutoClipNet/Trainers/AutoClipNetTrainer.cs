@@ -1,6 +1,6 @@
 using System.Collections.Generic;
 using Microsoft.ML.AutoClipNet.Network;
-using Microsoft.ML.AutoClipNet.Data;
+using Microsoft.ML.AutoClipNet.Tasks;
 using Microsoft.ML.AutoClipNet.Training;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
@@ -16,9 +16,9 @@ namespace Microsoft.ML.AutoClipNet;
 /// <see cref="AutoClipNetMulticlassTrainer"/>, joined it.)
 /// </summary>
 /// <remarks>
-/// Features and label are standardized inside the trainer (the statistics are saved with the model),
-/// so the defaults work on ordinary tabular data without a normalizer in the pipeline. Training with
-/// the same data, options and seed gives bit-identical weights and predictions on CPU.
+/// Features are scaled (robust scaling with smooth clipping by default) and the label standardized inside the trainer (the
+/// statistics are saved with the model), so the defaults work on ordinary tabular data without a normalizer in the pipeline.
+/// Training with the same data, options and seed gives bit-identical weights and predictions on CPU.
 /// </remarks>
 public sealed class AutoClipNetTrainer : AutoClipNetTrainerBase<AutoClipNetTrainer.Options, AutoClipNetPredictionTransformer, AutoClipNetModelParameters>
 {
@@ -40,7 +40,7 @@ public sealed class AutoClipNetTrainer : AutoClipNetTrainerBase<AutoClipNetTrain
 
         private protected override string OptionsName => "AutoClipNetTrainer.Options";
 
-        internal override RecipeRequest ToRequest() => base.ToRequest() with { ClampPredictions = ClampPredictions };
+        internal override Recipe ApplyTaskOptions(Recipe recipe) => recipe with { StandardizeLabel = StandardizeLabel, ClampPredictions = ClampPredictions ?? recipe.ClampPredictions };
 
         internal Options Clone() => (Options)CloneBase();
     }
@@ -50,8 +50,6 @@ public sealed class AutoClipNetTrainer : AutoClipNetTrainerBase<AutoClipNetTrain
     /// <inheritdoc/>
     protected override PredictionKind PredictionKind => PredictionKind.Regression;
 
-    private protected override LabelKind LabelKind => LabelKind.Single;
-
     /// <inheritdoc/>
     protected override SchemaShape.Column[] GetOutputColumnsCore(SchemaShape inputSchema) => new[]
     {
@@ -59,24 +57,11 @@ public sealed class AutoClipNetTrainer : AutoClipNetTrainerBase<AutoClipNetTrain
             new SchemaShape(AnnotationUtils.GetTrainerOutputAnnotation())),
     };
 
-    private protected override TrainingTask Task => TrainingTask.Regression;
+    private protected override AutoClipNetTask Task => RegressionTask.Instance;
 
-    private protected override Objective CreateObjective(TrainingSet train, int classCount, Recipe recipe)
-    {
-        var label = train.Label;
-        bool standardize = _options.StandardizeLabel;
-        float mean = standardize ? (float)label.Mean : 0f;
-        float scale = standardize && label.StandardDeviation > 0 ? (float)label.StandardDeviation : 1f;
-        return new RegressionObjective(mean, scale);
-    }
-
-    private protected override AutoClipNetModelParameters CreateModel(TrainingResult result, Objective objective, TrainingSet train,
+    private protected override AutoClipNetModelParameters CreateModel(TrainingResult result, ScoreHead head,
         IReadOnlyList<(NetworkDescription Network, ValidationRows Rows)> validation, Recipe recipe, ITrainingMonitor monitor)
-    {
-        var regression = (RegressionObjective)objective;
-        var clamp = recipe.ClampPredictions ? (train.Label.Min, train.Label.Max) : (float.NegativeInfinity, float.PositiveInfinity);
-        return new AutoClipNetModelParameters(Host, result.Network, regression.LabelMean, regression.LabelScale, clamp, result.AutoClipState, result.MemberHistories);
-    }
+        => new(Host, result.Network, (RegressionHead)head, result.AutoClipState, result.MemberHistories);
 
     /// <inheritdoc/>
     protected override AutoClipNetPredictionTransformer MakeTransformer(AutoClipNetModelParameters model, DataViewSchema trainSchema)

@@ -1,23 +1,11 @@
 using System;
 using System.Globalization;
 using Microsoft.ML.AutoClipNet.Data;
+using Microsoft.ML.AutoClipNet.Tasks;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.AutoClipNet;
-
-/// <summary>How a task's label is stored in the IDataView.</summary>
-internal enum LabelKind
-{
-    /// <summary>Single (regression): the value.</summary>
-    Single,
-
-    /// <summary>Boolean (binary classification): 1 for true, 0 for false.</summary>
-    Boolean,
-
-    /// <summary>A key (multiclass classification, from MapValueToKey): the class index, key − 1.</summary>
-    Key,
-}
 
 /// <summary>
 /// The ML.NET side of reading training rows: checks the schema with errors that name the column, the
@@ -45,6 +33,12 @@ internal sealed class DataViewRowSource : IRowSource
     }
 
     public int FeatureCount { get; }
+
+    /// <summary>Rows carry no weights yet (every weight is 1).</summary>
+    public bool HasWeights => false;
+
+    /// <summary>Rows carry no groups.</summary>
+    public bool HasGroups => false;
 
     /// <summary>The key type's number of classes (multiclass), else 0.</summary>
     public int ClassCount { get; }
@@ -169,7 +163,7 @@ internal sealed class DataViewRowSource : IRowSource
                     $"Row {cursor.Position} of the {_dataName} has a value that is not a finite number or is missing: {where}. " +
                     "Replace missing values (mlContext.Transforms.ReplaceMissingValues), filter such rows out, or set DropNonFiniteRows = true in the trainer's options to skip them.");
             }
-            action(row, label, cursor.Position);
+            action(new Row(row, label, cursor.Position));
         }
         return dropped;
     }

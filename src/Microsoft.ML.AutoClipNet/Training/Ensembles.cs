@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.ML.AutoClipNet.Data;
 using Microsoft.ML.AutoClipNet.Network;
 
 namespace Microsoft.ML.AutoClipNet.Training;
@@ -14,6 +15,52 @@ namespace Microsoft.ML.AutoClipNet.Training;
 /// </summary>
 internal static class Ensembles
 {
+    /// <summary>
+    /// Trains the recipe's members (one network, or an ensemble) on <paramref name="train"/> and returns the model's network
+    /// with every member's history. Every member's initial network is built first (they share the feature scaling, whose
+    /// quartiles come from the statistics' sample, released afterwards). With a hold-out, member k holds out the k-th of K
+    /// slices of the rows; with an explicit validation set, or none, every member trains on every row.
+    /// <paramref name="validations"/> gets, per member, its trained network and the rows it was validated on.
+    /// </summary>
+    public static TrainingResult Train(Recipe recipe, int seed, TrainingSet train, TrainingSet? validation, Objective objective, Func<Objective> memberObjective,
+        ITrainingMonitor monitor, out (NetworkDescription Network, ValidationRows Rows)[] validations)
+    {
+        int members = recipe.EnsembleSize;
+        var initial = new NetworkDescription[members];
+        for (int k = 0; k < members; k++)
+        {
+            initial[k] = NetworkBuilder.Build(recipe, train.Features, objective.OutputCount, new Random(MemberSeed(seed, k)));
+        }
+        train.Features.ReleaseSample();
+        bool ownHoldOut = validation is null && train.ValidationRows > 0;
+        var gate = new object();
+        var rows = new (NetworkDescription Network, ValidationRows Rows)[members];
+        var results = Run(members, Environment.ProcessorCount, k =>
+        {
+            var memberTrain = ownHoldOut ? train.ForMember(k, members) : train;
+            ITrainingMonitor memberMonitor = members == 1 ? monitor : new MemberMonitor(monitor, k, members, gate);
+            // Each member its own objective (they keep LibTorch tensors, and members may train side by side).
+            using var own = members == 1 ? null : memberObjective();
+            using var run = new TrainingRun(recipe, MemberSeed(seed, k), initial[k], own ?? objective, memberTrain, validation, memberMonitor);
+            TrainingResult trained;
+            try
+            {
+                trained = run.Train();
+            }
+            catch (InvalidOperationException e) when (members > 1)
+            {
+                throw new InvalidOperationException($"Ensemble member {k + 1} of {members}: {e.Message}", e);
+            }
+            rows[k] = (trained.Network, new ValidationRows(memberTrain, validation));
+            return trained;
+        });
+        validations = rows;
+        return members == 1 ? results[0] : new TrainingResult(Combine(results.Select(r => r.Network).ToArray()), results[0].History, results[0].AutoClipState)
+        {
+            MemberHistories = results.Select(r => r.History).ToArray(),
+        };
+    }
+
     /// <summary>Member k's seed: the trainer's seed for the first member (so that an ensemble of one is the single network), a mix of both after it.</summary>
     public static int MemberSeed(int seed, int member) => member == 0 ? seed : unchecked((int)((uint)seed * 2654435761u + (uint)member * 0x9E3779B9u));
 
@@ -44,9 +91,8 @@ internal static class Ensembles
     /// Trains members 0 to <paramref name="members"/> − 1 with <paramref name="train"/> and returns their results in member
     /// order. With more than one member and more than one core, the members train side by side on
     /// min(members, <paramref name="cores"/>) threads of their own (each takes the next member not yet taken), each with
-    /// one LibTorch thread: at a batch of 256 a matrix product gains little from a second thread (a fit took 5.3 s with
-    /// two and 5.8 s with one on the 2-core machine of bench/RESULTS.md), so the cores are better spent on two members
-    /// at a time (there five members took 1.1 to 1.3 times less time than one after the other). LibTorch's thread count is a
+    /// one LibTorch thread: at a batch of 256 a matrix product gains little from a second thread, so the cores are better
+    /// spent on two members at a time (docs/ensembles.md measures both). LibTorch's thread count is a
     /// process setting; it is 1 while the members train, also when they train one after the other on a single core, and
     /// is set back afterwards. Some of LibTorch's products round differently with another thread count (a multiclass
     /// network's did), so every member always trains with one thread: its bits do not depend on the cores or on which

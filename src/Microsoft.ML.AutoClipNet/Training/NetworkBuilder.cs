@@ -42,11 +42,11 @@ internal static class NetworkBuilder
         }
         foreach (int size in recipe.HiddenLayerSizes)
         {
-            layers.Add(DenseLayer.Create(width, size, recipe.HiddenInit, random, 1f, recipe.BiasLearningRateFactor, 1f, BiasDecay(recipe)));
+            layers.Add(DenseLayer.Create(width, size, recipe.HiddenInit, random, 1f, recipe.BiasLearningRateFactor, 1f, recipe.BiasWeightDecayFactor));
             layers.Add(new ActivationLayer(size, recipe.Activation));
             width = size;
         }
-        layers.Add(DenseLayer.Create(width, outputs, recipe.OutputInit, random, 1f, recipe.BiasLearningRateFactor, 1f, BiasDecay(recipe)));
+        layers.Add(DenseLayer.Create(width, outputs, recipe.OutputInit, random, 1f, recipe.BiasLearningRateFactor, 1f, recipe.BiasWeightDecayFactor));
         return new NetworkDescription(features, layers);
     }
 
@@ -100,9 +100,6 @@ internal static class NetworkBuilder
         }).ToArray();
         return PiecewiseLinearLayer.Create(features, numeric, edges);
     }
-
-    /// <summary>The previous network decayed every parameter (Adam's L2); the tabular recipe leaves biases alone.</summary>
-    private static float BiasDecay(Recipe recipe) => recipe.Architecture == AutoClipNetArchitecture.Mlp ? 1f : 0f;
 
     /// <summary>The feature transform the scaling asks for, from the training rows' statistics (null: none).</summary>
     public static FeatureTransformLayer? Preprocessing(AutoClipNetFeatureScaling scaling, FeatureStatistics statistics)

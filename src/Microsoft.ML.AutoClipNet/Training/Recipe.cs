@@ -1,7 +1,7 @@
 using System;
-using System.Collections.Generic;
 using System.Globalization;
-using System.Linq;
+using Microsoft.ML.AutoClip;
+using Microsoft.ML.AutoClipNet.Tasks;
 
 namespace Microsoft.ML.AutoClipNet
 {
@@ -9,18 +9,17 @@ namespace Microsoft.ML.AutoClipNet
     public enum AutoClipNetArchitecture
     {
         /// <summary>
-        /// The network of the first release: standardized features, dense layers of 64 ReLU units, Adam at a
-        /// constant learning rate of 0.001, batches of 64, 30 epochs, no hold-out.
+        /// The network of the first release: standardized features, dense layers of ReLU units, Adam at a constant learning
+        /// rate, no hold-out (its values: the README's table of options).
         /// </summary>
         Mlp = 0,
 
         /// <summary>
-        /// The default: a tabular recipe after RealMLP (Holzmüller et al., NeurIPS 2024): robust scaling with
-        /// smooth clipping, periodic embeddings of the numeric features, a learnable per-feature scale,
-        /// three NTK-parametrized dense layers of 256 SELU units with a zero-initialised output layer, Adam with
-        /// β2 = 0.95 on a multi-cycle learning-rate schedule, batches of 256 and about 1,000 steps (4 to 256
-        /// epochs by data size), and the best epoch on a 20% hold-out kept. (RealMLP uses Mish for regression;
-        /// SELU measured as accurate at half the cost: docs/ablation.md.)
+        /// The default: a tabular recipe after RealMLP (Holzmüller et al., NeurIPS 2024): robust scaling with smooth
+        /// clipping, periodic embeddings of the numeric features, a learnable per-feature scale, NTK-parametrized dense
+        /// layers of SELU units with a zero-initialised output layer, Adam on a multi-cycle learning-rate schedule, a step
+        /// budget that sets the epochs by data size, and the best epoch on a hold-out kept (its values: the README's table
+        /// of options). (RealMLP uses Mish for regression; SELU measured as accurate at half the cost: docs/ablation.md.)
         /// </summary>
         RealMlp = 1,
     }
@@ -47,72 +46,29 @@ namespace Microsoft.ML.AutoClipNet
         /// <summary>The lowest validation loss (mean squared error, log-loss).</summary>
         ValidationLoss = 0,
 
-        /// <summary>The lowest validation error: RMSE for regression, the misclassified share for classification; ties go to the later epoch.</summary>
+        /// <summary>The lowest validation error: the mean squared error for regression, the misclassified share for classification; ties go to the later epoch.</summary>
         ValidationError = 1,
     }
 }
 
 namespace Microsoft.ML.AutoClipNet.Training
 {
-    /// <summary>The task, as training sees it.</summary>
-    internal enum TrainingTask
-    {
-        Regression,
-        Binary,
-        Multiclass,
-    }
-
-    /// <summary>What the user asked for: every value may be left to the recipe (null).</summary>
-    internal sealed record RecipeRequest
-    {
-        public AutoClipNetArchitecture Architecture { get; init; } = AutoClipNetArchitecture.RealMlp;
-
-        public AutoClipNetFeatureScaling? FeatureScaling { get; init; }
-
-        public int? EmbeddingFrequencies { get; init; }
-
-        public int? PiecewiseLinearBins { get; init; }
-
-        public int[]? HiddenLayerSizes { get; init; }
-
-        public AutoClipNetActivation? Activation { get; init; }
-
-        public int? NumberOfEpochs { get; init; }
-
-        public int? BatchSize { get; init; }
-
-        public double? LearningRate { get; init; }
-
-        public AutoClipNetLearningRateSchedule? Schedule { get; init; }
-
-        public double? AdamBeta2 { get; init; }
-
-        public double? ValidationFraction { get; init; }
-
-        public int? EnsembleSize { get; init; }
-
-        public int? EarlyStoppingPatience { get; init; }
-
-        public bool? DropLastPartialBatch { get; init; }
-
-        public AutoClipNetEpochSelection? EpochSelection { get; init; }
-
-        public double? LabelSmoothing { get; init; }
-
-        public bool? ClampPredictions { get; init; }
-
-        public double WeightDecay { get; init; }
-
-        /// <summary>For ablation studies only: changes the resolved recipe before training (no public option reaches it).</summary>
-        public Func<Recipe, Recipe>? Override { get; init; }
-    }
+    /// <summary>What reading the rows needs from the recipe, before their number is known.</summary>
+    /// <param name="ValidationFraction">The share of the rows held out (0 with an explicit validation set).</param>
+    /// <param name="SampleQuantiles">Keep a sample of the features for robust scaling's quartiles and the encodings' bins.</param>
+    /// <param name="MayBeEnsemble">The ensemble may have more than one member (its size depends on the rows): keep each packed row's position.</param>
+    internal sealed record ReadPlan(double ValidationFraction, bool SampleQuantiles, bool MayBeEnsemble);
 
     /// <summary>
-    /// Every choice a training run makes, resolved from a <see cref="RecipeRequest"/>, the task and the size of
-    /// the data. The defaults of both architectures are written here, once.
+    /// Every value a training run reads, resolved once from the trainer's options, the task and the number of training rows:
+    /// the defaults of both architectures are written here and nowhere else (the options' documentation points here and to the
+    /// README's table of options, which a test holds to these values). A training run (<see cref="TrainingRun"/>) takes the
+    /// recipe and a member's seed, and nothing else of the options.
     /// </summary>
     internal sealed record Recipe
     {
+        // ---- The network (NetworkBuilder) ----
+
         public required AutoClipNetArchitecture Architecture { get; init; }
 
         public required AutoClipNetFeatureScaling FeatureScaling { get; init; }
@@ -144,73 +100,148 @@ namespace Microsoft.ML.AutoClipNet.Training
 
         public float EmbeddingLearningRateFactor { get; init; } = 1f;
 
+        /// <summary>The weight decay factor of the dense layers' biases (the previous network decayed every parameter, the tabular recipe leaves biases alone).</summary>
+        public float BiasWeightDecayFactor { get; init; } = 1f;
+
+        // ---- The optimization (Optimization, BatchFeeder) ----
+
         public required int Epochs { get; init; }
 
         public required int BatchSize { get; init; }
+
+        /// <summary>Skip the last, smaller batch of each epoch (unless it is the only one).</summary>
+        public required bool DropLastPartialBatch { get; init; }
 
         public required double LearningRate { get; init; }
 
         public required AutoClipNetLearningRateSchedule Schedule { get; init; }
 
+        public AutoClipNetOptimizer Optimizer { get; init; } = AutoClipNetOptimizer.Adam;
+
+        /// <summary>SGD's momentum, or Adam's β1.</summary>
+        public double Momentum { get; init; } = 0.9;
+
         public required double AdamBeta2 { get; init; }
+
+        /// <summary>L2 for Adam and SGD, decoupled for AdamW.</summary>
+        public double WeightDecay { get; init; }
+
+        public AutoClipNetClipping Clipping { get; init; } = AutoClipNetClipping.AutoClip;
+
+        public AutoClipOptions AutoClip { get; init; } = new();
+
+        public double FixedClipNorm { get; init; } = 1.0;
+
+        /// <summary>Rows in the shuffle pool when the training rows are streamed.</summary>
+        public int ShufflePoolSize { get; init; } = AutoClipNetDefaults.ShufflePoolSize;
+
+        // ---- Hold-out, epoch selection, ensembles (TrainingRun, Ensembles) ----
 
         public required double ValidationFraction { get; init; }
 
         /// <summary>Networks trained and averaged (1: a single network).</summary>
         public required int EnsembleSize { get; init; }
 
+        /// <summary>With validation rows: stop after this many epochs without a better validation score (0: never).</summary>
         public required int EarlyStoppingPatience { get; init; }
-
-        public required bool DropLastPartialBatch { get; init; }
 
         public required AutoClipNetEpochSelection EpochSelection { get; init; }
 
+        // ---- What the run records ----
+
+        /// <summary>Record step size and smoothness every N steps (0: off).</summary>
+        public int DiagnosticsInterval { get; init; }
+
+        public AutoClipNetHistoryDetail HistoryDetail { get; init; } = AutoClipNetHistoryDetail.EveryStep;
+
+        // ---- The task's own values (Tasks/) ----
+
         public required double LabelSmoothing { get; init; }
 
+        /// <summary>Regression: clamp predictions to the training labels' range.</summary>
         public required bool ClampPredictions { get; init; }
 
-        public double WeightDecay { get; init; }
+        /// <summary>Regression: standardize the label inside the trainer.</summary>
+        public bool StandardizeLabel { get; init; } = true;
+
+        /// <summary>Binary: the weight of a positive row's loss.</summary>
+        public double PositiveClassWeight { get; init; } = 1;
+
+        /// <summary>Binary: fit the probabilities' temperature on the validation rows.</summary>
+        public bool CalibrateProbabilities { get; init; } = true;
 
         /// <summary>The training rows the recipe was resolved for (after the hold-out).</summary>
         public long TrainingRows { get; init; }
 
-        /// <summary>The recipe's architecture defaults that do not depend on the data (for the options' documentation and checks).</summary>
-        public static Recipe Resolve(RecipeRequest request, TrainingTask task, long trainingRows)
+        /// <summary>What reading the rows needs, before their number is known (the same rules as <see cref="Resolve"/>).</summary>
+        public static ReadPlan Plan(AutoClipNetOptionsBase options)
         {
-            bool real = request.Architecture == AutoClipNetArchitecture.RealMlp;
-            bool classification = task != TrainingTask.Regression;
-            int batch = request.BatchSize ?? (real ? DefaultBatchSize(trainingRows) : 64);
+            bool real = IsTabular(options);
+            return new ReadPlan(ValidationFractionOf(options, real), FeatureScalingOf(options, real) == AutoClipNetFeatureScaling.RobustSmoothClip || (options.PiecewiseLinearBins ?? 0) > 0,
+                options.EnsembleSize is > 1 || (options.EnsembleSize is null && real));
+        }
+
+        /// <summary>Every value of the run: what the options ask for, else the architecture's and the task's default, some by data size.</summary>
+        public static Recipe Resolve(AutoClipNetOptionsBase options, AutoClipNetTask task, long trainingRows)
+        {
+            bool real = IsTabular(options);
+            int batch = options.BatchSize ?? (real ? DefaultBatchSize(trainingRows) : 64);
+            bool dropLast = options.DropLastPartialBatch ?? real;
             var recipe = new Recipe
             {
-                Architecture = request.Architecture,
-                FeatureScaling = request.FeatureScaling ?? (real ? AutoClipNetFeatureScaling.RobustSmoothClip : AutoClipNetFeatureScaling.Standardize),
-                EmbeddingFrequencies = request.EmbeddingFrequencies ?? (real ? 16 : 0),
-                PiecewiseLinearBins = request.PiecewiseLinearBins ?? 0,
+                Architecture = options.Architecture,
+                FeatureScaling = FeatureScalingOf(options, real),
+                EmbeddingFrequencies = options.EmbeddingFrequencies ?? (real ? 16 : 0),
+                PiecewiseLinearBins = options.PiecewiseLinearBins ?? 0,
                 FeatureScaleLayer = real,
-                HiddenLayerSizes = request.HiddenLayerSizes ?? (real ? new[] { 256, 256, 256 } : new[] { 64, 64 }),
-                Activation = request.Activation ?? (real ? AutoClipNetActivation.Selu : AutoClipNetActivation.ReLU),
+                HiddenLayerSizes = (int[]?)options.HiddenLayerSizes?.Clone() ?? (real ? new[] { 256, 256, 256 } : new[] { 64, 64 }),
+                Activation = options.Activation ?? (real ? AutoClipNetActivation.Selu : AutoClipNetActivation.ReLU),
                 HiddenInit = real ? Network.DenseInit.NtkNormal : Network.DenseInit.Uniform,
                 OutputInit = real ? Network.DenseInit.NtkZero : Network.DenseInit.Uniform,
                 ScaleLearningRateFactor = real ? 6f : 1f,
                 BiasLearningRateFactor = real ? 0.1f : 1f,
                 EmbeddingLearningRateFactor = real ? 0.1f : 1f,
-                Epochs = request.NumberOfEpochs ?? (real ? DefaultEpochs(trainingRows, batch, request.DropLastPartialBatch ?? true) : 30),
+                BiasWeightDecayFactor = real ? 0f : 1f,
+                Epochs = options.NumberOfEpochs ?? (real ? DefaultEpochs(trainingRows, batch, dropLast) : 30),
                 BatchSize = batch,
-                LearningRate = request.LearningRate ?? (!real ? 1e-3 : classification ? 0.04 : 0.07),
-                Schedule = request.Schedule ?? (real ? AutoClipNetLearningRateSchedule.CosLog4 : AutoClipNetLearningRateSchedule.Constant),
-                AdamBeta2 = request.AdamBeta2 ?? (real ? 0.95 : 0.999),
-                ValidationFraction = request.ValidationFraction ?? (real ? 0.2 : 0),
-                EnsembleSize = request.EnsembleSize ?? (real ? DefaultEnsembleSize(trainingRows) : 1),
-                EarlyStoppingPatience = request.EarlyStoppingPatience ?? (real ? 0 : 5),
-                DropLastPartialBatch = request.DropLastPartialBatch ?? real,
-                EpochSelection = request.EpochSelection ?? (real ? AutoClipNetEpochSelection.ValidationError : AutoClipNetEpochSelection.ValidationLoss),
-                LabelSmoothing = request.LabelSmoothing ?? (real && task == TrainingTask.Multiclass ? 0.1 : 0),
-                ClampPredictions = request.ClampPredictions ?? real,
-                WeightDecay = request.WeightDecay,
+                DropLastPartialBatch = dropLast,
+                LearningRate = options.LearningRate ?? (real ? task.DefaultLearningRate : 1e-3),
+                Schedule = options.LearningRateSchedule ?? (real ? AutoClipNetLearningRateSchedule.CosLog4 : AutoClipNetLearningRateSchedule.Constant),
+                Optimizer = options.Optimizer,
+                Momentum = options.Momentum,
+                AdamBeta2 = options.AdamBeta2 ?? (real ? 0.95 : 0.999),
+                WeightDecay = options.WeightDecay,
+                Clipping = options.Clipping,
+                AutoClip = new AutoClipOptions
+                {
+                    Percentile = options.Percentile,
+                    HistoryWindow = options.HistoryWindow,
+                    WarmupSteps = options.WarmupSteps,
+                    NonFiniteGradients = options.NonFiniteGradients,
+                },
+                FixedClipNorm = options.FixedClipNorm,
+                ShufflePoolSize = options.ShufflePoolSize,
+                ValidationFraction = ValidationFractionOf(options, real),
+                EnsembleSize = options.EnsembleSize ?? (real ? DefaultEnsembleSize(trainingRows) : 1),
+                EarlyStoppingPatience = options.EarlyStoppingPatience ?? (real ? 0 : 5),
+                EpochSelection = options.EpochSelection ?? (real ? AutoClipNetEpochSelection.ValidationError : AutoClipNetEpochSelection.ValidationLoss),
+                DiagnosticsInterval = options.DiagnosticsInterval,
+                HistoryDetail = options.HistoryDetail,
+                LabelSmoothing = real ? task.DefaultLabelSmoothing : 0,
+                ClampPredictions = real,
                 TrainingRows = trainingRows,
             };
-            return request.Override?.Invoke(recipe) ?? recipe;
+            recipe = options.ApplyTaskOptions(recipe);
+            return options.RecipeOverride?.Invoke(recipe) ?? recipe;
         }
+
+        private static bool IsTabular(AutoClipNetOptionsBase options) => options.Architecture == AutoClipNetArchitecture.RealMlp;
+
+        private static double ValidationFractionOf(AutoClipNetOptionsBase options, bool real) => options.ValidationFraction ?? (real ? 0.2 : 0);
+
+        private static AutoClipNetFeatureScaling FeatureScalingOf(AutoClipNetOptionsBase options, bool real)
+            => !options.StandardizeFeatures ? AutoClipNetFeatureScaling.None
+            : options.FeatureScaling ?? (real ? AutoClipNetFeatureScaling.RobustSmoothClip : AutoClipNetFeatureScaling.Standardize);
 
         /// <summary>The most training rows (after the hold-out) for which the default is an ensemble.</summary>
         public const long DefaultEnsembleMaxRows = 4_000;
@@ -243,9 +274,15 @@ namespace Microsoft.ML.AutoClipNet.Training
             return (int)Math.Clamp((stepBudget + steps - 1) / steps, MinimumDefaultEpochs, MaximumDefaultEpochs);
         }
 
+        /// <summary>The optimizer as the log shows it: "Adam(β1 0.9, β2 0.95)", "AdamW(β1 0.9, β2 0.95, decay 0.01)", "Sgd(momentum 0.9)".</summary>
+        public string DescribeOptimizer() => (Optimizer == AutoClipNetOptimizer.Sgd
+            ? FormattableString.Invariant($"Sgd(momentum {Momentum}")
+            : FormattableString.Invariant($"{Optimizer}(β1 {Momentum}, β2 {AdamBeta2}"))
+            + (WeightDecay > 0 ? FormattableString.Invariant($", weight decay {WeightDecay})") : ")");
+
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
             $"{Architecture}, {FeatureScaling}, {(PiecewiseLinearBins > 0 ? $"piecewise-linear encodings of {PiecewiseLinearBins} bins, " : "")}embeddings {EmbeddingFrequencies}, hidden {string.Join("-", HiddenLayerSizes)} {Activation}, " +
-            $"Adam(β2 {AdamBeta2}) at {LearningRate} {Schedule}, batch {BatchSize}{(DropLastPartialBatch ? " (last partial dropped)" : "")}, {Epochs} epochs of {TrainingRows} rows, " +
+            $"{DescribeOptimizer()} at {LearningRate} {Schedule}, batch {BatchSize}{(DropLastPartialBatch ? " (last partial dropped)" : "")}, {Epochs} epochs of {TrainingRows} rows, " +
             $"hold-out {ValidationFraction}, best epoch by {EpochSelection}, label smoothing {LabelSmoothing}{(EnsembleSize > 1 ? $", an ensemble of {EnsembleSize} networks" : "")}");
     }
 }

@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.AutoClipNet.Network;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.AutoClipNet.Training;
@@ -11,16 +10,15 @@ namespace Microsoft.ML.AutoClipNet.Training;
 /// A network being trained: every trainable tensor of every layer is a view of one contiguous
 /// parameter buffer, and its gradient a view of one contiguous gradient buffer. So clipping is one
 /// norm and one multiplication, and an optimizer step a handful of operations on two buffers, however
-/// many layers there are. Built from a <see cref="NetworkDescription"/>; <see cref="Snapshot"/> turns the
-/// current values back into one.
+/// many layers there are. Built from a <see cref="NetworkDescription"/>; each layer's training step works on views of
+/// its slices (<see cref="ValueViews"/>, <see cref="GradientViews"/>); <see cref="Snapshot"/> turns the current values
+/// back into a network.
 /// </summary>
 internal sealed class TrainingModule : IDisposable
 {
     private readonly NetworkDescription _initial;
     private readonly ParameterSpec[][] _specs;
-    private readonly Parameter[][] _parameters;
     private readonly (long Offset, long Count)[][] _slices;
-    private readonly IReadOnlyList<Tensor>?[] _constants;
     private readonly Tensor[][] _valueViews;
     private readonly Tensor[][] _gradientViews;
 
@@ -29,7 +27,6 @@ internal sealed class TrainingModule : IDisposable
         AutoClip.TorchSharpNative.EnsureLoadable();
         _initial = initial;
         _specs = initial.Layers.Select(l => l.GetParameters().ToArray()).ToArray();
-        _constants = initial.Layers.Select(l => l.CreateTrainingConstants()).ToArray();
         long total = _specs.Sum(s => s.Sum(p => (long)p.Values.Length));
         if (total == 0)
         {
@@ -62,12 +59,10 @@ internal sealed class TrainingModule : IDisposable
         Gradients = zeros(total).DetachFromDisposeScope();
         LearningRateFactors = lrFactors.All(f => f == 1f) ? null : TensorMemory.Copy(lrFactors, total).DetachFromDisposeScope();
         WeightDecayFactors = decayFactors.All(f => f == 1f) ? null : TensorMemory.Copy(decayFactors, total).DetachFromDisposeScope();
-        _parameters = new Parameter[_specs.Length][];
         _valueViews = new Tensor[_specs.Length][];
         _gradientViews = new Tensor[_specs.Length][];
         for (int l = 0; l < _specs.Length; l++)
         {
-            _parameters[l] = new Parameter[_specs[l].Length];
             _valueViews[l] = new Tensor[_specs[l].Length];
             _gradientViews[l] = new Tensor[_specs[l].Length];
             for (int p = 0; p < _specs[l].Length; p++)
@@ -75,17 +70,9 @@ internal sealed class TrainingModule : IDisposable
                 var (start, count) = _slices[l][p];
                 var shape = _specs[l][p].Shape;
                 using var valueSlice = Values.narrow(0, start, count);
-                using var valueView = valueSlice.view(shape);
-                var parameter = new Parameter(valueView).DetachFromDisposeScope(); // shares the buffer's memory
+                _valueViews[l][p] = valueSlice.view(shape).DetachFromDisposeScope();
                 using var gradientSlice = Gradients.narrow(0, start, count);
-                using var gradientView = gradientSlice.view(shape);
-                parameter.grad = gradientView; // backward accumulates into the buffer in place
-                _parameters[l][p] = (Parameter)parameter;
-                // The Parameter took over valueView's handle: views of their own for the written-out backward pass.
-                using var valueSlice2 = Values.narrow(0, start, count);
-                _valueViews[l][p] = valueSlice2.view(shape).DetachFromDisposeScope();
-                using var gradientSlice2 = Gradients.narrow(0, start, count);
-                _gradientViews[l][p] = gradientSlice2.view(shape).DetachFromDisposeScope();
+                _gradientViews[l][p] = gradientSlice.view(shape).DetachFromDisposeScope();
             }
         }
     }
@@ -93,14 +80,15 @@ internal sealed class TrainingModule : IDisposable
     /// <summary>The network being trained (its layers' structure; the values are in <see cref="Values"/>).</summary>
     public NetworkDescription Network => _initial;
 
-    /// <summary>Layer <paramref name="layer"/>'s parameters (raw), as views of <see cref="Values"/> that autograd does not track.</summary>
+    /// <summary>Layer <paramref name="layer"/>'s parameters (raw), as views of <see cref="Values"/>.</summary>
     public IReadOnlyList<Tensor> ValueViews(int layer) => _valueViews[layer];
 
     /// <summary>Layer <paramref name="layer"/>'s gradients, as views of <see cref="Gradients"/>.</summary>
     public IReadOnlyList<Tensor> GradientViews(int layer) => _gradientViews[layer];
 
-    /// <summary>Layer <paramref name="layer"/>'s training constants (or null).</summary>
-    public IReadOnlyList<Tensor>? Constants(int layer) => _constants[layer];
+    /// <summary>Where layer <paramref name="layer"/>'s parameters sit in <see cref="Values"/> (and their gradients in <see cref="Gradients"/>): offset, count and shape of each.</summary>
+    public IReadOnlyList<(long Offset, long Count, long[] Shape)> Layout(int layer)
+        => _slices[layer].Select((slice, p) => (slice.Offset, slice.Count, _specs[layer][p].Shape)).ToArray();
 
     /// <summary>Every trainable value, raw (the layers multiply by their parametrization scale).</summary>
     public Tensor Values { get; }
@@ -115,17 +103,6 @@ internal sealed class TrainingModule : IDisposable
     public Tensor? WeightDecayFactors { get; }
 
     public long ParameterCount { get; }
-
-    /// <summary>The differentiable forward pass of a batch (rows × inputs) to rows × outputs.</summary>
-    public Tensor Forward(Tensor x, bool training)
-    {
-        var layers = _initial.Layers;
-        for (int l = 0; l < layers.Count; l++)
-        {
-            x = layers[l].TrainingForward(x, _parameters[l], _constants[l], training);
-        }
-        return x;
-    }
 
     /// <summary>The network with the current values (value = raw · scale, in float).</summary>
     public NetworkDescription Snapshot()
@@ -168,20 +145,6 @@ internal sealed class TrainingModule : IDisposable
 
     public void Dispose()
     {
-        foreach (var constants in _constants)
-        {
-            foreach (var tensor in constants ?? Array.Empty<Tensor>())
-            {
-                tensor.Dispose();
-            }
-        }
-        foreach (var layer in _parameters)
-        {
-            foreach (var parameter in layer)
-            {
-                parameter.Dispose();
-            }
-        }
         foreach (var view in _valueViews.SelectMany(v => v).Concat(_gradientViews.SelectMany(g => g)))
         {
             view.Dispose();

@@ -65,13 +65,13 @@ internal sealed class FeatureScaleLayer : Layer
         new ParameterSpec("scale", new long[] { _scale.Length }, _scale, 1f, LearningRateFactor, WeightDecayFactor),
     };
 
-    public override Tensor TrainingForward(Tensor x, IReadOnlyList<Tensor> parameters, IReadOnlyList<Tensor>? constants, bool training) => x * parameters[0];
+    public override ILayerStep CreateStep(StepContext context) => new FeatureScaleStep(this, context);
 
     public override Layer WithParameters(IReadOnlyList<float[]> values) => new FeatureScaleLayer(values[0], LearningRateFactor, WeightDecayFactor);
 
     public override void Write(BinaryWriter writer) => Serialization.WriteFloats(writer, _scale);
 
-    public static FeatureScaleLayer Read(BinaryReader reader, int inputSize) => new(Serialization.ReadFloats(reader, inputSize, "feature scale factors"));
+    public static FeatureScaleLayer Read(BinaryReader reader, LayerReadContext context) => new(Serialization.ReadFloats(reader, context.InputSize, "feature scale factors"));
 
     /// <summary>Frees the LibTorch copies of the weights, if a batch forward made any; a later batch forward makes them again.</summary>
     public override void Dispose()

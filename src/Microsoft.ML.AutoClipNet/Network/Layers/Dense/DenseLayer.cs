@@ -23,7 +23,7 @@ internal enum DenseInit
 /// A fully connected layer, y = x·Wᵀ + b, with W row-major (outputs × inputs) as TorchSharp stores it.
 /// The layer holds the effective weights; how training parametrizes them (NTK-style: W = w/√fan-in,
 /// so that Adam's step acts per layer) is said by <see cref="WeightScale"/> and the learning-rate
-/// factors, which only training reads.
+/// factors, which only training reads (<see cref="DenseStep"/>).
 /// </summary>
 internal sealed class DenseLayer : Layer
 {
@@ -154,8 +154,7 @@ internal sealed class DenseLayer : Layer
         new ParameterSpec("bias", new long[] { OutputSize }, _bias, 1f, BiasLearningRateFactor, BiasWeightDecayFactor),
     };
 
-    public override Tensor TrainingForward(Tensor x, IReadOnlyList<Tensor> parameters, IReadOnlyList<Tensor>? constants, bool training)
-        => parameters[1].addmm(x, parameters[0].t(), beta: 1, alpha: WeightScale); // beta and alpha are floats here, no Scalar
+    public override ILayerStep CreateStep(StepContext context) => new DenseStep(this, context);
 
     public override Layer WithParameters(IReadOnlyList<float[]> values)
         => new DenseLayer(InputSize, values[0], values[1], WeightScale, WeightLearningRateFactor, BiasLearningRateFactor, WeightDecayFactor, BiasWeightDecayFactor);
@@ -168,13 +167,10 @@ internal sealed class DenseLayer : Layer
         Serialization.WriteFloats(writer, _bias);
     }
 
-    public static DenseLayer Read(BinaryReader reader, int inputSize)
+    public static DenseLayer Read(BinaryReader reader, LayerReadContext context)
     {
         int inputs = Serialization.ReadCount(reader, "dense layer's input count", 1, Serialization.MaxWidth);
-        if (inputs != inputSize)
-        {
-            throw new InvalidDataException($"A dense layer takes {inputs} inputs where the layer before it gives {inputSize}.");
-        }
+        CheckWidth("dense layer", inputs, context.InputSize);
         int outputs = Serialization.ReadCount(reader, "dense layer's output count", 1, Serialization.MaxWidth);
         var weights = Serialization.ReadFloats(reader, (long)outputs * inputs, "dense layer's weights");
         var bias = Serialization.ReadFloats(reader, outputs, "dense layer's biases");

@@ -32,8 +32,10 @@ namespace Microsoft.ML.AutoClipNet
 namespace Microsoft.ML.AutoClipNet.Network
 {
     /// <summary>
-    /// Every activation three ways: managed for one row, in place on a LibTorch batch, and as an
-    /// autograd function for training. The three agree to float rounding (a test checks it).
+    /// Every activation's math, for each engine: managed for one row (<see cref="Apply"/>), in place on a LibTorch batch
+    /// (<see cref="ApplyInPlace"/>), as ONNX nodes (<see cref="SaveAsOnnx"/>) and as an autograd function (<see cref="Forward"/>:
+    /// the training step's derivative of GELU, Mish and SiLU, and the tests' reference). The training step's own SELU and
+    /// derivatives are in ActivationStep.cs. They agree to float rounding (the tests check every one against the reference).
     /// </summary>
     internal static class Activations
     {
@@ -163,7 +165,7 @@ namespace Microsoft.ML.AutoClipNet.Network
             }
         }
 
-        /// <summary>The activation as a differentiable function, for training.</summary>
+        /// <summary>The activation as a differentiable function: the training step takes GELU's, Mish's and SiLU's derivatives through it.</summary>
         public static Tensor Forward(AutoClipNetActivation activation, Tensor x) => activation switch
         {
             AutoClipNetActivation.ReLU => nn.functional.relu(x),

@@ -111,14 +111,15 @@ internal sealed class PiecewiseLinearLayer : Layer
         return graph.Node("Concat", new[] { input, t }, null, ("axis", 1L));
     }
 
-    public override IReadOnlyList<Tensor> CreateTrainingConstants()
-    {
-        var (index, lower, scale) = CreateTensors();
-        return new[] { index, lower, scale };
-    }
+    public override ILayerStep CreateStep(StepContext context) => new PiecewiseLinearStep(this, context);
 
-    public override Tensor TrainingForward(Tensor x, IReadOnlyList<Tensor> parameters, IReadOnlyList<Tensor>? constants, bool training)
-        => cat(new[] { x, x.index_select(1, constants![0]).sub(constants[1]).mul(constants[2]).clamp(Scalars.Zero, Scalars.One).mul(Scalars.Two).sub(Scalars.One) }, 1);
+    /// <summary>Per bin: "feature" (the input it reads), "lower" (its lower edge) and "scale" (1 / its width).</summary>
+    public override IReadOnlyList<(string Name, long[] Shape, float[] Values)> DescribeValues() => new[]
+    {
+        ("feature", new long[] { _source.Length }, _source.Select(j => (float)j).ToArray()),
+        ("lower", new long[] { _source.Length }, _lower),
+        ("scale", new long[] { _source.Length }, _scale),
+    };
 
     // Layout: int F; int n; int[n] the feature each encoding reads; float[n] lower edges; float[n] scales.
     public override void Write(BinaryWriter writer)
@@ -129,13 +130,10 @@ internal sealed class PiecewiseLinearLayer : Layer
         Serialization.WriteFloats(writer, _scale);
     }
 
-    public static PiecewiseLinearLayer Read(BinaryReader reader, int inputSize)
+    public static PiecewiseLinearLayer Read(BinaryReader reader, LayerReadContext context)
     {
         int features = Serialization.ReadCount(reader, "piecewise-linear encodings' input count", 1, Serialization.MaxWidth);
-        if (features != inputSize)
-        {
-            throw new InvalidDataException($"Piecewise-linear encodings take {features} inputs where the layer before them gives {inputSize}.");
-        }
+        CheckWidth("piecewise-linear encodings", features, context.InputSize);
         var source = Serialization.ReadIndices(reader, "number of piecewise-linear encodings", Serialization.MaxWidth, "encoded feature", features);
         int n = source.Length;
         var lower = Serialization.ReadFloats(reader, n, "bins' lower edges");
@@ -143,7 +141,8 @@ internal sealed class PiecewiseLinearLayer : Layer
         return new PiecewiseLinearLayer(features, source, lower, scale);
     }
 
-    private (Tensor Index, Tensor Lower, Tensor Scale) CreateTensors()
+    /// <summary>The encoded features' indices (int64), the lower edges and the scales as new LibTorch tensors (the batch forward's and the training step's).</summary>
+    internal (Tensor Index, Tensor Lower, Tensor Scale) CreateTensors()
     {
         var index = empty(new long[] { _source.Length }, ScalarType.Int64);
         var indices = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(index.bytes);

@@ -183,13 +183,11 @@ internal sealed class PeriodicEmbeddingLayer : Layer
         };
     }
 
-    public override IReadOnlyList<Tensor> CreateTrainingConstants() => new[] { CreateIndex() };
+    public override ILayerStep CreateStep(StepContext context) => new PeriodicEmbeddingStep(this, context);
 
-    public override Tensor TrainingForward(Tensor x, IReadOnlyList<Tensor> parameters, IReadOnlyList<Tensor>? constants, bool training)
-    {
-        var embedded = Embed(x, constants![0], parameters[0], parameters[1], parameters[2], parameters[3]);
-        return cat(new[] { embedded.reshape(x.shape[0], _embedded.Length * OutputsPerFeature), x }, 1);
-    }
+    /// <summary>"feature" (the embedded features' indices), then the parameters: "frequencies", "phases", "weights", "bias".</summary>
+    public override IReadOnlyList<(string Name, long[] Shape, float[] Values)> DescribeValues()
+        => base.DescribeValues().Prepend(("feature", new long[] { _embedded.Length }, _embedded.Select(j => (float)j).ToArray())).ToArray();
 
     public override Layer WithParameters(IReadOnlyList<float[]> values)
         => new PeriodicEmbeddingLayer(InputSize, _embedded, Frequencies, OutputsPerFeature, values[0], values[1], values[2], values[3], LearningRateFactor, WeightDecayFactor);
@@ -208,13 +206,10 @@ internal sealed class PeriodicEmbeddingLayer : Layer
         Serialization.WriteFloats(writer, _bias);
     }
 
-    public static PeriodicEmbeddingLayer Read(BinaryReader reader, int inputSize)
+    public static PeriodicEmbeddingLayer Read(BinaryReader reader, LayerReadContext context)
     {
         int features = Serialization.ReadCount(reader, "embedding's input count", 1, Serialization.MaxWidth);
-        if (features != inputSize)
-        {
-            throw new InvalidDataException($"A periodic embedding takes {features} inputs where the layer before it gives {inputSize}.");
-        }
+        CheckWidth("periodic embedding", features, context.InputSize);
         var embedded = Serialization.ReadIndices(reader, "number of embedded features", features, "embedded feature", features);
         int m = embedded.Length;
         int k = Serialization.ReadCount(reader, "number of frequencies", 1, 4096);

@@ -62,6 +62,13 @@ internal sealed class FeatureTransformLayer : Layer
 
     public IReadOnlyList<bool> Clip => _clip;
 
+    internal ReadOnlySpan<float> CenterValues => _center;
+
+    internal ReadOnlySpan<float> ScaleValues => _scale;
+
+    /// <summary>1/9 for the features that are clipped, 0 for the others (√(1 + y²·0) = 1 leaves y as it is).</summary>
+    internal ReadOnlySpan<float> ClipFactors => _clipFactor;
+
     public override void Forward(ReadOnlySpan<float> input, Span<float> output)
     {
         CheckInput(input, output);
@@ -110,22 +117,15 @@ internal sealed class FeatureTransformLayer : Layer
         return graph.Binary("Div", y, graph.Unary("Sqrt", t));
     }
 
-    public override IReadOnlyList<Tensor> CreateTrainingConstants() => new[]
-    {
-        TensorMemory.Copy(_center, _center.Length).DetachFromDisposeScope(),
-        TensorMemory.Copy(_scale, _scale.Length).DetachFromDisposeScope(),
-        TensorMemory.Copy(_clipFactor, _clipFactor.Length).DetachFromDisposeScope(),
-    };
+    public override ILayerStep CreateStep(StepContext context) => new FeatureTransformStep(this, context);
 
-    public override Tensor TrainingForward(Tensor x, IReadOnlyList<Tensor> parameters, IReadOnlyList<Tensor>? constants, bool training)
+    /// <summary>"center", "scale" and "clip" (1 where the feature is smoothly clipped, else 0).</summary>
+    public override IReadOnlyList<(string Name, long[] Shape, float[] Values)> DescribeValues() => new[]
     {
-        var y = x.sub(constants![0]).mul_(constants[1]);
-        if (!_anyClip)
-        {
-            return y;
-        }
-        return y / y.mul(y).mul_(constants[2]).add_(Scalars.One, Scalars.One).sqrt_();
-    }
+        ("center", new long[] { InputSize }, _center),
+        ("scale", new long[] { InputSize }, _scale),
+        ("clip", new long[] { InputSize }, _clip.Select(c => c ? 1f : 0f).ToArray()),
+    };
 
     public override void Write(BinaryWriter writer)
     {
@@ -138,13 +138,10 @@ internal sealed class FeatureTransformLayer : Layer
         }
     }
 
-    public static FeatureTransformLayer Read(BinaryReader reader, int inputSize)
+    public static FeatureTransformLayer Read(BinaryReader reader, LayerReadContext context)
     {
         int features = Serialization.ReadCount(reader, "feature count", 1, Serialization.MaxWidth);
-        if (features != inputSize)
-        {
-            throw new InvalidDataException($"The feature transform has {features} features; the network takes {inputSize}.");
-        }
+        CheckWidth("feature transform", features, context.InputSize);
         var center = Serialization.ReadFloats(reader, features, "feature centers");
         var scale = Serialization.ReadFloats(reader, features, "feature scales");
         var clip = new bool[features];

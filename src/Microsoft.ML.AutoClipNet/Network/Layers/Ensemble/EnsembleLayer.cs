@@ -11,7 +11,7 @@ namespace Microsoft.ML.AutoClipNet.Network;
 /// An ensemble: K member networks that read the same input, whose outputs are averaged,
 /// y = (m₁(x) + m₂(x) + … + m_K(x)) · (1/K), added in member order and multiplied by the float nearest 1/K, the same
 /// arithmetic in the managed, the batched and the ONNX forward. Members are trained one by one (each on its own
-/// training rows, see Training/EnsembleTraining.cs), never as one layer; an ensemble holds no ensemble.
+/// training rows, see Training/Ensembles.cs), never as one layer; an ensemble holds no ensemble.
 /// </summary>
 internal sealed class EnsembleLayer : Layer
 {
@@ -60,6 +60,8 @@ internal sealed class EnsembleLayer : Layer
     public override long MultiplyAddsPerRow => _members.Sum(m => m.MultiplyAddsPerRow);
 
     public IReadOnlyList<NetworkDescription> Members => _members;
+
+    public override IReadOnlyList<NetworkDescription> Parts => _members;
 
     /// <summary>The most values any member's layer produces (a member's forward needs twice that as scratch).</summary>
     public int MaxMemberWidth { get; }
@@ -149,8 +151,53 @@ internal sealed class EnsembleLayer : Layer
         return graph.Binary("Mul", sum!, graph.Scalar(_inverse, "EnsembleInverse"));
     }
 
-    public override Tensor TrainingForward(Tensor x, IReadOnlyList<Tensor> parameters, IReadOnlyList<Tensor>? constants, bool training)
-        => throw new NotSupportedException("An ensemble is trained member by member, never as one layer.");
+    /// <summary>Never trained as one layer: each member trains as a network of its own (Training/Ensembles.cs), and the model combines them.</summary>
+    public override ILayerStep CreateStep(StepContext context)
+        => throw new NotSupportedException("An ensemble is trained member by member (Training/Ensembles.cs), never as one layer.");
+
+    /// <summary>Each member scores through a batch scorer of its own (its layers' buffers allocated once); their outputs are averaged into one buffer.</summary>
+    public override BatchForward CreateBatchForward(int capacity) => new EnsembleBatchForward(this, capacity);
+
+    private sealed class EnsembleBatchForward : BatchForward
+    {
+        private readonly EnsembleLayer _layer;
+        private readonly BatchScorer[] _members;
+        private readonly Tensor _output;
+
+        public EnsembleBatchForward(EnsembleLayer layer, int capacity)
+            : base(capacity)
+        {
+            _layer = layer;
+            _output = Buffer(layer.OutputSize);
+            _members = new BatchScorer[layer._members.Length];
+            for (int m = 0; m < _members.Length; m++)
+            {
+                _members[m] = layer._members[m].CreateBatchScorer(capacity);
+            }
+        }
+
+        public override Tensor Forward(Tensor x, int rows)
+        {
+            // Each member reads its own copy of the input (in-place layers change it), then the outputs are averaged.
+            var y = Rows(_output, rows);
+            for (int m = 0; m < _members.Length; m++)
+            {
+                _members[m].InputRows(rows).copy_(x);
+                Accumulate(y, _members[m].ForwardTensor(rows), m);
+            }
+            _layer.Finish(y);
+            return y;
+        }
+
+        public override void Dispose()
+        {
+            foreach (var member in _members)
+            {
+                member?.Dispose();
+            }
+            base.Dispose();
+        }
+    }
 
     // Layout: int member count K; per member: NetworkDescription.Write (int inputs; int layer count; per layer: int kind, its fields).
     public override void Write(BinaryWriter writer)
@@ -162,15 +209,20 @@ internal sealed class EnsembleLayer : Layer
         }
     }
 
-    public static EnsembleLayer Read(BinaryReader reader, int inputSize)
+    public static EnsembleLayer Read(BinaryReader reader, LayerReadContext context)
     {
+        if (context.InsideEnsemble)
+        {
+            throw new InvalidDataException("An ensemble's member holds an ensemble itself.");
+        }
+        int inputSize = context.InputSize;
         int count = Serialization.ReadCount(reader, "ensemble's member count", 1, MaxMembers);
         var members = new List<NetworkDescription>(count);
         try
         {
             for (int m = 0; m < count; m++)
             {
-                var member = NetworkDescription.Read(reader, allowEnsemble: false);
+                var member = NetworkDescription.Read(reader, insideEnsemble: true);
                 members.Add(member);
                 if (member.InputSize != inputSize)
                 {

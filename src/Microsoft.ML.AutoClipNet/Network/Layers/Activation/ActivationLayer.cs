@@ -1,11 +1,10 @@
 using System;
-using System.Collections.Generic;
 using System.IO;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.AutoClipNet.Network;
 
-/// <summary>An elementwise nonlinearity (see <see cref="Activations"/>). Not trainable.</summary>
+/// <summary>An elementwise nonlinearity (its math in every engine: <see cref="Activations"/>; its training step: <see cref="ActivationStep"/>). Not trainable.</summary>
 internal sealed class ActivationLayer : Layer
 {
     public ActivationLayer(int size, AutoClipNetActivation activation)
@@ -48,7 +47,7 @@ internal sealed class ActivationLayer : Layer
         return input;
     }
 
-    public override Tensor TrainingForward(Tensor x, IReadOnlyList<Tensor> parameters, IReadOnlyList<Tensor>? constants, bool training) => Activations.Forward(Activation, x);
+    public override ILayerStep CreateStep(StepContext context) => new ActivationStep(this, context);
 
     public override void Write(BinaryWriter writer)
     {
@@ -56,13 +55,10 @@ internal sealed class ActivationLayer : Layer
         writer.Write((int)Activation);
     }
 
-    public static ActivationLayer Read(BinaryReader reader, int inputSize)
+    public static ActivationLayer Read(BinaryReader reader, LayerReadContext context)
     {
         int size = Serialization.ReadCount(reader, "activation size", 1, Serialization.MaxWidth);
-        if (size != inputSize)
-        {
-            throw new InvalidDataException($"An activation layer of {size} values follows a layer of {inputSize}.");
-        }
+        CheckWidth("activation layer", size, context.InputSize);
         return new ActivationLayer(size, (AutoClipNetActivation)reader.ReadInt32());
     }
 

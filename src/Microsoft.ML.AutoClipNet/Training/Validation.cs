@@ -1,0 +1,149 @@
+using System;
+using Microsoft.ML.AutoClipNet.Data;
+using Microsoft.ML.AutoClipNet.Network;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.AutoClipNet.Training;
+
+/// <summary>
+/// The rows that validate a training run, written once: an explicit validation set's rows (Fit(train, validation)), or the
+/// training set's held-out ones (for an ensemble's member, the slice it holds out).
+/// </summary>
+internal sealed class ValidationRows
+{
+    private readonly TrainingSet _train;
+    private readonly TrainingSet? _explicit;
+
+    public ValidationRows(TrainingSet train, TrainingSet? explicitValidation)
+    {
+        _train = train;
+        _explicit = explicitValidation;
+    }
+
+    public long Count => _explicit?.TrainingRows ?? _train.ValidationRows;
+
+    /// <summary>Rows the source skipped in the explicit validation set (0 for held-out rows: the training set counts those).</summary>
+    public long DroppedRows => _explicit?.DroppedRows ?? 0;
+
+    public void ForEach(RowAction action)
+    {
+        if (_explicit is not null)
+        {
+            _explicit.ForEachTrainingRow(action);
+        }
+        else
+        {
+            _train.ForEachValidationRow(action);
+        }
+    }
+
+    /// <summary>
+    /// The network's outputs (rows × OutputSize) and the labels of the first <paramref name="maxRows"/> rows, scored in
+    /// batches with the same batched forward as Transform (binary calibration fits the trained model's own scores).
+    /// </summary>
+    public (float[] Outputs, float[] Labels) Score(NetworkDescription network, int maxRows)
+    {
+        int rows = (int)Math.Min(Count, maxRows);
+        var outputs = new float[(long)rows * network.OutputSize];
+        var labels = new float[rows];
+        const int Batch = 4096;
+        using var scorer = network.CreateBatchScorer(Math.Max(1, Math.Min(rows, Batch)));
+        int filled = 0, done = 0, f = network.InputSize, k = network.OutputSize;
+        void Flush()
+        {
+            if (filled > 0)
+            {
+                scorer.Forward(filled).CopyTo(outputs.AsSpan(done * k, filled * k));
+                done += filled;
+                filled = 0;
+            }
+        }
+        ForEach((in Row row) =>
+        {
+            if (done + filled >= rows)
+            {
+                return;
+            }
+            row.Features.CopyTo(scorer.Input.Slice(filled * f, f));
+            labels[done + filled] = row.Label;
+            if (++filled == scorer.Capacity)
+            {
+                Flush();
+            }
+        });
+        Flush();
+        // The network becomes the model: it makes its LibTorch copies again when the model first scores.
+        network.Dispose();
+        return (outputs, labels);
+    }
+}
+
+/// <summary>
+/// A run's validation after each epoch: the mean validation loss and error of the network being trained, computed with the
+/// training step's own forward pass (<see cref="TrainingStep.Forward"/>, the arithmetic training uses) in chunks of the
+/// step's capacity, the rows copied into LibTorch memory (held-out rows may be streamed again from the source).
+/// </summary>
+internal sealed class Validator : IDisposable
+{
+    private readonly ValidationRows _rows;
+    private readonly Objective _objective;
+    private readonly TrainingStep _step;
+    private readonly int _featureCount;
+    private readonly Tensor _x, _y;
+
+    public Validator(ValidationRows rows, Objective objective, TrainingStep step, int featureCount)
+    {
+        _rows = rows;
+        _objective = objective;
+        _step = step;
+        _featureCount = featureCount;
+        int capacity = (int)Math.Max(1, Math.Min(step.Capacity, rows.Count));
+        _x = empty(capacity, featureCount).DetachFromDisposeScope();
+        _y = empty(capacity).DetachFromDisposeScope();
+    }
+
+    /// <summary>Rows that validate.</summary>
+    public long Count => _rows.Count;
+
+    /// <summary>The mean validation loss and error over every validation row.</summary>
+    public (double Loss, double Error) Run(ITrainingMonitor monitor)
+    {
+        int f = _featureCount;
+        int capacity = (int)_y.shape[0];
+        double sum = 0, errors = 0;
+        long count = 0;
+        int fill = 0;
+        void Score()
+        {
+            monitor.CheckAlive();
+            using var scope = NewDisposeScope();
+            var x = fill == capacity ? _x : _x.narrow(0, 0, fill);
+            var y = fill == capacity ? _y : _y.narrow(0, 0, fill);
+            var output = _step.Forward(x, fill);
+            sum += _objective.ValidationLossSum(output, y);
+            errors += _objective.ValidationErrorSum(output, y);
+            count += fill;
+            fill = 0;
+        }
+        _rows.ForEach((in Row row) =>
+        {
+            row.Features.CopyTo(TensorMemory.Floats(_x).Slice(fill * f, f));
+            TensorMemory.Floats(_y)[fill] = _objective.Target(row.Label);
+            if (++fill == capacity)
+            {
+                Score();
+            }
+        });
+        if (fill > 0)
+        {
+            Score();
+        }
+        return (sum / count, errors / count);
+    }
+
+    public void Dispose()
+    {
+        _x.Dispose();
+        _y.Dispose();
+    }
+}
