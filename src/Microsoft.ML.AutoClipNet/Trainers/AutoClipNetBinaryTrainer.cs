@@ -43,7 +43,7 @@ public sealed class AutoClipNetBinaryTrainer : AutoClipNetTrainerBase<AutoClipNe
         public double PositiveClassWeight = 1.0;
 
         /// <summary>
-        /// Label smoothing ε, 0 ≤ ε &lt; 1: the training target of a row is 1 − ε/2 or ε/2 instead of 1 or 0. Default null: 0
+        /// Label smoothing ε, 0 ≤ ε &lt; 1: the training target of a row is 1 − ε/2 or ε/2 instead of 1 or 0. Default null: none
         /// (log-loss-calibrated probabilities).
         /// </summary>
         public double? LabelSmoothing;

@@ -35,7 +35,7 @@ public sealed class AutoClipNetMulticlassTrainer : AutoClipNetTrainerBase<AutoCl
     {
         /// <summary>
         /// Label smoothing ε, 0 ≤ ε &lt; 1: the training target puts 1 − ε on the row's class and spreads ε
-        /// over all classes. Default null: 0.1 (RealMlp), 0 (Mlp).
+        /// over all classes. Default null: the recipe's (RealMlp smooths multiclass labels, Mlp does not).
         /// </summary>
         public double? LabelSmoothing;
 

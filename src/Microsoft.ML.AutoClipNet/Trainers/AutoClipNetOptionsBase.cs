@@ -68,50 +68,52 @@ public abstract class AutoClipNetOptionsBase
     /// <summary>
     /// The network and its training recipe. Default <see cref="AutoClipNetArchitecture.RealMlp"/>;
     /// <see cref="AutoClipNetArchitecture.Mlp"/> is the network of the first release. Every option below left
-    /// at null takes the architecture's value (written in the option's documentation).
+    /// at null takes the recipe's value for the architecture, the task and the size of the data: the README's table of
+    /// options lists them (written once, in the library's recipe, which a test holds the table to), and the trainer logs the
+    /// recipe it chose ("Recipe: ...").
     /// </summary>
     public AutoClipNetArchitecture Architecture = AutoClipNetArchitecture.RealMlp;
 
-    /// <summary>How features are scaled inside the trainer (statistics saved with the model). Default null: robust scaling with smooth clipping (RealMlp), standardization (Mlp).</summary>
+    /// <summary>How features are scaled inside the trainer (statistics saved with the model). Default null: the recipe's (robust scaling with smooth clipping for RealMlp, standardization for Mlp).</summary>
     public AutoClipNetFeatureScaling? FeatureScaling;
 
-    /// <summary>Periodic embeddings of the numeric features: frequencies per feature, 0 for none. Default null: 16 (RealMlp), 0 (Mlp).</summary>
+    /// <summary>Periodic embeddings of the numeric features: frequencies per feature, 0 for none. Default null: the recipe's (none for Mlp).</summary>
     public int? EmbeddingFrequencies;
 
     /// <summary>
     /// Piecewise-linear encodings of the numeric features (Gorishniy et al., NeurIPS 2022): each feature's value is also given
     /// as its position in each of this many bins between quantiles of the training rows (−1 below a bin, 1 above it), so
-    /// that the network can tell values apart as finely as trees do; 0 for none. Default null: 0. Worth trying where
+    /// that the network can tell values apart as finely as trees do; 0 for none. Default null: none. Worth trying where
     /// LightGbm leads (docs/resolution.md measures 32 bins, with and without the periodic embeddings); it lowered most
     /// other sets measured. The periodic embeddings stay unless <see cref="EmbeddingFrequencies"/> is 0.
     /// </summary>
     public int? PiecewiseLinearBins;
 
-    /// <summary>Sizes of the hidden layers; an empty array gives a linear model. Default null: the architecture's (see README).</summary>
+    /// <summary>Sizes of the hidden layers; an empty array gives a linear model. Default null: the recipe's.</summary>
     public int[]? HiddenLayerSizes;
 
-    /// <summary>Nonlinearity after each hidden layer. Default null: SELU (RealMlp), ReLU (Mlp).</summary>
+    /// <summary>Nonlinearity after each hidden layer. Default null: the recipe's (SELU for RealMlp, ReLU for Mlp).</summary>
     public AutoClipNetActivation? Activation;
 
-    /// <summary>Passes over the training data. Default null: enough for about 1,000 optimizer steps, 4 to 256 (RealMlp); 30 (Mlp).</summary>
+    /// <summary>Passes over the training data. Default null: the recipe's (for RealMlp by data size: enough for its budget of optimizer steps).</summary>
     public int? NumberOfEpochs;
 
-    /// <summary>Rows per optimizer step. Default null: 256, or all the training rows when there are fewer (RealMlp); 64 (Mlp).</summary>
+    /// <summary>Rows per optimizer step. Default null: the recipe's (for RealMlp, all the training rows when there are fewer).</summary>
     public int? BatchSize;
 
-    /// <summary>The optimizer's (peak) learning rate, &gt; 0. Default null: 0.07 for regression and 0.04 for classification (RealMlp), 0.001 (Mlp).</summary>
+    /// <summary>The optimizer's (peak) learning rate, &gt; 0. Default null: the recipe's (for RealMlp, each task's own).</summary>
     public double? LearningRate;
 
-    /// <summary>How the learning rate changes over training. Default null: <see cref="AutoClipNetLearningRateSchedule.CosLog4"/> (RealMlp), constant (Mlp).</summary>
+    /// <summary>How the learning rate changes over training. Default null: the recipe's (<see cref="AutoClipNetLearningRateSchedule.CosLog4"/> for RealMlp, constant for Mlp).</summary>
     public AutoClipNetLearningRateSchedule? LearningRateSchedule;
 
     /// <summary>The optimizer. Default Adam.</summary>
     public AutoClipNetOptimizer Optimizer = AutoClipNetOptimizer.Adam;
 
-    /// <summary>Momentum of <see cref="AutoClipNetOptimizer.Sgd"/>, and Adam's β1, 0..1. Default 0.9.</summary>
+    /// <summary>Momentum of <see cref="AutoClipNetOptimizer.Sgd"/>, and β1 of Adam and AdamW, in [0, 1). Default 0.9.</summary>
     public double Momentum = 0.9;
 
-    /// <summary>Adam's β2, 0..1. Default null: 0.95 (RealMlp), 0.999 (Mlp).</summary>
+    /// <summary>β2 of Adam and AdamW, in [0, 1). Default null: the recipe's.</summary>
     public double? AdamBeta2;
 
     /// <summary>Weight decay, &gt;= 0 (L2 for Adam and SGD, decoupled for AdamW). Default 0.</summary>
@@ -121,14 +123,14 @@ public abstract class AutoClipNetOptionsBase
     public int? Seed;
 
     /// <summary>
-    /// Fraction of the training rows held out to pick the best epoch, 0..0.5. Default null: 0.2 (RealMlp), 0 (Mlp).
+    /// Fraction of the training rows held out to pick the best epoch, 0..0.5. Default null: the recipe's (none for Mlp).
     /// A validation set given to <c>Fit(train, validation)</c> takes precedence.
     /// </summary>
     public double? ValidationFraction;
 
     /// <summary>
-    /// Networks trained and averaged, 1 to 64. Default null: 5 when at most 4,000 rows are left to train on after the
-    /// hold-out, else 1 (RealMlp); 1 (Mlp). Each member has its own initialisation and shuffling and, with a hold-out,
+    /// Networks trained and averaged, 1 to 64. Default null: the recipe's (for RealMlp by data size: an ensemble on small
+    /// data, docs/ensembles.md; one network for Mlp). Each member has its own initialisation and shuffling and, with a hold-out,
     /// holds out its own slice of the rows (member k the k-th of K slices of <see cref="ValidationFraction"/> each: with
     /// 5 members and 0.2, every row is held out by exactly one member and trained on by the other four), on which it
     /// keeps its best epoch; the model averages the members' outputs. Training and scoring take K times as long.
@@ -137,14 +139,14 @@ public abstract class AutoClipNetOptionsBase
 
     /// <summary>
     /// With validation data: stop after this many epochs without a better validation score (0: never stop early; the
-    /// best epoch's weights are kept either way). Default null: 0 (RealMlp, whose schedule runs to its end), 5 (Mlp).
+    /// best epoch's weights are kept either way). Default null: the recipe's (never for RealMlp, whose schedule runs to its end).
     /// </summary>
     public int? EarlyStoppingPatience;
 
-    /// <summary>What picks the epoch whose weights the model keeps. Default null: validation error (RealMlp), validation loss (Mlp).</summary>
+    /// <summary>What picks the epoch whose weights the model keeps. Default null: the recipe's (the validation error for RealMlp, the loss for Mlp).</summary>
     public AutoClipNetEpochSelection? EpochSelection;
 
-    /// <summary>Skip an epoch's last, smaller batch. Default null: true (RealMlp), false (Mlp).</summary>
+    /// <summary>Skip an epoch's last, smaller batch. Default null: the recipe's (skipped for RealMlp).</summary>
     public bool? DropLastPartialBatch;
 
     /// <summary>

@@ -35,7 +35,7 @@ public sealed class AutoClipNetTrainer : AutoClipNetTrainerBase<AutoClipNetTrain
         /// <summary>Standardize the label inside the trainer; predictions are mapped back. Default true.</summary>
         public bool StandardizeLabel = true;
 
-        /// <summary>Clip predictions to the range of the training labels. Default null: true (RealMlp), false (Mlp).</summary>
+        /// <summary>Clip predictions to the range of the training labels. Default null: the recipe's (clipped for RealMlp, not for Mlp).</summary>
         public bool? ClampPredictions;
 
         private protected override string OptionsName => "AutoClipNetTrainer.Options";
