@@ -16,6 +16,8 @@ namespace Microsoft.ML.AutoClipNet.Tests;
 /// <item><c>load &lt;zip&gt; &lt;task&gt; &lt;out&gt;</c>: loads a saved pipeline without touching any AutoClipNet type first, scores the task's test rows, writes the outputs' bytes.</item>
 /// <item><c>train &lt;task&gt; &lt;rows&gt; &lt;seed&gt; &lt;out&gt; [zip]</c>: trains a quick pipeline from scratch, writes its weights and outputs, optionally saves it.</item>
 /// <item><c>burn &lt;seconds&gt;</c>: keeps every core busy (for tests under CPU load).</item>
+/// <item><c>call &lt;type&gt; &lt;method&gt; [args]</c>: runs a test class's static <c>int Method(string[] args)</c> of this assembly in a fresh process
+/// (a measurement that other tests' leftovers in the test process must not disturb).</item>
 /// </list>
 /// The environment variable AUTOCLIP_TEST_JUNK=N makes the process allocate N small managed arrays and
 /// TorchSharp tensors first, which moves later allocations in memory (alignment must not matter).
@@ -38,6 +40,7 @@ public static class ChildProcess
             "load" => LoadAndScore(args[1], args[2], args[3]),
             "train" => TrainAndScore(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), int.Parse(args[3], CultureInfo.InvariantCulture), args[4], args.Length > 5 ? args[5] : null),
             "burn" => Burn(double.Parse(args[1], CultureInfo.InvariantCulture)),
+            "call" => Call(args[1], args[2], args[3..]),
             _ => Unknown(args[0]),
         };
     }
@@ -89,6 +92,17 @@ public static class ChildProcess
         }
         return 0;
     }
+
+    private static int Call(string type, string method, string[] args)
+    {
+        var target = typeof(ChildProcess).Assembly.GetType(type, throwOnError: true)!
+            .GetMethod(method, System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)
+            ?? throw new MissingMethodException(type, method);
+        return (int)target.Invoke(null, new object[] { args })!;
+    }
+
+    /// <summary>Runs <paramref name="method"/> (a static <c>int M(string[] args)</c> of <typeparamref name="T"/>) in a fresh process; returns what it printed.</summary>
+    internal static string Call<T>(string method, params string[] args) => Run(new[] { "call", typeof(T).FullName!, method }.Concat(args).ToArray());
 
     private static int Burn(double seconds)
     {

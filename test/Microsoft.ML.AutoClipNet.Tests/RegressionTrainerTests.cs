@@ -6,7 +6,7 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.AutoClipNet.Tests;
 
-/// <summary>What only the regression trainer does: quality against Sdca, every optimizer and clipping mode, the batched Transform, the diagnostics.</summary>
+/// <summary>What only the regression trainer does (its quality against Sdca: the long tests' QualityTests): every optimizer and clipping mode, the batched Transform, the diagnostics.</summary>
 [TestClass]
 public sealed class RegressionTrainerTests
 {
@@ -28,24 +28,6 @@ public sealed class RegressionTrainerTests
         public float x { get; set; }
         public float y { get; set; }
         public float z { get; set; }
-    }
-
-    [TestMethod]
-    public void Default_options_beat_Sdca_clearly_on_held_out_diamonds()
-    {
-        var ml = new MLContext(seed: 0);
-        var split = ml.Data.TrainTestSplit(TestData.Diamonds(ml), testFraction: 0.2, seed: 1);
-        var featurize = TestData.DiamondsFeaturizer(ml);
-
-        var autoClipNet = featurize.Append(ml.Regression.Trainers.AutoClipNet()).Fit(split.TrainSet);
-        var sdca = featurize.Append(ml.Transforms.NormalizeMinMax("Features")).Append(ml.Regression.Trainers.Sdca()).Fit(split.TrainSet);
-
-        var ours = ml.Regression.Evaluate(autoClipNet.Transform(split.TestSet));
-        var theirs = ml.Regression.Evaluate(sdca.Transform(split.TestSet));
-        Console.WriteLine($"held-out R² AutoClipNet {ours.RSquared:F4} (RMSE {ours.RootMeanSquaredError:F0}), Sdca {theirs.RSquared:F4} (RMSE {theirs.RootMeanSquaredError:F0})");
-        Assert.IsGreaterThan(0.95, ours.RSquared);
-        Assert.IsGreaterThan(theirs.RSquared + 0.04, ours.RSquared, "AutoClipNet must beat Sdca by a clear margin");
-        Assert.IsLessThan(0.8 * theirs.RootMeanSquaredError, ours.RootMeanSquaredError);
     }
 
     [TestMethod]

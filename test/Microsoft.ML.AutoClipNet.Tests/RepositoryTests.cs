@@ -69,12 +69,24 @@ public sealed class RepositoryTests
     }
 
     [TestMethod]
-    public void The_CI_script_runs_the_READMEs_test_command()
+    public void The_CI_script_runs_the_READMEs_test_command_and_the_long_tests()
     {
         string readme = File.ReadAllText(Path.Combine(RepoRoot, "README.md"));
         string ci = File.ReadAllText(Path.Combine(RepoRoot, ".ci", "run"));
-        string command = readme.Split('\n').Single(l => l.StartsWith("dotnet test", StringComparison.Ordinal));
-        StringAssert.Contains(ci, command + " ");
+        var commands = readme.Split('\n').Where(l => l.StartsWith("dotnet test", StringComparison.Ordinal)).ToArray();
+        CollectionAssert.AreEqual(new[] { "dotnet test Tests.slnf -c Release", "dotnet test test/Microsoft.ML.AutoClip.LongTests -c Release" }, commands,
+            "the README's test command, then the long tests");
+        foreach (string command in commands)
+        {
+            StringAssert.Contains(ci, command + " ");
+        }
+        // The fast command builds the libraries and their two test projects, nothing else.
+        string filter = File.ReadAllText(Path.Combine(RepoRoot, "Tests.slnf"));
+        foreach (string project in new[] { "Microsoft.ML.AutoClip.csproj", "Microsoft.ML.AutoClipNet.csproj", "Microsoft.ML.AutoClip.Tests.csproj", "Microsoft.ML.AutoClipNet.Tests.csproj" })
+        {
+            StringAssert.Contains(filter, project);
+        }
+        Assert.IsFalse(filter.Contains("LongTests", StringComparison.Ordinal) || filter.Contains("examples", StringComparison.Ordinal), "the long tests and the examples stay out of the fast command");
     }
 
     [TestMethod]

@@ -60,7 +60,7 @@ internal static class ModelFormat
     /// <summary>Format 2.3: 2.2 with the history's detail and exact step counts (history layout 3).</summary>
     public const uint Version23 = 0x00020003;
 
-    /// <summary>Format 2.4: 2.3 with ensembles (the network's ensemble layer, every member's history summary and history, history layout 4).</summary>
+    /// <summary>Format 2.4: 2.3 with ensembles (the network's ensemble layer, every member's history summary and history, history layout 4) and piecewise-linear encodings.</summary>
     public const uint Version24 = 0x00020004;
 
     /// <summary>The version every model class writes.</summary>

@@ -1,0 +1,62 @@
+using System;
+using System.IO;
+using System.Linq;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.AutoClipNet.Tests;
+
+/// <summary>
+/// The benchmarks, the studies and the ONNX example in their quick modes (tiny sizes, seconds to a minute each), so that they
+/// never rot: each program as built beside these tests (they are build-order references of this project), run from the
+/// repository's root as the README runs it, must end with exit code 0. Their full runs write bench/RESULTS.md and docs/.
+/// </summary>
+[TestClass]
+public sealed class QuickModeTests
+{
+#if DEBUG
+    private const string Configuration = "Debug";
+#else
+    private const string Configuration = "Release";
+#endif
+
+    /// <summary>Runs the built program of <paramref name="project"/> (a folder under the repository's root) with <paramref name="args"/>; returns what it printed.</summary>
+    private static string RunBuilt(string project, params string[] args)
+    {
+        string folder = Path.Combine(TestData.RepoRoot, project);
+        string name = Path.GetFileName(project);
+        // bin/<configuration>/net10.0/, or a runtime's folder below it (the ONNX serving example is built for its runtime).
+        string? dll = Directory.Exists(Path.Combine(folder, "bin", Configuration))
+            ? Directory.GetFiles(Path.Combine(folder, "bin", Configuration), name + ".dll", SearchOption.AllDirectories).OrderBy(f => f.Length).FirstOrDefault()
+            : null;
+        Assert.IsNotNull(dll, $"{project} was not built in {Configuration} (it is a build-order reference of the long tests)");
+        string output = Processes.Run(TestData.RepoRoot, "dotnet", new[] { dll }.Concat(args), out int exitCode, throwOnFailure: false);
+        Assert.AreEqual(0, exitCode, $"{project} {string.Join(' ', args)} failed:\n{Tail(output)}");
+        Console.WriteLine(Tail(output));
+        return output;
+    }
+
+    private static string Tail(string text) => text.Length <= 4000 ? text : "...\n" + text[^4000..];
+
+    [TestMethod]
+    [Timeout(1_200_000, CooperativeCancellation = true)]
+    public void The_benchmarks_run_in_their_quick_mode() => RunBuilt("bench/Microsoft.ML.AutoClip.Benchmarks", "--quick");
+
+    [TestMethod]
+    [Timeout(1_200_000, CooperativeCancellation = true)]
+    public void The_ablation_learning_rate_and_resolution_studies_run_in_their_quick_mode()
+        => RunBuilt("studies/Microsoft.ML.AutoClip.Studies", "ablation", "lr-study", "resolution", "--quick");
+
+    [TestMethod]
+    [Timeout(1_200_000, CooperativeCancellation = true)]
+    public void The_speech_separation_study_runs_in_its_quick_mode_on_the_committed_sample()
+        => RunBuilt("studies/Microsoft.ML.AutoClip.Separation", "study", "--quick");
+
+    [TestMethod]
+    [Timeout(1_200_000, CooperativeCancellation = true)]
+    public void The_ONNX_example_exports_the_quick_starts_model_and_a_process_with_only_ONNX_Runtime_scores_it()
+    {
+        RunBuilt("examples/OnnxExport");
+        string served = RunBuilt("examples/OnnxServing");
+        StringAssert.Contains(served, "diamonds");
+    }
+}
