@@ -11,7 +11,7 @@ namespace Microsoft.ML.AutoClip;
 /// </summary>
 public sealed class AutoClipperState
 {
-    /// <summary>The version <see cref="Save"/> writes; <see cref="Load"/> reads this and older ones.</summary>
+    /// <summary>The version <see cref="Save"/> writes; <see cref="Load(BinaryReader)"/> reads this and older ones.</summary>
     public const int FormatVersion = 2;
 
     private static readonly byte[] Magic = "ACLS"u8.ToArray();
@@ -139,9 +139,14 @@ public sealed class AutoClipperState
         }
     }
 
-    /// <summary>Reads a state written by <see cref="Save"/>.</summary>
+    /// <summary>
+    /// Reads a state written by <see cref="Save"/>. Whatever the bytes declare, nothing is allocated beyond what the stream
+    /// holds, and a group's state holding groups of its own is refused as soon as it is read (a state nests one level deep).
+    /// </summary>
     /// <exception cref="InvalidDataException">The data is not an AutoClip state, is truncated, is corrupt, or was written by a newer version.</exception>
-    public static AutoClipperState Load(BinaryReader reader)
+    public static AutoClipperState Load(BinaryReader reader) => Load(reader, isGroup: false);
+
+    private static AutoClipperState Load(BinaryReader reader, bool isGroup)
     {
         ArgumentNullException.ThrowIfNull(reader);
         try
@@ -171,8 +176,9 @@ public sealed class AutoClipperState
             {
                 throw new InvalidDataException($"The AutoClip state is corrupt: it claims {count} history entries for {recorded} recorded steps.");
             }
-            // Grown as read, so a corrupt count meets the end of the stream before a huge allocation.
-            var history = new List<double>(Math.Min(count, 1 << 16));
+            // Grown as read, so a corrupt count meets the end of the stream before a large allocation.
+            long room = reader.BaseStream.CanSeek ? (reader.BaseStream.Length - reader.BaseStream.Position) / sizeof(double) : 1 << 16;
+            var history = new List<double>((int)Math.Clamp(Math.Min(count, room), 0, 1 << 16));
             for (int i = 0; i < count; i++)
             {
                 history.Add(reader.ReadDouble());
@@ -182,13 +188,13 @@ public sealed class AutoClipperState
             {
                 options.Scope = (AutoClipScope)reader.ReadInt32();
                 int groupCount = reader.ReadInt32();
-                if (groupCount < 0 || groupCount > 1 << 20)
+                if (groupCount < 0 || groupCount > 1 << 20 || (isGroup && groupCount > 0))
                 {
-                    throw new InvalidDataException($"The AutoClip state is corrupt: it claims {groupCount} groups.");
+                    throw new InvalidDataException($"The AutoClip state is corrupt: {(isGroup ? "a group" : "it")} claims {groupCount} groups.");
                 }
                 for (int i = 0; i < groupCount; i++)
                 {
-                    groups.Add(Load(reader));
+                    groups.Add(Load(reader, isGroup: true));
                 }
             }
             return new AutoClipperState(options, recorded, nonFinite, threshold, history, groups);
@@ -197,7 +203,7 @@ public sealed class AutoClipperState
         {
             throw new InvalidDataException("The AutoClip state is truncated.", e);
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or OverflowException)
         {
             throw new InvalidDataException("The AutoClip state is corrupt: " + e.Message, e);
         }

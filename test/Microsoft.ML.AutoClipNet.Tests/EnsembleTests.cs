@@ -166,7 +166,7 @@ public sealed class EnsembleTests
         var ml = new MLContext(seed: 0);
         var cancer = File.ReadLines(TestData.PathOf("breast-cancer.csv")).Skip(1)
             .Select(l => l.Split(',').Select(f => f.Trim('"')).ToArray())
-            .Select(f => new FormatFixtureTests.CancerRow { Features = f.Take(30).Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray() })
+            .Select(f => new FixtureFiles.CancerRow { Features = f.Take(30).Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray() })
             .ToArray();
         var labels = File.ReadLines(TestData.PathOf("breast-cancer.csv")).Skip(1).Select(l => l.Split(',')[30].Trim('"') == "malignant").ToArray();
         var data = ml.Data.LoadFromEnumerable(cancer.Select((r, i) => new LabeledCancerRow { Features = r.Features, Label = labels[i] }));
@@ -177,7 +177,7 @@ public sealed class EnsembleTests
         }).Fit(data);
         var rows = ml.Data.LoadFromTextFile(Path.Combine(directory, "breast-cancer-rows.csv"), new[] { new TextLoader.Column("Features", DataKind.Single, 0, 29) }, separatorChar: ',');
         var values = new List<float>();
-        foreach (var s in ml.Data.CreateEnumerable<FormatFixtureTests.BinaryOutput>(model.Transform(rows), reuseRowObject: false))
+        foreach (var s in ml.Data.CreateEnumerable<FixtureFiles.BinaryOutput>(model.Transform(rows), reuseRowObject: false))
         {
             values.AddRange(new[] { s.Score, s.Probability, s.PredictedLabel ? 1f : 0f });
         }

@@ -17,85 +17,12 @@ namespace Microsoft.ML.AutoClipNet.Tests;
 [TestClass]
 public sealed class FormatFixtureTests
 {
-    private static string FixtureDirectory(string format) => Path.Combine(TestData.RepoRoot, "test", "Fixtures", "format-" + format);
+    private static string FixtureDirectory(string format) => FixtureFiles.Directory(format);
 
-    private static float[] ReadValues(string format, string file)
-    {
-        byte[] bytes = File.ReadAllBytes(Path.Combine(FixtureDirectory(format), file));
-        return Enumerable.Range(0, bytes.Length / 4).Select(i => BitConverter.ToSingle(bytes, 4 * i)).ToArray();
-    }
+    private static float[] ReadValues(string format, string file) => FixtureFiles.ReadValues(format, file);
 
-    public sealed class BinaryOutput
-    {
-        public float Score { get; set; }
-        public float Probability { get; set; }
-        public bool PredictedLabel { get; set; }
-    }
-
-    public sealed class MulticlassOutput
-    {
-        public float[] Score { get; set; } = Array.Empty<float>();
-        public uint PredictedLabel { get; set; }
-    }
-
-    public sealed class CancerRow
-    {
-        [VectorType(30)] public float[] Features { get; set; } = Array.Empty<float>();
-    }
-
-    public sealed class VehicleRow
-    {
-        [VectorType(18)] public float[] Features { get; set; } = Array.Empty<float>();
-        public string Class { get; set; } = "";
-    }
-
-    /// <summary>Every output of the model on the fixture rows, through Transform and through a PredictionEngine, as the generator wrote them.</summary>
     private static (float[] Transform, float[] Engine) Outputs(MLContext ml, ITransformer model, DataViewSchema schema, string format, string name)
-    {
-        var transform = new List<float>();
-        var engine = new List<float>();
-        if (name.StartsWith("regression", StringComparison.Ordinal))
-        {
-            var rows = ml.Data.LoadFromTextFile(Path.Combine(TestData.RepoRoot, "test", "Fixtures", "regression-format-1.1", "rows.csv"),
-                schema.Select(c => new TextLoader.Column(c.Name, c.Type == NumberDataViewType.Single ? DataKind.Single : DataKind.String, c.Index)).ToArray(),
-                separatorChar: ',', hasHeader: true, allowQuoting: true);
-            transform.AddRange(ml.Data.CreateEnumerable<RegressionTrainerTests.Score>(model.Transform(rows), reuseRowObject: false).Select(s => s.Value));
-            var e = ml.Model.CreatePredictionEngine<RegressionTrainerTests.DiamondRow, RegressionTrainerTests.Score>(model);
-            engine.AddRange(ml.Data.CreateEnumerable<RegressionTrainerTests.DiamondRow>(rows, reuseRowObject: false).Select(r => e.Predict(r).Value));
-        }
-        else if (name.StartsWith("binary", StringComparison.Ordinal))
-        {
-            var rows = ml.Data.LoadFromTextFile(Path.Combine(FixtureDirectory(format), "breast-cancer-rows.csv"), new[] { new TextLoader.Column("Features", DataKind.Single, 0, 29) }, separatorChar: ',');
-            foreach (var s in ml.Data.CreateEnumerable<BinaryOutput>(model.Transform(rows), reuseRowObject: false))
-            {
-                transform.AddRange(new[] { s.Score, s.Probability, s.PredictedLabel ? 1f : 0f });
-            }
-            var e = ml.Model.CreatePredictionEngine<CancerRow, BinaryOutput>(model);
-            foreach (var r in ml.Data.CreateEnumerable<CancerRow>(rows, reuseRowObject: false))
-            {
-                var s = e.Predict(r);
-                engine.AddRange(new[] { s.Score, s.Probability, s.PredictedLabel ? 1f : 0f });
-            }
-        }
-        else
-        {
-            var rows = ml.Data.LoadFromTextFile(Path.Combine(FixtureDirectory(format), "vehicle-rows.csv"),
-                new[] { new TextLoader.Column("Features", DataKind.Single, 0, 17), new TextLoader.Column("Class", DataKind.String, 18) }, separatorChar: ',');
-            foreach (var s in ml.Data.CreateEnumerable<MulticlassOutput>(model.Transform(rows), reuseRowObject: false))
-            {
-                transform.AddRange(s.Score);
-                transform.Add(s.PredictedLabel);
-            }
-            var e = ml.Model.CreatePredictionEngine<VehicleRow, MulticlassOutput>(model);
-            foreach (var r in ml.Data.CreateEnumerable<VehicleRow>(rows, reuseRowObject: false))
-            {
-                var s = e.Predict(r);
-                engine.AddRange(s.Score);
-                engine.Add(s.PredictedLabel);
-            }
-        }
-        return (transform.ToArray(), engine.ToArray());
-    }
+        => FixtureFiles.Outputs(ml, model, schema, format, name);
 
     private static IAutoClipNetModel Parameters(ITransformer model) => model switch
     {

@@ -11,9 +11,12 @@ namespace Microsoft.ML.AutoClipNet.Tests;
 internal static class ModelZips
 {
     /// <summary>The entries of a model zip that belong to AutoClipNet's network (its directory's Model.key and TrainingHistory.bin).</summary>
-    public static Dictionary<string, byte[]> NetworkEntries(string zipPath, out string directory)
+    public static Dictionary<string, byte[]> NetworkEntries(string zipPath, out string directory) => NetworkEntries(File.ReadAllBytes(zipPath), out directory);
+
+    /// <summary>The same, from the zip's bytes.</summary>
+    public static Dictionary<string, byte[]> NetworkEntries(byte[] zipBytes, out string directory)
     {
-        using var zip = ZipFile.OpenRead(zipPath);
+        using var zip = new ZipArchive(new MemoryStream(zipBytes, writable: false), ZipArchiveMode.Read);
         var signatures = new[] { "ACLIPNET", "ACNETBIN", "ACNETMCL" }.Select(s => System.Text.Encoding.ASCII.GetBytes(s)).ToArray();
         var model = zip.Entries.Single(e =>
         {

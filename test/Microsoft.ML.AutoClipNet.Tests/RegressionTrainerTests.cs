@@ -10,26 +10,6 @@ namespace Microsoft.ML.AutoClipNet.Tests;
 [TestClass]
 public sealed class RegressionTrainerTests
 {
-    public sealed class Score
-    {
-        [ColumnName("Score")]
-        public float Value { get; set; }
-    }
-
-    public sealed class DiamondRow
-    {
-        public float carat { get; set; }
-        public string cut { get; set; } = "";
-        public string color { get; set; } = "";
-        public string clarity { get; set; } = "";
-        public float depth { get; set; }
-        public float table { get; set; }
-        public float Label { get; set; }
-        public float x { get; set; }
-        public float y { get; set; }
-        public float z { get; set; }
-    }
-
     [TestMethod]
     public void Every_optimizer_and_clipping_mode_trains()
     {
@@ -111,7 +91,7 @@ public sealed class RegressionTrainerTests
         var ml = new MLContext(seed: 0);
         var rows = new[] { new TestData.Row { Label = 3, Features = new float[] { 1, 1, 1 } } };
         var model = ml.Regression.Trainers.AutoClipNet(TestOptions.QuickOptions(epochs: 5)).Fit(ml.Data.LoadFromEnumerable(rows));
-        float score = ml.Data.CreateEnumerable<Score>(model.Transform(ml.Data.LoadFromEnumerable(rows)), false).Single().Value;
+        float score = ml.Data.CreateEnumerable<FixtureFiles.Score>(model.Transform(ml.Data.LoadFromEnumerable(rows)), false).Single().Value;
         Assert.IsTrue(float.IsFinite(score));
     }
 
@@ -194,9 +174,9 @@ public sealed class RegressionTrainerTests
         var ml = new MLContext(seed: 0);
         var raw = ml.Data.Cache(ml.Data.TakeRows(ml.Data.ShuffleRows(TestData.Diamonds(ml), seed: 5), 2000));
         var pipeline = TestData.DiamondsFeaturizer(ml).Append(ml.Regression.Trainers.AutoClipNet(TestOptions.QuickOptions(epochs: 3))).Fit(raw);
-        float[] batched = raw.Schema.Count > 0 ? ml.Data.CreateEnumerable<Score>(pipeline.Transform(raw), false).Select(s => s.Value).ToArray() : Array.Empty<float>();
-        var engine = ml.Model.CreatePredictionEngine<DiamondRow, Score>(pipeline);
-        var rows = ml.Data.CreateEnumerable<DiamondRow>(raw, reuseRowObject: false).ToArray();
+        float[] batched = raw.Schema.Count > 0 ? ml.Data.CreateEnumerable<FixtureFiles.Score>(pipeline.Transform(raw), false).Select(s => s.Value).ToArray() : Array.Empty<float>();
+        var engine = ml.Model.CreatePredictionEngine<FixtureFiles.DiamondRow, FixtureFiles.Score>(pipeline);
+        var rows = ml.Data.CreateEnumerable<FixtureFiles.DiamondRow>(raw, reuseRowObject: false).ToArray();
         float scale = pipeline.LastTransformer.Model.LabelStandardization.Scale;
         for (int i = 0; i < rows.Length; i++)
         {

@@ -42,9 +42,9 @@ public sealed class ReleasedModelTests
             schema.Select(c => new TextLoader.Column(c.Name, c.Type == NumberDataViewType.Single ? DataKind.Single : DataKind.String, c.Index)).ToArray(),
             separatorChar: ',', hasHeader: true, allowQuoting: true);
 
-        float[] transform = ml.Data.CreateEnumerable<RegressionTrainerTests.Score>(model.Transform(rows), reuseRowObject: false).Select(s => s.Value).ToArray();
-        var engine = ml.Model.CreatePredictionEngine<RegressionTrainerTests.DiamondRow, RegressionTrainerTests.Score>(model);
-        float[] single = ml.Data.CreateEnumerable<RegressionTrainerTests.DiamondRow>(rows, reuseRowObject: false).Select(r => engine.Predict(r).Value).ToArray();
+        float[] transform = ml.Data.CreateEnumerable<FixtureFiles.Score>(model.Transform(rows), reuseRowObject: false).Select(s => s.Value).ToArray();
+        var engine = ml.Model.CreatePredictionEngine<FixtureFiles.DiamondRow, FixtureFiles.Score>(model);
+        float[] single = ml.Data.CreateEnumerable<FixtureFiles.DiamondRow>(rows, reuseRowObject: false).Select(r => engine.Predict(r).Value).ToArray();
 
         Assert.HasCount(998, transform);
         bool matches = Machines.Any(m => Differences(ReadScores(m, $"regression-{name}.transform.bin"), transform) == 0
@@ -61,7 +61,7 @@ public sealed class ReleasedModelTests
         {
             ml.Model.Save(model, schema, again);
             var reloaded = new MLContext().Model.Load(again, out _);
-            float[] resaved = ml.Data.CreateEnumerable<RegressionTrainerTests.Score>(reloaded.Transform(rows), reuseRowObject: false).Select(s => s.Value).ToArray();
+            float[] resaved = ml.Data.CreateEnumerable<FixtureFiles.Score>(reloaded.Transform(rows), reuseRowObject: false).Select(s => s.Value).ToArray();
             CollectionAssert.AreEqual(transform, resaved, "Transform after saving again");
             var reloadedParameters = ((AutoClipNetPredictionTransformer)((TransformerChain<ITransformer>)reloaded).LastTransformer).Model;
             CollectionAssert.AreEqual(parameters.TrainingHistory.Steps.ToArray(), reloadedParameters.TrainingHistory.Steps.ToArray());

@@ -38,7 +38,9 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
         if (ctx.Header.ModelVerWritten < ModelFormat.Version21)
         {
             // Format 1.1: the released network as one layer that gives the score itself (its label mapping included).
-            var (network, state, history) = Format11.Read(ctx.Reader);
+            string where = StreamName(ctx, ModelLoadContext.ModelStreamName);
+            var (network, state, history) = Format11.Read(ctx.Reader, where);
+            CheckModelRegionRead(ctx, where);
             SetContent(new Network.NetworkDescription(network.FeatureCount, new Network.Layer[] { network }), RegressionHead.Identity, state, new[] { history });
             return;
         }

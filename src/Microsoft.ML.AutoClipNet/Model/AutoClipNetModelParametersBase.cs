@@ -311,6 +311,7 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
         var (network, head, state, summaries, historyStream) = ModelFormat.ReadMain(ctx.Reader, Task, where, version);
         try
         {
+            CheckModelRegionRead(ctx, where);
             var histories = summaries.Select(summary => new AutoClipNetTrainingHistory(Array.Empty<AutoClipNetTrainingStep>(), Array.Empty<AutoClipNetEpoch>(),
                 Array.Empty<AutoClipNetDiagnostic>(), summary.BestEpoch, summary.TrainingRows, summary.ValidationRows, summary.DroppedRows)).ToArray();
             if (historyStream)
@@ -323,6 +324,11 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
             }
             SetContent(network, head, state, histories);
         }
+        catch (Exception e) when (ModelFormat.IsBadBytes(e))
+        {
+            network.Dispose();
+            throw ModelFormat.Corrupt(where, e, truncated: false);
+        }
         catch
         {
             network.Dispose();
@@ -330,6 +336,20 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
         }
     }
 
-    private static string StreamName(ModelLoadContext ctx, string stream)
+    /// <summary>
+    /// Throws the format's error unless the model's reader stopped exactly at the end of the region ML.NET's header gives the
+    /// model in its stream (a count changed to a smaller or larger one would otherwise leave ML.NET to fail on the bytes after it).
+    /// </summary>
+    private protected static void CheckModelRegionRead(ModelLoadContext ctx, string where)
+    {
+        long end = ctx.FpMin + ctx.Header.FpModel + ctx.Header.CbModel;
+        long position = ctx.Reader.BaseStream.Position;
+        if (position != end)
+        {
+            throw new InvalidDataException($"The AutoClipNet model in this file is corrupt: {where}: the model ends {Math.Abs(end - position):N0} bytes {(position < end ? "before" : "after")} the end of its region.");
+        }
+    }
+
+    private protected static string StreamName(ModelLoadContext ctx, string stream)
         => string.IsNullOrEmpty(ctx.Directory) ? $"the stream '{stream}'" : $"the stream '{ctx.Directory}/{stream}'";
 }

@@ -91,30 +91,24 @@ internal static class ModelFormat
 
     /// <summary>
     /// Reads a checksummed block, verifies its hash and hands its payload to <paramref name="read"/>.
-    /// <paramref name="where"/> names the stream in errors ("the stream 'Model/Model.key'").
+    /// <paramref name="where"/> names the stream in errors ("the stream 'Model/Model.key'"). Whatever is wrong with the bytes
+    /// (truncated, inconsistent, declaring more than they hold, overflowing), the error is an <see cref="InvalidDataException"/>
+    /// that names the stream and says what was wrong (<see cref="Corrupt"/>); nothing is allocated for a declared size before
+    /// its bytes are known to be there (<see cref="Serialization"/>).
     /// </summary>
     public static T ReadBlock<T>(BinaryReader reader, string where, Func<BinaryReader, T> read)
     {
-        long length;
         byte[] payload;
         ulong stored;
         try
         {
-            length = reader.ReadInt64();
-            if (length < 0 || length > int.MaxValue)
-            {
-                throw new InvalidDataException($"The AutoClipNet model in this file is corrupt: {where} declares {length} bytes.");
-            }
-            payload = reader.ReadBytes((int)length);
-            if (payload.Length != length)
-            {
-                throw new InvalidDataException($"The AutoClipNet model in this file is truncated: {where} declares {length} bytes and holds {payload.Length}.");
-            }
+            long length = reader.ReadInt64();
+            payload = Serialization.ReadBytes(reader, length, int.MaxValue, "block");
             stored = reader.ReadUInt64();
         }
-        catch (EndOfStreamException e)
+        catch (Exception e) when (IsBadBytes(e))
         {
-            throw new InvalidDataException($"The AutoClipNet model in this file is truncated: {where} ends early.", e);
+            throw Corrupt(where, e, truncated: e is EndOfStreamException);
         }
         ulong actual = XxHash3.HashToUInt64(payload);
         if (actual != stored)
@@ -124,7 +118,7 @@ internal static class ModelFormat
                 $"(stored 0x{stored:X16}, computed 0x{actual:X16}). The file was damaged after it was saved; nothing was loaded from it.");
         }
         using var stream = new MemoryStream(payload, writable: false);
-        using var inner = new BinaryReader(stream);
+        using var inner = PayloadReader?.Invoke(stream) ?? new BinaryReader(stream);
         try
         {
             var result = read(inner);
@@ -134,11 +128,29 @@ internal static class ModelFormat
             }
             return result;
         }
-        catch (Exception e) when (e is EndOfStreamException or InvalidDataException or ArgumentException && !e.Message.StartsWith("The AutoClipNet model", StringComparison.Ordinal))
+        catch (Exception e) when (IsBadBytes(e))
         {
-            throw new InvalidDataException($"The AutoClipNet model in this file is corrupt: {where}: {e.Message}", e);
+            throw Corrupt(where, e, truncated: false);
         }
     }
+
+    /// <summary>For the format's fuzz tests only: makes the reader of a verified block's payload (to see which fields it reads where).</summary>
+    internal static Func<Stream, BinaryReader>? PayloadReader { get; set; }
+
+    /// <summary>
+    /// Whether an exception thrown while reading says that the bytes are bad (and becomes <see cref="Corrupt"/>): the reading
+    /// code's own checks, the end of the stream, and what a constructor or arithmetic throws on values no writer produces.
+    /// </summary>
+    public static bool IsBadBytes(Exception e) => e is EndOfStreamException or InvalidDataException or ArgumentException or OverflowException
+        or IndexOutOfRangeException or InvalidCastException or FormatException or NotSupportedException;
+
+    /// <summary>
+    /// The one kind of error for a model whose bytes are bad: an <see cref="InvalidDataException"/> "The AutoClipNet model in this
+    /// file is corrupt (or truncated): the stream '...': what was wrong", the original exception inside it.
+    /// </summary>
+    public static InvalidDataException Corrupt(string where, Exception e, bool truncated)
+        => e is InvalidDataException { Message: var m } invalid && m.StartsWith("The AutoClipNet model in this file is", StringComparison.Ordinal) ? invalid
+        : new InvalidDataException($"The AutoClipNet model in this file is {(truncated ? "truncated" : "corrupt")}: {where}: {e.Message}", e);
 
     public static void WriteMain(BinaryWriter writer, ModelTask task, NetworkDescription network, ReadOnlySpan<byte> head, AutoClipperState? state,
         IReadOnlyList<AutoClipNetTrainingHistory> histories, bool historyStream)
@@ -189,12 +201,7 @@ internal static class ModelFormat
                 network.Dispose();
                 throw new InvalidDataException($"it holds an ensemble, which format {version >> 16}.{version & 0xFFFF} cannot hold.");
             }
-            int headLength = Serialization.ReadCount(r, "task header's length", 0, 1 << 20);
-            var headBytes = r.ReadBytes(headLength);
-            if (headBytes.Length != headLength)
-            {
-                throw new EndOfStreamException();
-            }
+            var headBytes = Serialization.ReadBytes(r, r.ReadInt32(), 1 << 20, "task header");
             var head = task.ReadHead(headBytes, version, network.OutputSize);
             var state = r.ReadByte() switch
             {
@@ -309,19 +316,19 @@ internal static class ModelFormat
         AutoClipNetHistoryDetail detail = AutoClipNetHistoryDetail.EveryStep, (long, long, long)? counts = null)
     {
         int stepCount = Serialization.ReadCount(r, "step count", 0, int.MaxValue);
-        var steps = new List<AutoClipNetTrainingStep>(Math.Min(stepCount, 1 << 16));
+        var steps = new List<AutoClipNetTrainingStep>(Serialization.Capacity(r, stepCount, 45)); // int, long, float, 3 doubles, byte
         for (int i = 0; i < stepCount; i++)
         {
             steps.Add(new AutoClipNetTrainingStep(r.ReadInt32(), r.ReadInt64(), r.ReadSingle(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadByte() != 0));
         }
         int epochCount = Serialization.ReadCount(r, "epoch count", 0, int.MaxValue);
-        var epochs = new List<AutoClipNetEpoch>(Math.Min(epochCount, 1 << 16));
+        var epochs = new List<AutoClipNetEpoch>(Serialization.Capacity(r, epochCount, 20)); // int, 2 or 3 doubles
         for (int i = 0; i < epochCount; i++)
         {
             epochs.Add(new AutoClipNetEpoch(r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), withValidationErrors ? r.ReadDouble() : double.NaN));
         }
         int diagnosticCount = Serialization.ReadCount(r, "diagnostic count", 0, int.MaxValue);
-        var diagnostics = new List<AutoClipNetDiagnostic>(Math.Min(diagnosticCount, 1 << 16));
+        var diagnostics = new List<AutoClipNetDiagnostic>(Serialization.Capacity(r, diagnosticCount, 32)); // long, 3 doubles
         for (int i = 0; i < diagnosticCount; i++)
         {
             diagnostics.Add(new AutoClipNetDiagnostic(r.ReadInt64(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble()));

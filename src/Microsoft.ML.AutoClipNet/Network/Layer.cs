@@ -74,6 +74,9 @@ internal abstract class Layer : IDisposable
     /// </summary>
     public virtual BatchForward CreateBatchForward(int capacity) => new BufferedBatchForward(this, capacity);
 
+    /// <summary>The bytes <see cref="CreateBatchForward"/> allocates per row of capacity (the scorer sizes its batches by them).</summary>
+    public virtual long BatchBytesPerRow => BatchInPlace ? 0 : sizeof(float) * (long)OutputSize;
+
     /// <summary>
     /// The layer's part of a training step (<see cref="ILayerStep"/>), over the parameter views and gradient views of
     /// <paramref name="context"/>, with buffers for its capacity. Every kind must say how it trains: a kind that is never

@@ -75,7 +75,13 @@ internal sealed class NetworkDescription : IDisposable
         return current;
     }
 
-    /// <summary>A batch scorer with buffers for up to <paramref name="capacity"/> rows (see <see cref="BatchScorer"/>).</summary>
+    /// <summary>The bytes a batch scorer allocates per row of capacity: the input and every layer's buffers.</summary>
+    public long BatchBytesPerRow => sizeof(float) * (long)InputSize + Layers.Sum(l => l.BatchBytesPerRow);
+
+    /// <summary>
+    /// A batch scorer for batches of up to <paramref name="capacity"/> rows, fewer when the network is so wide that their buffers
+    /// would pass <see cref="BatchScorer.MemoryBudget"/> (see <see cref="BatchScorer"/>; its <see cref="BatchScorer.Capacity"/> says how many).
+    /// </summary>
     public BatchScorer CreateBatchScorer(int capacity) => new(this, capacity);
 
     /// <summary>Writes every layer as ONNX nodes reading <paramref name="input"/>; returns the variable with the raw outputs (rows × <see cref="OutputSize"/>).</summary>

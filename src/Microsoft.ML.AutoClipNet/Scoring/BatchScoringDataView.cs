@@ -11,7 +11,7 @@ namespace Microsoft.ML.AutoClipNet;
 /// <summary>
 /// The output of <see cref="AutoClipNetPredictionTransformer.Transform"/>: ML.NET's scored view, except
 /// that the Score column is computed for batches of rows at once. Its cursor reads up to
-/// <see cref="AutoClipNetPredictionTransformer.TransformBatchSize"/> rows ahead from the scorer's
+/// <see cref="AutoClipNetPredictionTransformer.TransformBatchSize"/> rows (fewer for a very wide network: Network.BatchScorer.MemoryBudget) ahead from the scorer's
 /// input, keeps a copy of every active column of those rows (the features go straight into the
 /// input tensor of a scorer the cursor owns), scores the batch with one TorchSharp forward, and then
 /// replays the rows one by one. For ML.NET's ONNX converter, which walks a pipeline's output back through
@@ -103,7 +103,9 @@ internal sealed class BatchScoringDataView : ITransformCanSaveOnnx
         {
             _parent = parent;
             _upstream = upstream;
-            int capacity = AutoClipNetPredictionTransformer.TransformBatchSize;
+            // Batches of TransformBatchSize rows, or fewer for a network so wide that their buffers would pass the scorer's budget.
+            _scorer = parent._model.CreateBatchScorer(AutoClipNetPredictionTransformer.TransformBatchSize);
+            int capacity = _scorer.Capacity;
             foreach (var column in columns)
             {
                 _buffers[column.Index] = ColumnBuffer.Create(upstream, column, capacity);
@@ -113,7 +115,6 @@ internal sealed class BatchScoringDataView : ITransformCanSaveOnnx
             _idGetter = upstream.GetIdGetter();
             _ids = new DataViewRowId[capacity];
             _scores = new float[capacity];
-            _scorer = parent._model.CreateBatchScorer(capacity);
         }
 
         public override DataViewSchema Schema => _parent.Schema;

@@ -49,8 +49,10 @@ internal static class Format11
         ModelFormat.WriteRecords(w, h, withValidationErrors: false);
     }
 
-    public static (Format11Layer Network, AutoClipperState? State, AutoClipNetTrainingHistory History) Read(BinaryReader r)
+    /// <summary>Reads a format 1.1 model; <paramref name="where"/> names the stream in errors (one kind: <see cref="ModelFormat.Corrupt"/>).</summary>
+    public static (Format11Layer Network, AutoClipperState? State, AutoClipNetTrainingHistory History) Read(BinaryReader r, string where)
     {
+        r = ModelFormat.PayloadReader is { } observe && r.BaseStream.CanSeek ? observe(r.BaseStream) : r;
         try
         {
             int f = Serialization.ReadCount(r, "feature count", 1, 1 << 24);
@@ -85,13 +87,9 @@ internal static class Format11
             var history = ModelFormat.ReadRecords(r, summary, withValidationErrors: false);
             return (network, state, history);
         }
-        catch (EndOfStreamException e)
+        catch (Exception e) when (ModelFormat.IsBadBytes(e))
         {
-            throw new InvalidDataException("The AutoClipNet model in this file is truncated.", e);
-        }
-        catch (InvalidDataException e) when (!e.Message.StartsWith("The AutoClipNet model", StringComparison.Ordinal))
-        {
-            throw new InvalidDataException("The AutoClipNet model in this file is corrupt: " + e.Message, e);
+            throw ModelFormat.Corrupt(where, e, truncated: e is EndOfStreamException);
         }
     }
 }

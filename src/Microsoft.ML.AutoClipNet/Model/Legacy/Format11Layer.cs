@@ -292,6 +292,9 @@ internal sealed class Format11Layer : Layer
 
     public override BatchForward CreateBatchForward(int capacity) => new ReleasedBatchForward(this, capacity);
 
+    /// <summary>One buffer per dense layer.</summary>
+    public override long BatchBytesPerRow => sizeof(float) * _sizes.Sum(s => (long)s);
+
     /// <summary>The release's batch forward, layer <paramref name="l"/>: the bias copied into the buffer, one GEMM accumulating into it, the activation in place.</summary>
     private Tensor Layer(int l, Tensor x, Tensor y, int rows)
     {

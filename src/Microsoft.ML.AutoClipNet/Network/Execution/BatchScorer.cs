@@ -16,8 +16,8 @@ internal interface IBatchScorer : IDisposable
 }
 
 /// <summary>
-/// Runs a network over batches of rows with LibTorch in tensors allocated once: the caller writes a
-/// batch's rows straight into <see cref="Input"/>; <see cref="Forward"/> runs each layer's batch forward
+/// Runs a network over batches of rows with LibTorch in tensors allocated once, as many rows a batch as the caller asks for
+/// and <see cref="MemoryBudget"/> allows (<see cref="Capacity"/>): the caller writes a batch's rows straight into <see cref="Input"/>; <see cref="Forward"/> runs each layer's batch forward
 /// (<see cref="Layer.CreateBatchForward"/>, with its own buffers). Every buffer is in LibTorch's aligned memory (see
 /// <see cref="TensorMemory"/>), so the result is the same in every process. Not thread-safe: one per cursor.
 /// </summary>
@@ -27,7 +27,16 @@ internal sealed class BatchScorer : IBatchScorer
     private readonly Tensor _input;
     private readonly BatchForward[] _layers;
 
-    public BatchScorer(NetworkDescription network, int capacity)
+    /// <summary>
+    /// The most bytes a scorer's buffers take: a batch holds as many rows as fit (at least one, at most what was asked for),
+    /// so that any network that loads also scores. The default network's batches of 4,096 rows take a few MB.
+    /// </summary>
+    public const long MemoryBudget = 256L << 20;
+
+    /// <param name="network">The network to score.</param>
+    /// <param name="capacity">The most rows a batch should hold.</param>
+    /// <param name="fitToBudget">Fewer rows when their buffers would pass <see cref="MemoryBudget"/> (false: exactly <paramref name="capacity"/>, for an ensemble's members, which count in their ensemble's budget).</param>
+    public BatchScorer(NetworkDescription network, int capacity, bool fitToBudget = true)
     {
         if (capacity < 1)
         {
@@ -35,7 +44,8 @@ internal sealed class BatchScorer : IBatchScorer
         }
         AutoClip.TorchSharpNative.EnsureLoadable();
         _network = network;
-        Capacity = capacity;
+        Capacity = fitToBudget ? (int)Math.Clamp(MemoryBudget / Math.Max(1, network.BatchBytesPerRow), 1, capacity) : capacity;
+        capacity = Capacity;
         // Created outside any dispose scope the caller may have open: they live as long as the scorer.
         _input = empty(capacity, network.InputSize).DetachFromDisposeScope();
         _layers = new BatchForward[network.Layers.Count];

@@ -158,6 +158,9 @@ internal sealed class EnsembleLayer : Layer
     /// <summary>Each member scores through a batch scorer of its own (its layers' buffers allocated once); their outputs are averaged into one buffer.</summary>
     public override BatchForward CreateBatchForward(int capacity) => new EnsembleBatchForward(this, capacity);
 
+    /// <summary>The output buffer and every member's scorer: its input and its layers' buffers.</summary>
+    public override long BatchBytesPerRow => sizeof(float) * (long)OutputSize + _members.Sum(m => m.BatchBytesPerRow);
+
     private sealed class EnsembleBatchForward : BatchForward
     {
         private readonly EnsembleLayer _layer;
@@ -172,7 +175,7 @@ internal sealed class EnsembleLayer : Layer
             _members = new BatchScorer[layer._members.Length];
             for (int m = 0; m < _members.Length; m++)
             {
-                _members[m] = layer._members[m].CreateBatchScorer(capacity);
+                _members[m] = new BatchScorer(layer._members[m], capacity, fitToBudget: false); // the ensemble's bytes count in its scorer's budget
             }
         }
 

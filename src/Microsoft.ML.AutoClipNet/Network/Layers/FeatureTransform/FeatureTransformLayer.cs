@@ -144,6 +144,7 @@ internal sealed class FeatureTransformLayer : Layer
         CheckWidth("feature transform", features, context.InputSize);
         var center = Serialization.ReadFloats(reader, features, "feature centers");
         var scale = Serialization.ReadFloats(reader, features, "feature scales");
+        Serialization.CheckAvailable(reader, features, 1, "clip flags");
         var clip = new bool[features];
         for (int i = 0; i < features; i++)
         {
