@@ -38,7 +38,7 @@ public sealed class ScalarLifetimeTests
 
     /// <summary>
     /// The repository's other TorchSharp programs (studies, benchmarks, examples) too: a study run died of this race.
-    /// They are built by the README's test command (<c>dotnet test Microsoft.ML.AutoClip.sln</c>), in this configuration.
+    /// They are built before these tests (build-order references of this project), in this configuration.
     /// </summary>
     [TestMethod]
     public void The_studies_benchmarks_and_examples_never_hand_LibTorch_a_temporary_scalar()
@@ -55,7 +55,7 @@ public sealed class ScalarLifetimeTests
         {
             string name = System.IO.Path.GetFileNameWithoutExtension(project);
             string assembly = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(project)!, "bin", configuration, "net10.0", name + ".dll");
-            Assert.IsTrue(System.IO.File.Exists(assembly), $"{assembly} is not built: run the README's test command, which builds the whole solution.");
+            Assert.IsTrue(System.IO.File.Exists(assembly), $"{assembly} is not built: it must be a build-order reference of the long tests' project.");
             violations.AddRange(Violations(assembly, makers).Select(v => $"{name}: {v}"));
         }
         Assert.IsEmpty(violations, "temporary LibTorch scalars (hold the Scalar for the call):" + Environment.NewLine + string.Join(Environment.NewLine, violations));

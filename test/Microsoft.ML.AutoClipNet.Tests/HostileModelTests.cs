@@ -13,8 +13,8 @@ namespace Microsoft.ML.AutoClipNet.Tests;
 /// <summary>
 /// Hostile models (HostileModels.cs): crafted copies of a fixture of every format, checksums recomputed, are refused with the
 /// format's one error within an allocation bound, or load and predict; the declarations the issue reported (a dense layer of
-/// 127 × 2²⁴ weights with no data, a block declaring 2³⁰ bytes, truncated payloads) each get the format's error; and a valid
-/// model too wide for batches of 4,096 rows loads and predicts in smaller batches. The long tests fuzz every fixture and every
+/// inputs × 2²⁴ weights with no data, a block declaring 2³⁰ bytes, truncated payloads) each get the format's error; and a valid
+/// model too wide for batches of 4,096 rows loads and predicts in smaller batches, through Transform, a PredictionEngine and ONNX. The long tests fuzz every fixture and every
 /// field, and a 2²⁴-wide model.
 /// </summary>
 [TestClass]
@@ -132,6 +132,21 @@ public sealed class HostileModelTests
             {
                 float single = engine.Predict(new FeatureRow { Features = features_[r] }).Value;
                 Assert.AreEqual(single, scores[r], 1e-4f * (1 + Math.Abs(single)), $"row {r}: Transform's batch and PredictionEngine agree");
+            }
+
+            // Exported to ONNX, ONNX Runtime scores it too (the graph holds the weights; no scorer's buffers are involved).
+            string onnx = Path.ChangeExtension(path, ".onnx");
+            var onlyFeatures = ml.Data.LoadFromEnumerable(features_.Select(f => new FeatureRow { Features = f }));
+            using (var stream = File.Create(onnx))
+            {
+                ml.Model.ConvertToOnnx(loaded, onlyFeatures, stream);
+            }
+            var exported = OnnxRuntimeScorer.Score(onnx, onlyFeatures)["Score.output"].Floats;
+            File.Delete(onnx);
+            Assert.HasCount(300, exported);
+            for (int r = 0; r < 300; r++)
+            {
+                Assert.AreEqual(scores[r], exported[r], 1e-4f * (1 + Math.Abs(scores[r])), $"row {r}: ONNX Runtime and Transform agree");
             }
         }
         finally
