@@ -14,13 +14,7 @@ namespace Microsoft.ML.AutoClipNet.Tests;
 [TestClass]
 public sealed class QualityTests
 {
-    private static (IDataView Train, IDataView Test) Split(MLContext ml, BundledDataSet set)
-    {
-        var data = ml.Data.Cache(BundledData.Load(ml, set));
-        var featurized = ml.Data.Cache(BundledData.Featurizer(ml, set).Fit(data).Transform(data));
-        var split = ml.Data.TrainTestSplit(featurized, testFraction: 0.25, seed: 1);
-        return (split.TrainSet, split.TestSet);
-    }
+    private static (IDataView Train, IDataView Test) Split(MLContext ml, BundledDataSet set) => TestData.SplitFeaturized(ml, set);
 
     [TestMethod]
     public void Default_options_beat_LbfgsLogisticRegression_on_held_out_AUC()

@@ -12,13 +12,7 @@ namespace Microsoft.ML.AutoClipNet.Tests;
 [TestClass]
 public sealed class BinaryTrainerTests
 {
-    private static (IDataView Train, IDataView Test) Split(MLContext ml, BundledDataSet set)
-    {
-        var data = ml.Data.Cache(BundledData.Load(ml, set));
-        var featurized = ml.Data.Cache(BundledData.Featurizer(ml, set).Fit(data).Transform(data));
-        var split = ml.Data.TrainTestSplit(featurized, testFraction: 0.25, seed: 1);
-        return (split.TrainSet, split.TestSet);
-    }
+    private static (IDataView Train, IDataView Test) Split(MLContext ml, BundledDataSet set) => TestData.SplitFeaturized(ml, set);
 
     [TestMethod]
     [DataRow(true)]

@@ -56,7 +56,7 @@ public sealed class HostileModelTests
         // weights (about 2³¹, 8 GB of floats) with no data behind them: refused before anything is allocated for them.
         var dense = ((AutoClipNetPredictionTransformer)((TransformerChain<ITransformer>)new MLContext().Model.Load(FixturePath("2.3", "regression-selu-48"), out _)).LastTransformer)
             .Model.NetworkLayers.First(l => l.Kind == AutoClipNetLayerKind.Dense);
-        int denseKind = Enumerable.Range(0, modelFields.Count - 2).First(i => modelFields[i].Size == 4 && HostileModels.ValueOf(zip, modelFields[i]) == (int)LayerKind.Dense
+        int denseKind = Enumerable.Range(0, modelFields.Count - 2).First(i => modelFields[i].Size == 4 && HostileModels.ValueOf(zip, modelFields[i]) == (int)AutoClipNetLayerKind.Dense
             && HostileModels.ValueOf(zip, modelFields[i + 1]) == dense.InputSize && HostileModels.ValueOf(zip, modelFields[i + 2]) == dense.OutputSize);
         var outputs = modelFields[denseKind + 2];
         var weightCount = modelFields[denseKind + 3];

@@ -57,20 +57,20 @@ public sealed class NetworkTests
     }
 
     /// <summary>One layer of every kind the registry lists, and the released network: the examples the engines are checked on.</summary>
-    internal static Layer Example(LayerKind kind, int seed = 1)
+    internal static Layer Example(AutoClipNetLayerKind kind, int seed = 1)
     {
         var random = new Random(seed);
         float[] Values(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale)).ToArray();
         return kind switch
         {
-            LayerKind.FeatureTransform => new FeatureTransformLayer(Values(Inputs, 1), Values(Inputs, 1).Select(v => 0.5f + Math.Abs(v)).ToArray(), Enumerable.Range(0, Inputs).Select(i => i % 2 == 0).ToArray()),
-            LayerKind.Dense => DenseLayer.Create(Inputs, 5, DenseInit.NtkNormal, random),
-            LayerKind.Activation => new ActivationLayer(Inputs, AutoClipNetActivation.Gelu),
-            LayerKind.FeatureScale => new FeatureScaleLayer(Values(Inputs, 1).Select(v => 1 + v / 2).ToArray()),
-            LayerKind.PeriodicEmbedding => PeriodicEmbeddingLayer.Create(Inputs, new[] { 0, 2, 3, 6 }, frequencies: 5, outputsPerFeature: 3, sigma: 0.3, random, 1f, 1f),
-            LayerKind.PiecewiseLinear => Encodings(Inputs),
-            LayerKind.Ensemble => new EnsembleLayer(new[] { 3, 4, 5 }.Select(s => EveryLayerKind(AutoClipNetActivation.Tanh, outputs: 2, seed: s)).ToArray()),
-            LayerKind.Released11 => new Model.Legacy.Format11Layer(Inputs, AutoClipNetActivation.Gelu, new[] { Values(6 * Inputs, 0.5), Values(6, 0.5) }, new[] { Values(6, 0.5), Values(1, 0.5) },
+            AutoClipNetLayerKind.FeatureTransform => new FeatureTransformLayer(Values(Inputs, 1), Values(Inputs, 1).Select(v => 0.5f + Math.Abs(v)).ToArray(), Enumerable.Range(0, Inputs).Select(i => i % 2 == 0).ToArray()),
+            AutoClipNetLayerKind.Dense => DenseLayer.Create(Inputs, 5, DenseInit.NtkNormal, random),
+            AutoClipNetLayerKind.Activation => new ActivationLayer(Inputs, AutoClipNetActivation.Gelu),
+            AutoClipNetLayerKind.FeatureScale => new FeatureScaleLayer(Values(Inputs, 1).Select(v => 1 + v / 2).ToArray()),
+            AutoClipNetLayerKind.PeriodicEmbedding => PeriodicEmbeddingLayer.Create(Inputs, new[] { 0, 2, 3, 6 }, frequencies: 5, outputsPerFeature: 3, sigma: 0.3, random, 1f, 1f),
+            AutoClipNetLayerKind.PiecewiseLinear => Encodings(Inputs),
+            AutoClipNetLayerKind.Ensemble => new EnsembleLayer(new[] { 3, 4, 5 }.Select(s => EveryLayerKind(AutoClipNetActivation.Tanh, outputs: 2, seed: s)).ToArray()),
+            AutoClipNetLayerKind.ReleasedNetwork => new Model.Legacy.Format11Layer(Inputs, AutoClipNetActivation.Gelu, new[] { Values(6 * Inputs, 0.5), Values(6, 0.5) }, new[] { Values(6, 0.5), Values(1, 0.5) },
                 Values(Inputs, 2), Values(Inputs, 1).Select(v => 0.5f + Math.Abs(v)).ToArray(), 3.5f, 2.25f),
             _ => throw new AssertFailedException($"No example of the {kind} layer: add one to NetworkTests.Example."),
         };
@@ -79,8 +79,8 @@ public sealed class NetworkTests
     [TestMethod]
     public void Every_stored_layer_kind_has_a_reference_forward_and_an_example()
     {
-        var kinds = LayerRegistry.StoredKinds.Append(LayerKind.Released11).ToArray();
-        Assert.HasCount(Enum.GetValues<LayerKind>().Length, kinds, "every kind is stored, or is the released network");
+        var kinds = LayerRegistry.StoredKinds.Append(AutoClipNetLayerKind.ReleasedNetwork).ToArray();
+        Assert.HasCount(Enum.GetValues<AutoClipNetLayerKind>().Length, kinds, "every kind is stored, or is the released network");
         foreach (var kind in kinds)
         {
             using var layer = Example(kind);
@@ -116,8 +116,8 @@ public sealed class NetworkTests
         {
             ("every layer kind", EveryLayerKind(activation, outputs: 3, seed: (int)activation + 1), true),
             ("builder order", BuilderOrder(activation, outputs: 2, seed: (int)activation + 2), true),
-            ("an ensemble", new NetworkDescription(Inputs, new[] { Example(LayerKind.Ensemble, seed: (int)activation) }), false),
-            ("the released network", new NetworkDescription(Inputs, new[] { Example(LayerKind.Released11, seed: (int)activation) }), false),
+            ("an ensemble", new NetworkDescription(Inputs, new[] { Example(AutoClipNetLayerKind.Ensemble, seed: (int)activation) }), false),
+            ("the released network", new NetworkDescription(Inputs, new[] { Example(AutoClipNetLayerKind.ReleasedNetwork, seed: (int)activation) }), false),
         };
         foreach (var (name, network, trainable) in networks)
         {

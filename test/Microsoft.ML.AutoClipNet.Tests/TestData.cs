@@ -32,6 +32,15 @@ internal static class TestData
         => ml.Data.Cache(ml.Data.TakeRows(ml.Data.ShuffleRows(BundledData.Load(ml, set), seed: seed), rows));
 
     /// <summary>The same rows featurized: Features and the task's Label, cached.</summary>
+    /// <summary>A whole bundled set, featurized and cached, split into 75% to train on and 25% held out (seed 1).</summary>
+    public static (IDataView Train, IDataView Test) SplitFeaturized(MLContext ml, BundledDataSet set)
+    {
+        var data = ml.Data.Cache(BundledData.Load(ml, set));
+        var featurized = ml.Data.Cache(BundledData.Featurizer(ml, set).Fit(data).Transform(data));
+        var split = ml.Data.TrainTestSplit(featurized, testFraction: 0.25, seed: 1);
+        return (split.TrainSet, split.TestSet);
+    }
+
     public static IDataView Featurized(MLContext ml, BundledDataSet set, int rows, int seed = 3)
     {
         var raw = Raw(ml, set, rows, seed);

@@ -5,37 +5,6 @@ using Microsoft.ML.AutoClipNet.Network;
 
 namespace Microsoft.ML.AutoClipNet;
 
-/// <summary>The kind of a layer of a trained AutoClipNet network.</summary>
-public enum AutoClipNetLayerKind
-{
-    /// <summary>Per-feature (x − center)·scale, then smooth clipping x/√(1 + x²/9) for the features marked: the scaling learned from the training rows.</summary>
-    FeatureTransform = 1,
-
-    /// <summary>A fully connected layer, x·Wᵀ + b (values "weight", outputs × inputs, and "bias").</summary>
-    Dense = 2,
-
-    /// <summary>An elementwise nonlinearity (<see cref="AutoClipNetLayer.Activation"/>).</summary>
-    Activation = 3,
-
-    /// <summary>A learned factor per value, x·s (value "scale").</summary>
-    FeatureScale = 4,
-
-    /// <summary>Periodic embeddings of the numeric features: cos(2π·x·w + b)·V + c per embedded feature, then the input unchanged.</summary>
-    PeriodicEmbedding = 5,
-
-    /// <summary>The mean of its member networks' outputs (<see cref="AutoClipNetLayer.Members"/>).</summary>
-    Ensemble = 6,
-
-    /// <summary>Piecewise-linear encodings of the numeric features over quantile bins: the input, then 2·clamp((x − lower)·scale, 0, 1) − 1 per bin.</summary>
-    PiecewiseLinear = 7,
-
-    /// <summary>
-    /// A network saved by the first release (format 1.1), scored as that release scored it: standardization, dense layers and
-    /// one activation, and the label's standardization; its equivalent layers are its one member (<see cref="AutoClipNetLayer.Members"/>).
-    /// </summary>
-    ReleasedNetwork = 100,
-}
-
 /// <summary>
 /// One layer of a trained AutoClipNet network, as the model holds it (<see cref="IAutoClipNetModel.NetworkLayers"/>): its kind, its
 /// widths, its stored values by name, and for an ensemble every member network. A description: the copies it hands out do not
@@ -57,7 +26,7 @@ public sealed class AutoClipNetLayer
     internal static IReadOnlyList<AutoClipNetLayer> Describe(NetworkDescription network) => network.Layers.Select(l => new AutoClipNetLayer(l)).ToArray();
 
     /// <summary>What the layer does.</summary>
-    public AutoClipNetLayerKind Kind => (AutoClipNetLayerKind)(_layer.Kind == LayerKind.Released11 ? (int)AutoClipNetLayerKind.ReleasedNetwork : (int)_layer.Kind);
+    public AutoClipNetLayerKind Kind => _layer.Kind;
 
     /// <summary>Values per row going in.</summary>
     public int InputSize => _layer.InputSize;

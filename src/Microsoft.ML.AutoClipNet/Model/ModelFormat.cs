@@ -46,8 +46,8 @@ internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long Val
 /// and the regression head without the prediction range; 0x00020002 (format 2.2): the regression head's
 /// prediction range and history layout 2; 0x00020003 (format 2.3): history layout 3, whose detail is an option
 /// (AutoClipNetOptionsBase.HistoryDetail; the AutoClip state is stored with the full history only); 0x00020004 (format
-/// 2.4): ensembles (LayerKind.Ensemble in the network, the first member's AutoClip state, every member's summary and
-/// history: history layout 4) and piecewise-linear encodings (LayerKind.PiecewiseLinear). Each version reads every older one (test/Fixtures).</para>
+/// 2.4): ensembles (AutoClipNetLayerKind.Ensemble in the network, the first member's AutoClip state, every member's summary and
+/// history: history layout 4) and piecewise-linear encodings (AutoClipNetLayerKind.PiecewiseLinear). Each version reads every older one (test/Fixtures).</para>
 /// </remarks>
 internal static class ModelFormat
 {

@@ -33,7 +33,7 @@ internal sealed record ParameterSpec(string Name, long[] Shape, float[] Values, 
 /// </summary>
 internal abstract class Layer : IDisposable
 {
-    public abstract LayerKind Kind { get; }
+    public abstract AutoClipNetLayerKind Kind { get; }
 
     /// <summary>Values per row going in.</summary>
     public abstract int InputSize { get; }

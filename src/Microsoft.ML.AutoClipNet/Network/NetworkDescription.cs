@@ -104,7 +104,7 @@ internal sealed class NetworkDescription : IDisposable
         writer.Write(Layers.Count);
         foreach (var layer in Layers)
         {
-            if (layer.Kind == LayerKind.Released11)
+            if (layer.Kind == AutoClipNetLayerKind.ReleasedNetwork)
             {
                 throw new InvalidOperationException("A released format 1.1 network is written in its own format (Model/Legacy/Format11.cs).");
             }

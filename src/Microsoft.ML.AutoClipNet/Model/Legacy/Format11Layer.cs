@@ -58,7 +58,7 @@ internal sealed class Format11Layer : Layer
         _equivalent = new(ToLayers, System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
-    public override LayerKind Kind => LayerKind.Released11;
+    public override AutoClipNetLayerKind Kind => AutoClipNetLayerKind.ReleasedNetwork;
 
     public int FeatureCount { get; }
 

@@ -21,7 +21,7 @@ internal sealed class ActivationLayer : Layer
         Activation = activation;
     }
 
-    public override LayerKind Kind => LayerKind.Activation;
+    public override AutoClipNetLayerKind Kind => AutoClipNetLayerKind.Activation;
 
     public override int InputSize { get; }
 

@@ -101,7 +101,7 @@ internal sealed class DenseLayer : Layer
         return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
     }
 
-    public override LayerKind Kind => LayerKind.Dense;
+    public override AutoClipNetLayerKind Kind => AutoClipNetLayerKind.Dense;
 
     public override int InputSize { get; }
 

@@ -49,7 +49,7 @@ internal sealed class EnsembleLayer : Layer
         MaxMemberWidth = _members.Max(m => m.MaxWidth);
     }
 
-    public override LayerKind Kind => LayerKind.Ensemble;
+    public override AutoClipNetLayerKind Kind => AutoClipNetLayerKind.Ensemble;
 
     public override int InputSize => _members[0].InputSize;
 

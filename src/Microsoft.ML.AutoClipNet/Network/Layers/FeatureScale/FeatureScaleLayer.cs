@@ -30,7 +30,7 @@ internal sealed class FeatureScaleLayer : Layer
     public static FeatureScaleLayer Create(int features, float learningRateFactor, float weightDecayFactor)
         => new(Enumerable.Repeat(1f, features).ToArray(), learningRateFactor, weightDecayFactor);
 
-    public override LayerKind Kind => LayerKind.FeatureScale;
+    public override AutoClipNetLayerKind Kind => AutoClipNetLayerKind.FeatureScale;
 
     public override int InputSize => _scale.Length;
 

@@ -50,7 +50,7 @@ internal sealed class FeatureTransformLayer : Layer
     public static FeatureTransformLayer Identity(int features)
         => new(new float[features], Enumerable.Repeat(1f, features).ToArray(), new bool[features]);
 
-    public override LayerKind Kind => LayerKind.FeatureTransform;
+    public override AutoClipNetLayerKind Kind => AutoClipNetLayerKind.FeatureTransform;
 
     public override int InputSize => _center.Length;
 

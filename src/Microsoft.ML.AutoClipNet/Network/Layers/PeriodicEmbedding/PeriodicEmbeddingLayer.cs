@@ -80,7 +80,7 @@ internal sealed class PeriodicEmbeddingLayer : Layer
         return new PeriodicEmbeddingLayer(inputSize, (int[])embedded.Clone(), frequencies, outputsPerFeature, w, b, v, c, learningRateFactor, weightDecayFactor);
     }
 
-    public override LayerKind Kind => LayerKind.PeriodicEmbedding;
+    public override AutoClipNetLayerKind Kind => AutoClipNetLayerKind.PeriodicEmbedding;
 
     public override int InputSize { get; }
 

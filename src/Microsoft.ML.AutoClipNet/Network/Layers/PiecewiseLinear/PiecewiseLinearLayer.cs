@@ -67,7 +67,7 @@ internal sealed class PiecewiseLinearLayer : Layer
         return source.Count == 0 ? null : new PiecewiseLinearLayer(inputSize, source.ToArray(), lower.ToArray(), scale.ToArray());
     }
 
-    public override LayerKind Kind => LayerKind.PiecewiseLinear;
+    public override AutoClipNetLayerKind Kind => AutoClipNetLayerKind.PiecewiseLinear;
 
     public override int InputSize { get; }
 
