@@ -272,9 +272,9 @@ public static class Measurements
         using var scorer = parameters.CreateBatchScorer(TransformBatchSize);
         void ScorerOnly()
         {
-            for (int start = 0; start < rows; start += TransformBatchSize)
+            for (int start = 0; start < rows; start += scorer.Capacity)
             {
-                int n = Math.Min(TransformBatchSize, rows - start);
+                int n = Math.Min(scorer.Capacity, rows - start);
                 rawFeatures.AsSpan(start * 2, n * 2).CopyTo(scorer.Input);
                 scorer.Forward(n).CopyTo(output.AsSpan(start));
             }

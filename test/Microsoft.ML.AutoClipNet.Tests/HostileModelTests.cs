@@ -155,6 +155,31 @@ public sealed class HostileModelTests
         }
     }
 
+    [TestMethod]
+    public void The_scorers_budget_counts_the_temporaries_of_the_embeddings_and_encodings()
+    {
+        // A periodic embedding of 512 features at 256 frequencies makes about 1 MB of LibTorch temporaries a row in its batch
+        // forward: a batch of 4,096 rows would take 4 GB. The budget counts them, so the batch shrinks, and it still scores.
+        const int features = 512;
+        var random = new Random(5);
+        var embedding = PeriodicEmbeddingLayer.Create(features, Enumerable.Range(0, features).ToArray(), frequencies: 256, outputsPerFeature: 1, sigma: 0.1, random, 1f, 1f);
+        using var network = new NetworkDescription(features, new Layer[] { embedding, DenseLayer.Create(embedding.OutputSize, 1, DenseInit.Uniform, random) });
+        long temporaries = sizeof(float) * (features + 2L * features * 256 + 3L * features);
+        Assert.AreEqual(sizeof(float) * (long)features + sizeof(float) * (long)embedding.OutputSize + temporaries + sizeof(float), network.BatchBytesPerRow);
+        using var scorer = network.CreateBatchScorer(4096);
+        Assert.IsLessThanOrEqualTo(BatchScorer.MemoryBudget, scorer.Capacity * network.BatchBytesPerRow);
+        Assert.IsLessThan(4096, scorer.Capacity);
+        var rows = Enumerable.Range(0, 3 * features).Select(i => (float)Math.Sin(i)).ToArray();
+        rows.CopyTo(scorer.Input);
+        var batch = scorer.Forward(3).ToArray();
+        var scratch = new float[2 * network.MaxWidth];
+        for (int r = 0; r < 3; r++)
+        {
+            float single = network.Forward(rows.AsSpan(r * features, features), scratch)[0];
+            Assert.AreEqual(single, batch[r], 1e-4f * (1 + Math.Abs(single)), $"row {r}");
+        }
+    }
+
     public sealed class FeatureRow
     {
         [VectorType(26)] public float[] Features { get; set; } = Array.Empty<float>();

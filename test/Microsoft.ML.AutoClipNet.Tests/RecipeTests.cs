@@ -209,8 +209,7 @@ public sealed class RecipeTests
         using var network = NetworkBuilder.Build(recipe with { OutputInit = DenseInit.NtkNormal }, set.Features, 1, random);
         using var objective = new RegressionObjective(1, 2);
         using var module = new TrainingModule(network);
-        using var step = new TrainingStep(module, objective, capacity: 64);
-        using var validator = new Validator(new ValidationRows(set, null), objective, step, set.FeatureCount);
+        using var validator = new Validator(new ValidationRows(set, null), objective, module, set.FeatureCount);
         var (loss, error) = validator.Run(new NoMonitor());
 
         double sum = 0;

@@ -37,11 +37,12 @@ public sealed class AutoClipNetLayer
     /// <summary>Trained values (weights, biases, embeddings, scales) of the layer, its members' included.</summary>
     public long ParameterCount => _layer.ParameterCount;
 
-    /// <summary>The activation of an <see cref="AutoClipNetLayerKind.Activation"/> layer (or a released network's); null otherwise.</summary>
+    /// <summary>The activation of an <see cref="AutoClipNetLayerKind.Activation"/> layer or of a released network; null otherwise (an ensemble's members say theirs).</summary>
     public AutoClipNetActivation? Activation => _layer switch
     {
         ActivationLayer a => a.Activation,
-        _ => Members.SelectMany(m => m).Select(l => l.Activation).FirstOrDefault(a => a is not null),
+        Model.Legacy.Format11Layer r => r.Activation,
+        _ => null,
     };
 
     /// <summary>An ensemble's member networks, each its layers in order (or a released network's equivalent layers, as one member); empty for other layers.</summary>

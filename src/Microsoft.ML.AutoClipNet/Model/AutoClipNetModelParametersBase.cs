@@ -23,7 +23,7 @@ public interface IAutoClipNetModel
     int FeatureCount { get; }
 
     /// <summary>The network as its layers, in order; an ensemble's layer holds every member network (<see cref="AutoClipNetLayer.Members"/>).</summary>
-    IReadOnlyList<AutoClipNetLayer> NetworkLayers { get; }
+    IReadOnlyList<AutoClipNetLayer> NetworkLayers => throw new NotSupportedException($"{GetType().Name} does not describe its layers.");
 
     /// <summary>Number of trained values (weights, biases, embeddings, scales) of every member.</summary>
     long ParameterCount { get; }
@@ -32,13 +32,15 @@ public interface IAutoClipNetModel
     string Layers { get; }
 
     /// <summary>How the features are scaled before the network (the scaling the model was trained with).</summary>
-    AutoClipNetFeatureScaling FeatureScaling { get; }
+    AutoClipNetFeatureScaling FeatureScaling => throw new NotSupportedException($"{GetType().Name} does not say how it scales its features.");
 
     /// <summary>
     /// Per-feature centers subtracted before the network: the training rows' medians under robust scaling (the default),
     /// their means under standardization, zeros without scaling.
     /// </summary>
-    IReadOnlyList<float> FeatureCenters { get; }
+#pragma warning disable CS0618 // the members added later default to the ones an implementation of the first interface has
+    IReadOnlyList<float> FeatureCenters => FeatureMeans;
+#pragma warning restore CS0618
 
     /// <summary>Per-feature factors applied after the center is subtracted (1/IQR, 1/std, or ones).</summary>
     IReadOnlyList<float> FeatureScales { get; }
@@ -163,7 +165,8 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
 
     /// <summary>The nonlinearity after each hidden layer of the first ensemble member.</summary>
     [Obsolete("Describes the first ensemble member only. Use NetworkLayers (the Activation of each activation layer).")]
-    public AutoClipNetActivation Activation => FirstMember(_network).OfType<ActivationLayer>().Select(a => a.Activation).FirstOrDefault();
+    public AutoClipNetActivation Activation => _network.Layers[0] is Model.Legacy.Format11Layer released ? released.Activation
+        : FirstMember(_network).OfType<ActivationLayer>().Select(a => a.Activation).FirstOrDefault();
 
     /// <summary>A copy of the weights of dense layer <paramref name="layer"/> of the first ensemble member (row-major, outputs × inputs).</summary>
     [Obsolete("Describes the first ensemble member only. Use NetworkLayers and GetValues(\"weight\") of a dense layer.")]

@@ -25,7 +25,8 @@ internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long Val
 /// payload:
 ///   int      task (1 regression, 2 binary, 3 multiclass)
 ///   network  NetworkDescription.Write: int inputs; int layer count; per layer: int kind, then its fields
-///   int      H; byte[H] the task's own fields (regression: label mean, label scale; multiclass: class count)
+///   int      H; byte[H] the task's own fields (Tasks/: regression label mean, label scale and, from 2.2, the prediction range;
+///            multiclass class count; binary none)
 ///   byte     1 if an AutoClip state follows, else 0; AutoClipperState (its own versioned layout)
 ///   int      best epoch; long training rows; long validation rows; long dropped rows
 ///   byte     where the steps, epochs and diagnostics are: 0 nowhere, 1 in the stream "TrainingHistory.bin"
@@ -103,7 +104,7 @@ internal static class ModelFormat
         try
         {
             long length = reader.ReadInt64();
-            payload = Serialization.ReadBytes(reader, length, int.MaxValue, "block");
+            payload = Serialization.ReadBytes(reader, length, Array.MaxLength, "block");
             stored = reader.ReadUInt64();
         }
         catch (Exception e) when (IsBadBytes(e))
@@ -196,41 +197,55 @@ internal static class ModelFormat
                 throw new InvalidDataException($"it holds a {(Enum.IsDefined((ModelTask)stored) ? ((ModelTask)stored).ToString() : $"task {stored}")} network where a {task.Id} one was expected.");
             }
             var network = NetworkDescription.Read(r);
-            if (version < Version24 && network.Layers.Any(l => l is EnsembleLayer))
+            try
+            {
+                return ReadAfterNetwork(r, network, task, version);
+            }
+            catch
             {
                 network.Dispose();
-                throw new InvalidDataException($"it holds an ensemble, which format {version >> 16}.{version & 0xFFFF} cannot hold.");
+                throw;
             }
-            var headBytes = Serialization.ReadBytes(r, r.ReadInt32(), 1 << 20, "task header");
-            var head = task.ReadHead(headBytes, version, network.OutputSize);
-            var state = r.ReadByte() switch
-            {
-                0 => null,
-                1 => AutoClipperState.Load(r),
-                var b => throw new InvalidDataException($"bad AutoClip state marker {b}."),
-            };
-            var summary = new HistorySummary(r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64());
-            bool historyStream = r.ReadByte() switch
-            {
-                0 => false,
-                1 => true,
-                var b => throw new InvalidDataException($"bad history marker {b}."),
-            };
-            var summaries = new List<HistorySummary> { summary };
-            if (version >= Version24)
-            {
-                int members = Serialization.ReadCount(r, "number of member histories", 1, EnsembleLayer.MaxMembers);
-                if (members != network.EnsembleSize)
-                {
-                    throw new InvalidDataException($"it holds {members} member histories for a network of {network.EnsembleSize} members.");
-                }
-                for (int m = 1; m < members; m++)
-                {
-                    summaries.Add(new HistorySummary(r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64()));
-                }
-            }
-            return (network, head, state, summaries.ToArray(), historyStream);
         });
+
+    /// <summary>What the model's block holds after the network: the head, the AutoClip state and the histories' summaries.</summary>
+    private static (NetworkDescription Network, ScoreHead Head, AutoClipperState? State, HistorySummary[] Summaries, bool HistoryStream) ReadAfterNetwork(BinaryReader r,
+        NetworkDescription network, AutoClipNetTask task, uint version)
+    {
+        if (version < Version24 && network.Layers.Any(l => l is EnsembleLayer))
+        {
+            throw new InvalidDataException($"it holds an ensemble, which format {version >> 16}.{version & 0xFFFF} cannot hold.");
+        }
+        var headBytes = Serialization.ReadBytes(r, r.ReadInt32(), 1 << 20, "task header");
+        var head = task.ReadHead(headBytes, version, network.OutputSize);
+        var state = r.ReadByte() switch
+        {
+            0 => null,
+            1 => AutoClipperState.Load(r),
+            var b => throw new InvalidDataException($"bad AutoClip state marker {b}."),
+        };
+        var summary = new HistorySummary(r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64());
+        bool historyStream = r.ReadByte() switch
+        {
+            0 => false,
+            1 => true,
+            var b => throw new InvalidDataException($"bad history marker {b}."),
+        };
+        var summaries = new List<HistorySummary> { summary };
+        if (version >= Version24)
+        {
+            int members = Serialization.ReadCount(r, "number of member histories", 1, EnsembleLayer.MaxMembers);
+            if (members != network.EnsembleSize)
+            {
+                throw new InvalidDataException($"it holds {members} member histories for a network of {network.EnsembleSize} members.");
+            }
+            for (int m = 1; m < members; m++)
+            {
+                summaries.Add(new HistorySummary(r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64()));
+            }
+        }
+        return (network, head, state, summaries.ToArray(), historyStream);
+    }
 
     /// <summary>Writes every member's history (layout 4: per member, layout 3's fields without the layout number).</summary>
     public static void WriteHistory(BinaryWriter writer, IReadOnlyList<AutoClipNetTrainingHistory> histories) => WriteBlock(writer, w =>

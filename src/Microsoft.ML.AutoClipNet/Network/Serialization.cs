@@ -13,7 +13,7 @@ namespace Microsoft.ML.AutoClipNet.Network;
 /// </summary>
 internal static class Serialization
 {
-    /// <summary>The widest layer a model may declare (a corrupt count must not allocate gigabytes).</summary>
+    /// <summary>The most inputs or outputs a dense, activation, scale or transform layer may declare, and the most features an encoding or embedding reads (the embeddings' and encodings' own outputs may be wider).</summary>
     public const int MaxWidth = 1 << 24;
 
     /// <summary>The most values one stored float array may hold: its bytes must fit in one span of bytes (2³¹ − 1).</summary>

@@ -105,16 +105,24 @@ internal sealed class BatchScoringDataView : ITransformCanSaveOnnx
             _upstream = upstream;
             // Batches of TransformBatchSize rows, or fewer for a network so wide that their buffers would pass the scorer's budget.
             _scorer = parent._model.CreateBatchScorer(AutoClipNetPredictionTransformer.TransformBatchSize);
-            int capacity = _scorer.Capacity;
-            foreach (var column in columns)
+            try
             {
-                _buffers[column.Index] = ColumnBuffer.Create(upstream, column, capacity);
+                int capacity = _scorer.Capacity;
+                foreach (var column in columns)
+                {
+                    _buffers[column.Index] = ColumnBuffer.Create(upstream, column, capacity);
+                }
+                _bufferList = _buffers.Values.ToArray();
+                _featureGetter = upstream.GetGetter<VBuffer<float>>(parent._features);
+                _idGetter = upstream.GetIdGetter();
+                _ids = new DataViewRowId[capacity];
+                _scores = new float[capacity];
             }
-            _bufferList = _buffers.Values.ToArray();
-            _featureGetter = upstream.GetGetter<VBuffer<float>>(parent._features);
-            _idGetter = upstream.GetIdGetter();
-            _ids = new DataViewRowId[capacity];
-            _scores = new float[capacity];
+            catch
+            {
+                _scorer.Dispose();
+                throw;
+            }
         }
 
         public override DataViewSchema Schema => _parent.Schema;

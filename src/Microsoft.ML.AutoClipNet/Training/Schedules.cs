@@ -31,8 +31,5 @@ namespace Microsoft.ML.AutoClipNet.Training
             AutoClipNetLearningRateSchedule.Cosine => 0.5 * (1 + Math.Cos(Math.PI * t)),
             _ => throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "Unknown schedule."),
         };
-
-        /// <summary>RealMLP's "flat_cos" for weight decay and dropout: 1 for the first half, then a cosine down to 0.</summary>
-        public static double FlatCosine(double t) => t < 0.5 ? 1.0 : 0.5 * (1 + Math.Cos(Math.PI * (2 * t - 1)));
     }
 }

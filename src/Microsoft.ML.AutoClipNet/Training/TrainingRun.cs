@@ -72,7 +72,7 @@ internal sealed class TrainingRun : IDisposable
         _step = new TrainingStep(_module, objective, recipe.BatchSize);
         _optimization = new Optimization(recipe, _module, _step, monitor);
         _feeder = new BatchFeeder(train, objective, recipe, seed);
-        _validator = new Validator(new ValidationRows(train, validation), objective, _step, train.FeatureCount);
+        _validator = new Validator(new ValidationRows(train, validation), objective, _module, train.FeatureCount);
     }
 
     private bool HasValidation => _validator.Count > 0;

@@ -22,7 +22,11 @@ internal sealed class TrainingStep : IDisposable
     private readonly bool[] _needsInputGradient;
     private readonly bool[] _learns;
 
-    public TrainingStep(TrainingModule module, Objective objective, int capacity)
+    /// <param name="module">The network being trained: its layers, parameter views and gradient views.</param>
+    /// <param name="objective">The loss.</param>
+    /// <param name="capacity">The most rows one step takes.</param>
+    /// <param name="forwardOnly">For validation: the forward pass only, without the buffers of input gradients.</param>
+    public TrainingStep(TrainingModule module, Objective objective, int capacity, bool forwardOnly = false)
     {
         _objective = objective;
         var layers = module.Network.Layers;
@@ -34,9 +38,9 @@ internal sealed class TrainingStep : IDisposable
         {
             for (int l = 0; l < layers.Count; l++)
             {
-                _needsInputGradient[l] = learnsBefore;
+                _needsInputGradient[l] = learnsBefore && !forwardOnly;
                 _learns[l] = layers[l].ParameterCount > 0;
-                _steps[l] = layers[l].CreateStep(new StepContext(module.ValueViews(l), module.GradientViews(l), capacity, learnsBefore));
+                _steps[l] = layers[l].CreateStep(new StepContext(module.ValueViews(l), module.GradientViews(l), capacity, _needsInputGradient[l]));
                 learnsBefore |= _learns[l];
             }
         }
@@ -46,7 +50,11 @@ internal sealed class TrainingStep : IDisposable
             throw;
         }
         Capacity = capacity;
+        ForwardOnly = forwardOnly;
     }
+
+    /// <summary>Whether this step only runs forward (<see cref="Step(Tensor, Tensor, int)"/> refuses).</summary>
+    public bool ForwardOnly { get; }
 
     /// <summary>The most rows one step takes.</summary>
     public int Capacity { get; }
@@ -61,6 +69,10 @@ internal sealed class TrainingStep : IDisposable
     internal float Step(Tensor x, Tensor targets, int rows, Action<int>? mark)
     {
         CheckRows(rows);
+        if (ForwardOnly)
+        {
+            throw new InvalidOperationException("This training step was made for the forward pass only.");
+        }
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var output = ForwardLayers(x, rows);

@@ -80,24 +80,28 @@ internal sealed class ValidationRows
 
 /// <summary>
 /// A run's validation after each epoch: the mean validation loss and error of the network being trained, computed with the
-/// training step's own forward pass (<see cref="TrainingStep.Forward"/>, the arithmetic training uses) in chunks of the
-/// step's capacity, the rows copied into LibTorch memory (held-out rows may be streamed again from the source).
+/// training step's own forward pass (<see cref="TrainingStep.Forward"/>: the layers' steps, the arithmetic training uses, over
+/// the module's current values) in chunks of up to <see cref="Chunk"/> rows, with buffers of its own, the rows copied into
+/// LibTorch memory (held-out rows may be streamed again from the source).
 /// </summary>
 internal sealed class Validator : IDisposable
 {
+    /// <summary>The most rows one forward pass validates (a small batch size must not mean many small LibTorch calls).</summary>
+    public const int Chunk = 4096;
+
     private readonly ValidationRows _rows;
     private readonly Objective _objective;
     private readonly TrainingStep _step;
     private readonly int _featureCount;
     private readonly Tensor _x, _y;
 
-    public Validator(ValidationRows rows, Objective objective, TrainingStep step, int featureCount)
+    public Validator(ValidationRows rows, Objective objective, TrainingModule module, int featureCount)
     {
         _rows = rows;
         _objective = objective;
-        _step = step;
         _featureCount = featureCount;
-        int capacity = (int)Math.Max(1, Math.Min(step.Capacity, rows.Count));
+        int capacity = (int)Math.Max(1, Math.Min(Chunk, rows.Count));
+        _step = new TrainingStep(module, objective, capacity, forwardOnly: true);
         _x = empty(capacity, featureCount).DetachFromDisposeScope();
         _y = empty(capacity).DetachFromDisposeScope();
     }
@@ -143,6 +147,7 @@ internal sealed class Validator : IDisposable
 
     public void Dispose()
     {
+        _step.Dispose();
         _x.Dispose();
         _y.Dispose();
     }

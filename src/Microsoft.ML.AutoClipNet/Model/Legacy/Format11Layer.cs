@@ -326,14 +326,22 @@ internal sealed class Format11Layer : Layer
     private sealed class ReleasedBatchForward : BatchForward
     {
         private readonly Format11Layer _network;
-        private readonly Tensor[] _outputs;
+        private readonly Tensor[] _outputs = Array.Empty<Tensor>();
 
         public ReleasedBatchForward(Format11Layer network, int capacity)
             : base(capacity)
         {
             _network = network;
             _ = network._folded.Value; // the folded weights first, as the release made them
-            _outputs = network._sizes.Select(size => Buffer(size)).ToArray();
+            try
+            {
+                _outputs = network._sizes.Select(size => Buffer(size)).ToArray();
+            }
+            catch
+            {
+                Dispose(); // the buffers made before the one that failed
+                throw;
+            }
         }
 
         public override Tensor Forward(Tensor x, int rows)

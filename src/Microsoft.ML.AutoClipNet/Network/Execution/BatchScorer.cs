@@ -28,8 +28,9 @@ internal sealed class BatchScorer : IBatchScorer
     private readonly BatchForward[] _layers;
 
     /// <summary>
-    /// The most bytes a scorer's buffers take: a batch holds as many rows as fit (at least one, at most what was asked for),
-    /// so that any network that loads also scores. The default network's batches of 4,096 rows take a few MB.
+    /// The most bytes a scorer's buffers and its layers' temporaries take: a batch holds as many rows as fit (at least one, at
+    /// most what was asked for), so that any network that loads also scores. The default network's batches of 4,096 rows take
+    /// about 16 MB (five times that for the default ensemble); a network too wide for them gets fewer rows a batch.
     /// </summary>
     public const long MemoryBudget = 256L << 20;
 

@@ -41,6 +41,9 @@ internal sealed class ActivationLayer : Layer
 
     public override string SaveAsOnnx(IOnnxGraph graph, string input) => Activations.SaveAsOnnx(Activation, graph, input);
 
+    /// <summary>In place, but Mish makes one temporary of the batch's size (its softplus).</summary>
+    public override long BatchBytesPerRow => Activation == AutoClipNetActivation.Mish ? sizeof(float) * (long)OutputSize : 0;
+
     public override Tensor Forward(Tensor input, Tensor? output)
     {
         Activations.ApplyInPlace(Activation, input);

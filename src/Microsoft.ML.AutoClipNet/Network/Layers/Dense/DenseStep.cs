@@ -23,7 +23,7 @@ internal sealed class DenseStep : LayerStep
         _biasGradient = context.Gradients[1];
         _alpha = layer.WeightScale;
         _output = Buffer(layer.OutputSize);
-        _inputGradient = Buffer(layer.InputSize);
+        _inputGradient = NeedInputGradient ? Buffer(layer.InputSize) : null!; // a forward-only step (validation) needs none
     }
 
     public override Tensor Forward(Tensor x, int rows)

@@ -158,24 +158,32 @@ internal sealed class EnsembleLayer : Layer
     /// <summary>Each member scores through a batch scorer of its own (its layers' buffers allocated once); their outputs are averaged into one buffer.</summary>
     public override BatchForward CreateBatchForward(int capacity) => new EnsembleBatchForward(this, capacity);
 
-    /// <summary>The output buffer and every member's scorer: its input and its layers' buffers.</summary>
+    /// <summary>The output buffer and every member's scorer: its input and its layers' buffers (one member's temporaries at a time).</summary>
     public override long BatchBytesPerRow => sizeof(float) * (long)OutputSize + _members.Sum(m => m.BatchBytesPerRow);
 
     private sealed class EnsembleBatchForward : BatchForward
     {
         private readonly EnsembleLayer _layer;
         private readonly BatchScorer[] _members;
-        private readonly Tensor _output;
+        private readonly Tensor _output = null!;
 
         public EnsembleBatchForward(EnsembleLayer layer, int capacity)
             : base(capacity)
         {
             _layer = layer;
-            _output = Buffer(layer.OutputSize);
             _members = new BatchScorer[layer._members.Length];
-            for (int m = 0; m < _members.Length; m++)
+            try
             {
-                _members[m] = new BatchScorer(layer._members[m], capacity, fitToBudget: false); // the ensemble's bytes count in its scorer's budget
+                _output = Buffer(layer.OutputSize);
+                for (int m = 0; m < _members.Length; m++)
+                {
+                    _members[m] = new BatchScorer(layer._members[m], capacity, fitToBudget: false); // the ensemble's bytes count in its scorer's budget
+                }
+            }
+            catch
+            {
+                Dispose();
+                throw;
             }
         }
 
@@ -185,6 +193,8 @@ internal sealed class EnsembleLayer : Layer
             var y = Rows(_output, rows);
             for (int m = 0; m < _members.Length; m++)
             {
+                // A member's temporaries go when its output is in the sum, not when the whole batch is done.
+                using var scope = NewDisposeScope();
                 _members[m].InputRows(rows).copy_(x);
                 Accumulate(y, _members[m].ForwardTensor(rows), m);
             }

@@ -16,7 +16,7 @@ internal sealed class FeatureScaleStep : LayerStep
         _scaleGradient = context.Gradients[0];
         _output = Buffer(layer.OutputSize);
         _product = Buffer(layer.OutputSize);
-        _inputGradient = Buffer(layer.InputSize);
+        _inputGradient = NeedInputGradient ? Buffer(layer.InputSize) : null!; // a forward-only step (validation) needs none
     }
 
     public override Tensor Forward(Tensor x, int rows)

@@ -133,6 +133,16 @@ internal sealed class PeriodicEmbeddingLayer : Layer
 
     private const float TwoPi = (float)(2 * Math.PI);
 
+    /// <summary>The output buffer and the batch forward's temporaries: the embedded columns, the periodic features (and their contiguous copy for the product), the product and its sum with the bias.</summary>
+    public override long BatchBytesPerRow
+    {
+        get
+        {
+            long m = _embedded.Length;
+            return base.BatchBytesPerRow + sizeof(float) * (m + 2 * m * Frequencies + 3 * m * OutputsPerFeature);
+        }
+    }
+
     public override Tensor Forward(Tensor input, Tensor? output)
     {
         var (index, frequencies, phases, weights, bias) = _tensors.Value;

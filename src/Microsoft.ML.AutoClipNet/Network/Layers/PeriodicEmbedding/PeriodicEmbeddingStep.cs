@@ -49,7 +49,7 @@ internal sealed class PeriodicEmbeddingStep : LayerStep
         _g = new float[_d * capacity];
         _dx = new float[capacity];
         _output = Buffer(layer.OutputSize);
-        _inputGradient = Buffer(layer.InputSize);
+        _inputGradient = NeedInputGradient ? Buffer(layer.InputSize) : null!; // a forward-only step (validation) needs none
     }
 
     public override Tensor Forward(Tensor x, int rows)

@@ -91,6 +91,9 @@ internal sealed class PiecewiseLinearLayer : Layer
         }
     }
 
+    /// <summary>The output buffer and the encoded features' gathered copy.</summary>
+    public override long BatchBytesPerRow => base.BatchBytesPerRow + sizeof(float) * (long)_source.Length;
+
     public override Tensor Forward(Tensor input, Tensor? output)
     {
         var (index, lower, scale) = _tensors.Value;
