@@ -73,16 +73,67 @@ public sealed class PackageTests
             var dependencies = nuspec.Descendants().Where(e => e.Name.LocalName == "dependency")
                 .ToDictionary(e => e.Attribute("id")!.Value, e => e.Attribute("version")!.Value);
             CollectionAssert.AreEquivalent(new[] { "Microsoft.ML", "Microsoft.ML.AutoClip", "TorchSharp", "System.IO.Hashing" }, dependencies.Keys.ToArray(), "no build tool leaks into the dependencies");
-            Assert.AreEqual("[5.0.1]", dependencies["Microsoft.ML"]);
+            Assert.AreEqual("[5.0.1, 7.0.0)", dependencies["Microsoft.ML"], "every Microsoft.ML of majors 5 and 6 (Directory.Packages.props says why not 7)");
             Assert.AreEqual(_version, dependencies["Microsoft.ML.AutoClip"]);
         }
     }
 
+    /// <summary>
+    /// A fresh console app on each supported ML.NET, with every NuGet warning an error (NU1608 is what a version outside the
+    /// package's range gives): it restores, builds, trains the three tasks, saves them, exports them to ONNX and reloads them in
+    /// a fresh process; the models each version saved load in the other and score the same bits.
+    /// </summary>
     [TestMethod]
-    [Timeout(900_000, CooperativeCancellation = true)]
-    public void A_fresh_console_app_restores_builds_trains_and_predicts_from_the_packages()
+    [Timeout(1_800_000, CooperativeCancellation = true)]
+    public void A_fresh_console_app_on_ML_NET_5_or_6_restores_without_warnings_trains_saves_exports_and_reloads()
     {
-        string app = Path.Combine(_work, "consumer");
+        var legs = new[] { ("5.0.1", "0.23.1"), ("6.0.0", "0.24.0") };
+        var apps = new System.Collections.Generic.Dictionary<string, string>();
+        foreach (var (mlnet, converter) in legs)
+        {
+            string app = CreateConsumer(mlnet, converter);
+            apps[mlnet] = app;
+            string models = Path.Combine(app, "models");
+            string output = Run(app, "dotnet", "run", "-c", "Release", "--", "train", models);
+            Console.WriteLine(output);
+            StringAssert.Contains(output, $"Microsoft.ML {mlnet}+", "the app runs on the ML.NET it asked for");
+            AssertAbove(output, "R2", 0.95);
+            AssertAbove(output, "AUC", 0.95);
+            AssertAbove(output, "accuracy", 0.85);
+            // The package's build-time fix patched the app's own copy: the runtime path found nothing to do.
+            StringAssert.Contains(output, "native: ");
+            Assert.IsFalse(output.Contains("native: fixed", StringComparison.Ordinal), output);
+            foreach (string task in new[] { "regression", "binary", "multiclass" })
+            {
+                Assert.IsGreaterThan(1000L, new FileInfo(Path.Combine(models, task + ".onnx")).Length, $"{task}.onnx under {mlnet}");
+            }
+        }
+
+        // Each version's models in a fresh process of its own and of the other version: the same scores, bit for bit.
+        foreach (var (saver, _) in legs)
+        {
+            string models = Path.Combine(apps[saver], "models");
+            string expected = File.ReadAllText(Path.Combine(models, "scores.txt"));
+            foreach (var (loader, _) in legs)
+            {
+                string output = Run(apps[loader], "dotnet", "run", "-c", "Release", "--no-build", "--", "load", models);
+                StringAssert.Contains(output, $"Microsoft.ML {loader}+");
+                Assert.AreEqual(expected, File.ReadAllText(Path.Combine(models, "loaded.txt")), $"saved under {saver}, loaded under {loader}");
+            }
+        }
+    }
+
+    private static void AssertAbove(string output, string metric, double floor)
+    {
+        var match = Regex.Match(output, metric + @" (\d+\.\d+)");
+        Assert.IsTrue(match.Success, output);
+        Assert.IsGreaterThan(floor, double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), metric);
+    }
+
+    /// <summary>A console app that references the packed AutoClipNet beside Microsoft.ML <paramref name="mlnet"/>.</summary>
+    private static string CreateConsumer(string mlnet, string converter)
+    {
+        string app = Path.Combine(_work, "consumer-" + mlnet);
         Directory.CreateDirectory(app);
         File.WriteAllText(Path.Combine(app, "NuGet.config"), $"""
             <?xml version="1.0" encoding="utf-8"?>
@@ -101,43 +152,98 @@ public sealed class PackageTests
                 <TargetFramework>net10.0</TargetFramework>
                 <Nullable>enable</Nullable>
                 <ImplicitUsings>enable</ImplicitUsings>
+                <!-- Every warning is an error, NuGet's too: a dependency outside the package's range (NU1608) fails the build. -->
+                <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
               </PropertyGroup>
               <ItemGroup>
+                <PackageReference Include="Microsoft.ML" Version="{mlnet}" />
+                <PackageReference Include="Microsoft.ML.OnnxConverter" Version="{converter}" />
                 <PackageReference Include="Microsoft.ML.AutoClipNet" Version="{_version}" />
                 <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
               </ItemGroup>
             </Project>
             """);
         File.WriteAllText(Path.Combine(app, "Program.cs"), """
+            using System.Reflection;
             using Microsoft.ML;
             using Microsoft.ML.AutoClip;
+            using Microsoft.ML.Data;
 
             var ml = new MLContext(seed: 0);
+            string version = typeof(MLContext).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion;
+            Console.WriteLine($"Microsoft.ML {version}");
+            string mode = args[0], models = args[1];
+            Directory.CreateDirectory(models);
+
             var rng = new Random(0);
             var rows = Enumerable.Range(0, 3000).Select(_ =>
             {
                 float a = (float)rng.NextDouble(), b = (float)rng.NextDouble(), c = (float)rng.NextDouble();
                 return new Row { Features = new[] { a, b, c }, Label = 3 * a - 2 * b * b + MathF.Sin(4 * c) };
             }).ToArray();
-            var data = ml.Data.LoadFromEnumerable(rows);
-            var model = ml.Regression.Trainers.AutoClipNet(numberOfEpochs: 15).Fit(data);
-            var metrics = ml.Regression.Evaluate(model.Transform(data));
-            var engine = ml.Model.CreatePredictionEngine<Row, Prediction>(model);
-            Console.WriteLine($"R2 {metrics.RSquared:F4}; predicted {engine.Predict(rows[0]).Score:F3} for {rows[0].Label:F3}; native: {TorchSharpNative.Outcome}");
+            var regression = ml.Data.LoadFromEnumerable(rows);
             var binary = ml.Data.LoadFromEnumerable(rows.Select(r => new BinaryRow { Features = r.Features, Label = r.Label > 0.5f }));
-            var classifier = ml.BinaryClassification.Trainers.AutoClipNet(numberOfEpochs: 15).Fit(binary);
-            Console.WriteLine($"AUC {ml.BinaryClassification.Evaluate(classifier.Transform(binary)).AreaUnderRocCurve:F4}");
-            var classes = ml.Transforms.Conversion.MapValueToKey("Label", "Class")
-                .Fit(ml.Data.LoadFromEnumerable(rows.Select(r => new ClassRow { Features = r.Features, Class = r.Label < 0 ? "low" : r.Label < 1 ? "middle" : "high" })));
-            var keyed = classes.Transform(ml.Data.LoadFromEnumerable(rows.Select(r => new ClassRow { Features = r.Features, Class = r.Label < 0 ? "low" : r.Label < 1 ? "middle" : "high" })));
-            var multiclass = ml.MulticlassClassification.Trainers.AutoClipNet(numberOfEpochs: 15).Fit(keyed);
-            Console.WriteLine($"accuracy {ml.MulticlassClassification.Evaluate(multiclass.Transform(keyed)).MicroAccuracy:F4}");
+            var classRows = ml.Data.LoadFromEnumerable(rows.Select(r => new ClassRow { Features = r.Features, Class = r.Label < 0 ? "low" : r.Label < 1 ? "middle" : "high" }));
+            var multiclass = ml.Transforms.Conversion.MapValueToKey("Label", "Class").Fit(classRows).Transform(classRows);
+            var data = new Dictionary<string, IDataView> { ["regression"] = regression, ["binary"] = binary, ["multiclass"] = multiclass };
+
+            if (mode == "train")
+            {
+                var trained = new Dictionary<string, ITransformer>
+                {
+                    ["regression"] = ml.Regression.Trainers.AutoClipNet(numberOfEpochs: 15).Fit(regression),
+                    ["binary"] = ml.BinaryClassification.Trainers.AutoClipNet(numberOfEpochs: 15).Fit(binary),
+                    ["multiclass"] = ml.MulticlassClassification.Trainers.AutoClipNet(numberOfEpochs: 15).Fit(multiclass),
+                };
+                Console.WriteLine($"R2 {ml.Regression.Evaluate(trained["regression"].Transform(regression)).RSquared:F4}");
+                Console.WriteLine($"AUC {ml.BinaryClassification.Evaluate(trained["binary"].Transform(binary)).AreaUnderRocCurve:F4}");
+                Console.WriteLine($"accuracy {ml.MulticlassClassification.Evaluate(trained["multiclass"].Transform(multiclass)).MicroAccuracy:F4}");
+                Console.WriteLine($"native: {TorchSharpNative.Outcome}");
+                foreach (var (task, model) in trained)
+                {
+                    ml.Model.Save(model, data[task].Schema, Path.Combine(models, task + ".zip"));
+                    using var onnx = File.Create(Path.Combine(models, task + ".onnx"));
+                    ml.Model.ConvertToOnnx(model, data[task], onnx);
+                }
+                File.WriteAllText(Path.Combine(models, "scores.txt"), Scores(trained));
+            }
+            else
+            {
+                var loaded = data.Keys.ToDictionary(task => task, task => ml.Model.Load(Path.Combine(models, task + ".zip"), out _));
+                File.WriteAllText(Path.Combine(models, "loaded.txt"), Scores(loaded));
+            }
+
+            // Every score of the first 50 rows as the bits of its floats.
+            string Scores(Dictionary<string, ITransformer> models)
+            {
+                var text = new System.Text.StringBuilder();
+                foreach (var (task, model) in models.OrderBy(m => m.Key, StringComparer.Ordinal))
+                {
+                    var scored = model.Transform(ml.Data.TakeRows(data[task], 50));
+                    var column = scored.Schema["Score"];
+                    if (column.Type is VectorDataViewType)
+                    {
+                        foreach (var score in scored.GetColumn<float[]>(column))
+                        {
+                            text.AppendLine(task + " " + string.Join(" ", score.Select(s => BitConverter.SingleToInt32Bits(s).ToString("X8"))));
+                        }
+                    }
+                    else
+                    {
+                        foreach (float score in scored.GetColumn<float>(column))
+                        {
+                            text.AppendLine(task + " " + BitConverter.SingleToInt32Bits(score).ToString("X8"));
+                        }
+                    }
+                }
+                return text.ToString();
+            }
 
             public sealed class BinaryRow
             {
                 public bool Label { get; set; }
 
-                [Microsoft.ML.Data.VectorType(3)]
+                [VectorType(3)]
                 public float[] Features { get; set; } = new float[3];
             }
 
@@ -145,7 +251,7 @@ public sealed class PackageTests
             {
                 public string Class { get; set; } = "";
 
-                [Microsoft.ML.Data.VectorType(3)]
+                [VectorType(3)]
                 public float[] Features { get; set; } = new float[3];
             }
 
@@ -153,30 +259,11 @@ public sealed class PackageTests
             {
                 public float Label { get; set; }
 
-                [Microsoft.ML.Data.VectorType(3)]
+                [VectorType(3)]
                 public float[] Features { get; set; } = new float[3];
             }
-
-            public sealed class Prediction
-            {
-                public float Score { get; set; }
-            }
             """);
-
-        string output = Run(app, "dotnet", "run", "-c", "Release");
-        Console.WriteLine(output);
-        var r2 = Regex.Match(output, @"R2 (\d+\.\d+)");
-        Assert.IsTrue(r2.Success, output);
-        Assert.IsGreaterThan(0.95, double.Parse(r2.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
-        var auc = Regex.Match(output, @"AUC (\d+\.\d+)");
-        Assert.IsTrue(auc.Success, output);
-        Assert.IsGreaterThan(0.95, double.Parse(auc.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
-        var accuracy = Regex.Match(output, @"accuracy (\d+\.\d+)");
-        Assert.IsTrue(accuracy.Success, output);
-        Assert.IsGreaterThan(0.85, double.Parse(accuracy.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
-        // The package's build-time fix patched the app's own copy: the runtime path found nothing to do.
-        StringAssert.Contains(output, "native: ");
-        Assert.IsFalse(output.Contains("native: fixed", StringComparison.Ordinal), output);
+        return app;
     }
 
     [TestMethod]

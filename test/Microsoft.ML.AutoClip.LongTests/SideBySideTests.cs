@@ -19,7 +19,9 @@ public sealed class SideBySideTests
 
     [TestMethod]
     [Timeout(600_000, CooperativeCancellation = true)]
-    public void An_app_referencing_Microsoft_ML_TorchSharp_0_23_1_restores_builds_and_trains_AutoClipNet()
+    [DataRow("0.23.1", "5.0.1", DisplayName = "Microsoft.ML.TorchSharp 0.23.1 (ML.NET 5)")]
+    [DataRow("0.24.0", "6.0.0", DisplayName = "Microsoft.ML.TorchSharp 0.24.0 (ML.NET 6)")]
+    public void An_app_referencing_Microsoft_ML_TorchSharp_restores_builds_and_trains_AutoClipNet(string torchSharpTrainers, string mlnet)
     {
         string root = TestData.RepoRoot;
         string dir = Directory.CreateTempSubdirectory("autoclip-side-by-side").FullName;
@@ -33,11 +35,11 @@ public sealed class SideBySideTests
                     <TargetFramework>net10.0</TargetFramework>
                     <Nullable>enable</Nullable>
                     <ImplicitUsings>enable</ImplicitUsings>
-                    <!-- Microsoft.ML.TorchSharp 0.23.1 asks for SkiaSharp 2.88.8; 2.88.9 is what NuGet serves. -->
+                    <!-- Microsoft.ML.TorchSharp asks for a SkiaSharp NuGet does not serve (0.23.1: 2.88.8; 2.88.9 is served). -->
                     <NoWarn>$(NoWarn);NU1603</NoWarn>
                   </PropertyGroup>
                   <ItemGroup>
-                    <PackageReference Include="Microsoft.ML.TorchSharp" Version="0.23.1" />
+                    <PackageReference Include="Microsoft.ML.TorchSharp" Version="{torchSharpTrainers}" />
                     <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
                     <ProjectReference Include="{root}/src/Microsoft.ML.AutoClipNet/Microsoft.ML.AutoClipNet.csproj" />
                   </ItemGroup>
@@ -49,6 +51,7 @@ public sealed class SideBySideTests
                 using Microsoft.ML.TorchSharp;
 
                 var ml = new MLContext(seed: 0);
+                Console.WriteLine("Microsoft.ML " + System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(typeof(MLContext).Assembly)!.InformationalVersion);
                 var rng = new Random(0);
                 var rows = Enumerable.Range(0, 2000).Select(_ =>
                 {
@@ -76,6 +79,7 @@ public sealed class SideBySideTests
 
             Assert.AreEqual(0, exitCode, output);
             StringAssert.Contains(output, "Microsoft.ML.TorchSharp.NasBert.TextClassificationTrainer");
+            StringAssert.Contains(output, $"Microsoft.ML {mlnet}+", $"Microsoft.ML.TorchSharp {torchSharpTrainers} brings Microsoft.ML {mlnet}");
             var r2 = System.Text.RegularExpressions.Regex.Match(output, @"AutoClipNet R2 (\d+\.\d+)");
             Assert.IsTrue(r2.Success, output);
             Assert.IsGreaterThan(0.98, double.Parse(r2.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));

@@ -22,14 +22,22 @@ public sealed class MLNetInternalsTests
     private static readonly Assembly AutoClipNet = typeof(AutoClipNetTrainer).Assembly;
     private static readonly string[] MLNetAssemblies = { "Microsoft.ML.Core", "Microsoft.ML.Data" };
 
+    /// <summary>The ML.NET versions AutoClipNet's package range admits and CI runs on (Directory.Packages.props).</summary>
+    private static readonly string[] SupportedVersions = { "5.0.1", "6.0.0" };
+
+    /// <summary>The Microsoft.ML this build of the tests asked for (-p:MLNetRuntimeVersion, 5.0.1 by default).</summary>
+    internal static string RequestedVersion => typeof(MLNetInternalsTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .Single(a => a.Key == "MLNetRuntimeVersion").Value!;
+
     [TestMethod]
-    public void The_runtime_has_exactly_the_pinned_Microsoft_ML()
+    public void The_runtime_is_the_Microsoft_ML_the_tests_asked_for_and_a_supported_one()
     {
+        CollectionAssert.Contains(SupportedVersions, RequestedVersion);
         foreach (string name in MLNetAssemblies)
         {
             var assembly = Assembly.Load(name);
             string version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion;
-            StringAssert.StartsWith(version, "5.0.1", $"{name} is {version}; AutoClipNet is built against the internals of 5.0.1 only");
+            StringAssert.StartsWith(version, RequestedVersion + "+", $"{name} is {version}; the tests asked for {RequestedVersion}");
         }
     }
 
@@ -57,7 +65,36 @@ public sealed class MLNetInternalsTests
         }
     }
 
-    private sealed record Used(string Description, bool IsPublic);
+    /// <summary>
+    /// What each internal ML.NET member AutoClipNet uses is on this runtime, as reviewed: its signature and a hash of its IL
+    /// (PublicApi/MLNetInternals.&lt;version&gt;.txt, one file per supported runtime). Another ML.NET version whose internals
+    /// changed under the same names shows up here as a diff to review, not as a surprise in a user's app.
+    /// </summary>
+    [TestMethod]
+    public void The_internal_ML_NET_members_used_are_as_reviewed_on_this_runtime()
+    {
+        var (members, _) = ResolveReferences();
+        string actual = string.Join("\n", members.Where(m => !m.IsPublic).Select(m => $"{m.Description} {BodyHash(m.Member)}")
+            .Distinct().Order(StringComparer.Ordinal)) + "\n";
+        string name = $"MLNetInternals.{RequestedVersion}.txt";
+        string tracked = Path.Combine(TestData.RepoRoot, "test", "Microsoft.ML.AutoClipNet.Tests", "PublicApi", name);
+        string expected = File.Exists(tracked) ? File.ReadAllText(tracked).ReplaceLineEndings("\n") : "";
+        if (actual != expected)
+        {
+            string received = Path.Combine(AppContext.BaseDirectory, name.Replace(".txt", ".received.txt", StringComparison.Ordinal));
+            File.WriteAllText(received, actual);
+            Assert.Fail($"The ML.NET internals AutoClipNet uses differ on Microsoft.ML {RequestedVersion} from the reviewed ones. Review the diff; if it is safe, copy {received} to {tracked}.");
+        }
+    }
+
+    /// <summary>The first 16 hex digits of the SHA-256 of a method's IL ("-" for fields, types and members without a body).</summary>
+    private static string BodyHash(MemberInfo? member)
+    {
+        byte[]? il = member is MethodBase method ? method.GetMethodBody()?.GetILAsByteArray() : null;
+        return il is null ? "-" : Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(il))[..16];
+    }
+
+    private sealed record Used(string Description, bool IsPublic, MemberInfo? Member = null);
 
     private static (List<Used> Members, List<string> Failures) ResolveReferences()
     {
@@ -79,7 +116,7 @@ public sealed class MLNetInternalsTests
             try
             {
                 var type = module.ResolveType(MetadataTokens.GetToken(handle));
-                used.Add(new Used("type " + type.FullName, type.IsVisible));
+                used.Add(new Used("type " + type.FullName, type.IsVisible, type));
             }
             catch (Exception e) when (e is TypeLoadException or ArgumentException or BadImageFormatException)
             {
@@ -128,7 +165,7 @@ public sealed class MLNetInternalsTests
                 _ => true,
             };
             string generic = declaring.IsGenericType ? declaring.GetGenericTypeDefinition().FullName! : declaring.FullName!;
-            used.Add(new Used($"{member.MemberType.ToString().ToLowerInvariant()} {generic}::{member}", isPublic));
+            used.Add(new Used($"{member.MemberType.ToString().ToLowerInvariant()} {generic}::{member}", isPublic, member));
         }
         return (used, failures);
     }
