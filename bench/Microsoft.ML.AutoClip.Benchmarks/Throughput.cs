@@ -204,7 +204,7 @@ public static class Throughput
         {
             using var scope = NewDisposeScope();
             long start = (long)(_next++ % Pool) * _batch;
-            _backprop.Step(_x.narrow(0, start, _batch), _y.narrow(0, start, _batch), _batch, mark);
+            _backprop.Step(_x.narrow(0, start, _batch), _y.narrow(0, start, _batch), _batch, null, mark);
             _clipper.ClipGradient(_module.Gradients);
             mark(3);
             _optimizer.Step(1e-4, 0);

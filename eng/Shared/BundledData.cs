@@ -141,7 +141,7 @@ internal static class BundledData
     }
 
     /// <summary>The features, and the task's label: Label as Boolean (binary, true for the positive class) or as a key (multiclass).</summary>
-    public static IEstimator<ITransformer> Featurizer(MLContext ml, BundledDataSet set) => LabelMaker(ml, set).Append(FeatureMaker(ml, set));
+    public static IEstimator<ITransformer> Featurizer(MLContext ml, BundledDataSet set, bool keepMissing = false) => LabelMaker(ml, set).Append(FeatureMaker(ml, set, keepMissing));
 
     /// <summary>The task's label alone (see <see cref="Featurizer"/>).</summary>
     public static IEstimator<ITransformer> LabelMaker(MLContext ml, BundledDataSet set) => set.Task switch
@@ -152,15 +152,19 @@ internal static class BundledData
         _ => ml.Transforms.CopyColumns("Label", "Label"),
     };
 
-    /// <summary>The features alone: missing numbers replaced by the column's mean, categories one-hot, all concatenated into Features.</summary>
-    public static IEstimator<ITransformer> FeatureMaker(MLContext ml, BundledDataSet set)
+    /// <summary>
+    /// The features alone: missing numbers replaced by the column's mean (unless <paramref name="keepMissing"/>: then they stay NaN,
+    /// for a trainer that handles them), categories one-hot, all concatenated into Features.
+    /// </summary>
+    public static IEstimator<ITransformer> FeatureMaker(MLContext ml, BundledDataSet set, bool keepMissing = false)
     {
         string path = PathOf(set.File);
         string[] names = File.ReadLines(path).First().Split(',').Select(n => n.Trim().Trim('"')).Where(n => n != set.Target && set.Ignore?.Contains(n) != true).ToArray();
         string[] numeric = names.Where(n => !set.Categorical.Contains(n)).Select(ColumnName).ToArray();
         string[] categorical = set.Categorical.Select(ColumnName).ToArray();
-        // Empty numeric fields become the column's mean (the trainers want finite numbers).
-        IEstimator<ITransformer> pipeline = ml.Transforms.ReplaceMissingValues(numeric.Select(n => new InputOutputColumnPair(n)).ToArray());
+        // Empty numeric fields become the column's mean (the trainers want finite numbers), unless the trainer handles them.
+        IEstimator<ITransformer> pipeline = keepMissing ? new EstimatorChain<ITransformer>()
+            : ml.Transforms.ReplaceMissingValues(numeric.Select(n => new InputOutputColumnPair(n)).ToArray());
         if (categorical.Length > 0)
         {
             pipeline = pipeline.Append(ml.Transforms.Categorical.OneHotEncoding(categorical.Select(c => new InputOutputColumnPair(c)).ToArray()));

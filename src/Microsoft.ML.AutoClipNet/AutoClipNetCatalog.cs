@@ -1,4 +1,5 @@
 using System;
+using System.ComponentModel;
 using Microsoft.ML.AutoClipNet;
 using Microsoft.ML.Data;
 
@@ -26,6 +27,7 @@ public static class AutoClipNetCatalog
     /// <param name="learningRate">Adam's peak learning rate (default: the task's, see the options).</param>
     /// <param name="hiddenLayerSizes">Hidden layer sizes (default: the architecture's, see the options).</param>
     /// <param name="seed">Seed of initialisation and shuffling (default: from the MLContext).</param>
+    /// <param name="exampleWeightColumnName">The example weight column (Single; default none): see <see cref="AutoClipNetOptionsBase.ExampleWeightColumnName"/>.</param>
     public static AutoClipNetTrainer AutoClipNet(this RegressionCatalog.RegressionTrainers catalog,
         string labelColumnName = AutoClipNetDefaults.LabelColumnName,
         string featureColumnName = AutoClipNetDefaults.FeatureColumnName,
@@ -35,9 +37,10 @@ public static class AutoClipNetCatalog
         int? batchSize = null,
         double? learningRate = null,
         int[]? hiddenLayerSizes = null,
-        int? seed = null)
+        int? seed = null,
+        string? exampleWeightColumnName = null)
         => catalog.AutoClipNet(Fill(new AutoClipNetTrainer.Options(), labelColumnName, featureColumnName, percentile, historyWindow, numberOfEpochs, batchSize,
-            learningRate, hiddenLayerSizes, seed));
+            learningRate, hiddenLayerSizes, seed, exampleWeightColumnName));
 
     /// <summary>Creates an <see cref="AutoClipNetTrainer"/> (regression) with every option (see <see cref="AutoClipNetTrainer.Options"/>).</summary>
     public static AutoClipNetTrainer AutoClipNet(this RegressionCatalog.RegressionTrainers catalog, AutoClipNetTrainer.Options options)
@@ -62,6 +65,7 @@ public static class AutoClipNetCatalog
     /// <param name="learningRate">Adam's peak learning rate (default: the task's, see the options).</param>
     /// <param name="hiddenLayerSizes">Hidden layer sizes (default: the architecture's, see the options).</param>
     /// <param name="seed">Seed of initialisation and shuffling (default: from the MLContext).</param>
+    /// <param name="exampleWeightColumnName">The example weight column (Single; default none): see <see cref="AutoClipNetOptionsBase.ExampleWeightColumnName"/>.</param>
     public static AutoClipNetBinaryTrainer AutoClipNet(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog,
         string labelColumnName = AutoClipNetDefaults.LabelColumnName,
         string featureColumnName = AutoClipNetDefaults.FeatureColumnName,
@@ -71,9 +75,10 @@ public static class AutoClipNetCatalog
         int? batchSize = null,
         double? learningRate = null,
         int[]? hiddenLayerSizes = null,
-        int? seed = null)
+        int? seed = null,
+        string? exampleWeightColumnName = null)
         => catalog.AutoClipNet(Fill(new AutoClipNetBinaryTrainer.Options(), labelColumnName, featureColumnName, percentile, historyWindow, numberOfEpochs, batchSize,
-            learningRate, hiddenLayerSizes, seed));
+            learningRate, hiddenLayerSizes, seed, exampleWeightColumnName));
 
     /// <summary>Creates an <see cref="AutoClipNetBinaryTrainer"/> with every option (see <see cref="AutoClipNetBinaryTrainer.Options"/>).</summary>
     public static AutoClipNetBinaryTrainer AutoClipNet(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, AutoClipNetBinaryTrainer.Options options)
@@ -98,6 +103,7 @@ public static class AutoClipNetCatalog
     /// <param name="learningRate">Adam's peak learning rate (default: the task's, see the options).</param>
     /// <param name="hiddenLayerSizes">Hidden layer sizes (default: the architecture's, see the options).</param>
     /// <param name="seed">Seed of initialisation and shuffling (default: from the MLContext).</param>
+    /// <param name="exampleWeightColumnName">The example weight column (Single; default none): see <see cref="AutoClipNetOptionsBase.ExampleWeightColumnName"/>.</param>
     public static AutoClipNetMulticlassTrainer AutoClipNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
         string labelColumnName = AutoClipNetDefaults.LabelColumnName,
         string featureColumnName = AutoClipNetDefaults.FeatureColumnName,
@@ -107,9 +113,10 @@ public static class AutoClipNetCatalog
         int? batchSize = null,
         double? learningRate = null,
         int[]? hiddenLayerSizes = null,
-        int? seed = null)
+        int? seed = null,
+        string? exampleWeightColumnName = null)
         => catalog.AutoClipNet(Fill(new AutoClipNetMulticlassTrainer.Options(), labelColumnName, featureColumnName, percentile, historyWindow, numberOfEpochs, batchSize,
-            learningRate, hiddenLayerSizes, seed));
+            learningRate, hiddenLayerSizes, seed, exampleWeightColumnName));
 
     /// <summary>Creates an <see cref="AutoClipNetMulticlassTrainer"/> with every option (see <see cref="AutoClipNetMulticlassTrainer.Options"/>).</summary>
     public static AutoClipNetMulticlassTrainer AutoClipNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, AutoClipNetMulticlassTrainer.Options options)
@@ -120,9 +127,10 @@ public static class AutoClipNetCatalog
     }
 
     private static TOptions Fill<TOptions>(TOptions options, string labelColumnName, string featureColumnName, double percentile, int? historyWindow,
-        int? numberOfEpochs, int? batchSize, double? learningRate, int[]? hiddenLayerSizes, int? seed)
+        int? numberOfEpochs, int? batchSize, double? learningRate, int[]? hiddenLayerSizes, int? seed, string? exampleWeightColumnName)
         where TOptions : AutoClipNetOptionsBase
     {
+        options.ExampleWeightColumnName = exampleWeightColumnName;
         options.LabelColumnName = labelColumnName;
         options.FeatureColumnName = featureColumnName;
         options.Percentile = percentile;
@@ -134,4 +142,30 @@ public static class AutoClipNetCatalog
         options.Seed = seed;
         return options;
     }
+
+    // The signatures of 1.x, before exampleWeightColumnName: kept so that code compiled against them still binds.
+    // Their parameters are required, so source code picks the overloads above.
+
+    /// <summary>The regression overload without <c>exampleWeightColumnName</c>, kept for code compiled against it.</summary>
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public static AutoClipNetTrainer AutoClipNet(this RegressionCatalog.RegressionTrainers catalog, string labelColumnName, string featureColumnName,
+        double percentile, int? historyWindow, int? numberOfEpochs, int? batchSize, double? learningRate, int[]? hiddenLayerSizes, int? seed)
+        => catalog.AutoClipNet(labelColumnName, featureColumnName, percentile, historyWindow, numberOfEpochs, batchSize, learningRate, hiddenLayerSizes, seed,
+            exampleWeightColumnName: null);
+
+    /// <summary>The binary overload without <c>exampleWeightColumnName</c>, kept for code compiled against it.</summary>
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public static AutoClipNetBinaryTrainer AutoClipNet(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, string labelColumnName,
+        string featureColumnName, double percentile, int? historyWindow, int? numberOfEpochs, int? batchSize, double? learningRate, int[]? hiddenLayerSizes,
+        int? seed)
+        => catalog.AutoClipNet(labelColumnName, featureColumnName, percentile, historyWindow, numberOfEpochs, batchSize, learningRate, hiddenLayerSizes, seed,
+            exampleWeightColumnName: null);
+
+    /// <summary>The multiclass overload without <c>exampleWeightColumnName</c>, kept for code compiled against it.</summary>
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public static AutoClipNetMulticlassTrainer AutoClipNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, string labelColumnName,
+        string featureColumnName, double percentile, int? historyWindow, int? numberOfEpochs, int? batchSize, double? learningRate, int[]? hiddenLayerSizes,
+        int? seed)
+        => catalog.AutoClipNet(labelColumnName, featureColumnName, percentile, historyWindow, numberOfEpochs, batchSize, learningRate, hiddenLayerSizes, seed,
+            exampleWeightColumnName: null);
 }

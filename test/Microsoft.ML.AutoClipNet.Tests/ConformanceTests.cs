@@ -303,9 +303,9 @@ public abstract class ConformanceTests
         var dense = model.NetworkLayers.Where(l => l.Kind == AutoClipNetLayerKind.Dense).ToArray();
         int outputs = dense[2].OutputSize;
         CollectionAssert.AreEqual(new[] { 8, 4, outputs }, dense.Select(d => d.OutputSize).ToArray());
-        CollectionAssert.AreEqual(new[] { AutoClipNetLayerKind.FeatureTransform, AutoClipNetLayerKind.Dense, AutoClipNetLayerKind.Activation, AutoClipNetLayerKind.Dense,
-            AutoClipNetLayerKind.Activation, AutoClipNetLayerKind.Dense }, model.NetworkLayers.Select(l => l.Kind).ToArray());
-        Assert.AreEqual(AutoClipNetActivation.ReLU, model.NetworkLayers[2].Activation);
+        CollectionAssert.AreEqual(new[] { AutoClipNetLayerKind.MissingValues, AutoClipNetLayerKind.FeatureTransform, AutoClipNetLayerKind.Dense, AutoClipNetLayerKind.Activation,
+            AutoClipNetLayerKind.Dense, AutoClipNetLayerKind.Activation, AutoClipNetLayerKind.Dense }, model.NetworkLayers.Select(l => l.Kind).ToArray());
+        Assert.AreEqual(AutoClipNetActivation.ReLU, model.NetworkLayers[3].Activation);
         Assert.AreEqual(AutoClipNetFeatureScaling.Standardize, model.FeatureScaling);
         Assert.AreEqual(f, model.FeatureCount);
         Assert.AreEqual(f * 8 + 8 + 8 * 4 + 4 + 4 * outputs + outputs, model.ParameterCount);
@@ -512,16 +512,27 @@ public abstract class ConformanceTests
     }
 
     [TestMethod]
-    public void NaN_features_name_the_row_and_slot_or_are_dropped_and_counted()
+    public void NaN_features_are_missing_values_or_under_Error_name_the_row_and_slot_or_are_dropped_and_counted()
     {
         // Rows 17, 117 and 217 of 300 real rows get a NaN in slot 2.
         var data = WithNaN(Ml.Data.TakeRows(State.Featurized, 300), row => row % 100 == 17, slot: 2);
-        var feature = FitFails(data);
+        var filled = Fixture.ModelOf(Fixture.QuickTrainer(Ml, epochs: 2).Fit(data));
+        Assert.AreEqual(0, filled.TrainingHistory.DroppedRows);
+        Assert.AreEqual(300, filled.TrainingHistory.TrainingRows + filled.TrainingHistory.ValidationRows);
+        Assert.AreEqual(AutoClipNetLayerKind.MissingValues, filled.NetworkLayers[0].Kind);
+        CollectionAssert.AreEqual(new[] { 2f }, filled.NetworkLayers[0].GetValues("indicated"), "slot 2 gains an indicator");
+        Assert.IsTrue(NetworkValues.Of(filled.NetworkLayers).All(float.IsFinite));
+
+        var feature = FitFails(data, o => o.MissingValues = AutoClipNetMissingValues.Error);
         StringAssert.Contains(feature.Message, "Row 17 of the training data");
         StringAssert.Contains(feature.Message, "column 'Features', slot 2, is NaN");
         StringAssert.Contains(feature.Message, "DropNonFiniteRows");
 
-        var model = Fixture.ModelOf(Fixture.QuickTrainer(Ml, epochs: 2, change: o => o.DropNonFiniteRows = true).Fit(data));
+        var model = Fixture.ModelOf(Fixture.QuickTrainer(Ml, epochs: 2, change: o =>
+        {
+            o.MissingValues = AutoClipNetMissingValues.Error;
+            o.DropNonFiniteRows = true;
+        }).Fit(data));
         Assert.AreEqual(3, model.TrainingHistory.DroppedRows);
         Assert.AreEqual(297, model.TrainingHistory.TrainingRows + model.TrainingHistory.ValidationRows);
         Assert.IsTrue(NetworkValues.Of(model.NetworkLayers).All(float.IsFinite));

@@ -78,7 +78,9 @@ public sealed class EnsembleTests
         var network = Description(parameters);
         var ensemble = network.Layers.OfType<EnsembleLayer>().Single();
         Assert.HasCount(3, ensemble.Members);
-        Assert.IsInstanceOfType<FeatureTransformLayer>(network.Layers[0], "the members share the feature scaling, which comes first, once");
+        var shared = network.Layers.TakeWhile(l => l is not EnsembleLayer).ToArray();
+        CollectionAssert.AreEqual(new[] { AutoClipNetLayerKind.MissingValues, AutoClipNetLayerKind.FeatureTransform }, shared.Select(l => l.Kind).ToArray(),
+            "the members share the missing values and the feature scaling, which come first, once");
 
         var rows = data.GetColumn<VBuffer<float>>("Features").Take(300).Select(v => v.DenseValues().ToArray()).ToArray();
         int k = network.OutputSize;
@@ -93,9 +95,14 @@ public sealed class EnsembleTests
         bool batchedEqual = true;
         for (int i = 0; i < rows.Length; i++)
         {
-            // By hand: the shared transform, each member, their sum in member order, times the float nearest 1/3.
-            var transformed = new float[network.InputSize];
-            network.Layers[0].Forward(rows[i], transformed);
+            // By hand: the shared layers, each member, their sum in member order, times the float nearest 1/3.
+            var transformed = rows[i];
+            foreach (var layer in shared)
+            {
+                var next = new float[layer.OutputSize];
+                layer.Forward(transformed, next);
+                transformed = next;
+            }
             var expected = new float[k];
             for (int m = 0; m < 3; m++)
             {
@@ -121,8 +128,11 @@ public sealed class EnsembleTests
         // The ensemble layer's own batch forward (temporary tensors) and the scorer's (a scorer per member) agree bit for bit.
         using var noGrad = TorchSharp.torch.no_grad();
         using var input = TorchSharp.torch.tensor(rows.SelectMany(r => r).ToArray(), new long[] { rows.Length, network.InputSize });
-        using var transformedBuffer = TorchSharp.torch.empty(rows.Length, network.InputSize);
-        var transformedBatch = network.Layers[0].Forward(input, network.Layers[0].BatchInPlace ? null : transformedBuffer);
+        var transformedBatch = input;
+        foreach (var layer in shared)
+        {
+            transformedBatch = layer.Forward(transformedBatch, layer.BatchInPlace ? null : TorchSharp.torch.empty(rows.Length, layer.OutputSize));
+        }
         using var output = TorchSharp.torch.empty(rows.Length, k);
         ensemble.Forward(transformedBatch, output);
         CollectionAssert.AreEqual(batched, output.data<float>().ToArray());

@@ -50,11 +50,19 @@ public sealed class NetworkTests
         return new NetworkDescription(Inputs, layers);
     }
 
-    private static float[] RandomRows(int rows, int seed)
+    /// <summary>Rows of values in [−4, 4); with <paramref name="missing"/> &gt; 0 that share of them NaN (for networks that start with a missing-value layer).</summary>
+    private static float[] RandomRows(int rows, int seed, double missing = 0)
     {
         var random = new Random(seed);
-        return Enumerable.Range(0, rows * Inputs).Select(_ => (float)(random.NextDouble() * 8 - 4)).ToArray();
+        return Enumerable.Range(0, rows * Inputs).Select(_ =>
+        {
+            float value = (float)(random.NextDouble() * 8 - 4);
+            return missing > 0 && random.NextDouble() < missing ? float.NaN : value;
+        }).ToArray();
     }
+
+    /// <summary>A missing-value layer over the inputs: fills from the values given, indicators for features 1, 4 and 6.</summary>
+    private static MissingValuesLayer Missing(float[] fill) => new(fill, new[] { 1, 4, 6 });
 
     /// <summary>One layer of every kind the registry lists, and the released network: the examples the engines are checked on.</summary>
     internal static Layer Example(AutoClipNetLayerKind kind, int seed = 1)
@@ -69,6 +77,7 @@ public sealed class NetworkTests
             AutoClipNetLayerKind.FeatureScale => new FeatureScaleLayer(Values(Inputs, 1).Select(v => 1 + v / 2).ToArray()),
             AutoClipNetLayerKind.PeriodicEmbedding => PeriodicEmbeddingLayer.Create(Inputs, new[] { 0, 2, 3, 6 }, frequencies: 5, outputsPerFeature: 3, sigma: 0.3, random, 1f, 1f),
             AutoClipNetLayerKind.PiecewiseLinear => Encodings(Inputs),
+            AutoClipNetLayerKind.MissingValues => Missing(Values(Inputs, 2)),
             AutoClipNetLayerKind.Ensemble => new EnsembleLayer(new[] { 3, 4, 5 }.Select(s => EveryLayerKind(AutoClipNetActivation.Tanh, outputs: 2, seed: s)).ToArray()),
             AutoClipNetLayerKind.ReleasedNetwork => new Model.Legacy.Format11Layer(Inputs, AutoClipNetActivation.Gelu, new[] { Values(6 * Inputs, 0.5), Values(6, 0.5) }, new[] { Values(6, 0.5), Values(1, 0.5) },
                 Values(Inputs, 2), Values(Inputs, 1).Select(v => 0.5f + Math.Abs(v)).ToArray(), 3.5f, 2.25f),
@@ -85,7 +94,7 @@ public sealed class NetworkTests
         {
             using var layer = Example(kind);
             Assert.AreEqual(kind, layer.Kind);
-            var rows = RandomRows(9, seed: 3);
+            var rows = RandomRows(9, seed: 3, missing: kind == AutoClipNetLayerKind.MissingValues ? 0.3 : 0);
             using var scope = NewDisposeScope();
             var reference = ReferenceForward.Network(new NetworkDescription(Inputs, new[] { layer }), TensorMemory.Copy(rows, 9, Inputs)).data<float>().ToArray();
             var managed = new float[layer.OutputSize];
@@ -111,15 +120,15 @@ public sealed class NetworkTests
     public void The_managed_batch_and_training_forwards_agree_with_the_reference_for_every_layer_kind(AutoClipNetActivation activation)
     {
         const int rows = 37;
-        var input = RandomRows(rows, seed: 5);
-        var networks = new (string Name, NetworkDescription Network, bool Trainable)[]
+        var complete = RandomRows(rows, seed: 5);
+        var networks = new (string Name, NetworkDescription Network, bool Trainable, float[] Input)[]
         {
-            ("every layer kind", EveryLayerKind(activation, outputs: 3, seed: (int)activation + 1), true),
-            ("builder order", BuilderOrder(activation, outputs: 2, seed: (int)activation + 2), true),
-            ("an ensemble", new NetworkDescription(Inputs, new[] { Example(AutoClipNetLayerKind.Ensemble, seed: (int)activation) }), false),
-            ("the released network", new NetworkDescription(Inputs, new[] { Example(AutoClipNetLayerKind.ReleasedNetwork, seed: (int)activation) }), false),
+            ("every layer kind", EveryLayerKind(activation, outputs: 3, seed: (int)activation + 1), true, complete),
+            ("builder order, rows with missing values", BuilderOrder(activation, outputs: 2, seed: (int)activation + 2), true, RandomRows(rows, seed: 6, missing: 0.25)),
+            ("an ensemble", new NetworkDescription(Inputs, new[] { Example(AutoClipNetLayerKind.Ensemble, seed: (int)activation) }), false, complete),
+            ("the released network", new NetworkDescription(Inputs, new[] { Example(AutoClipNetLayerKind.ReleasedNetwork, seed: (int)activation) }), false, complete),
         };
-        foreach (var (name, network, trainable) in networks)
+        foreach (var (name, network, trainable, input) in networks)
         {
             using var _ = network;
             int k = network.OutputSize;
@@ -166,15 +175,18 @@ public sealed class NetworkTests
         }
     }
 
-    /// <summary>The order NetworkBuilder uses: feature transform, piecewise-linear encodings, periodic embedding, scale, dense layers.</summary>
+    /// <summary>The order NetworkBuilder uses: missing values, feature transform, piecewise-linear encodings, periodic embedding, scale, dense layers.</summary>
     private static NetworkDescription BuilderOrder(AutoClipNetActivation activation, int outputs, int seed)
     {
         var random = new Random(seed);
         float[] Values(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale)).ToArray();
-        var encodings = Encodings(Inputs);
+        var missing = Missing(Values(Inputs, 2));
+        int columns = missing.OutputSize;
+        var encodings = Encodings(columns);
         var layers = new List<Layer>
         {
-            new FeatureTransformLayer(Values(Inputs, 1), Values(Inputs, 1).Select(v => 0.5f + Math.Abs(v)).ToArray(), Enumerable.Range(0, Inputs).Select(i => i % 3 != 0).ToArray()),
+            missing,
+            new FeatureTransformLayer(Values(columns, 1), Values(columns, 1).Select(v => 0.5f + Math.Abs(v)).ToArray(), Enumerable.Range(0, columns).Select(i => i % 3 != 0).ToArray()),
             encodings,
             PeriodicEmbeddingLayer.Create(encodings.OutputSize, Enumerable.Range(0, Inputs).ToArray(), frequencies: 4, outputsPerFeature: 3, sigma: 0.3, random, 1f, 1f),
         };
@@ -214,7 +226,7 @@ public sealed class NetworkTests
             using var network = build(outputs);
             using var module = new TrainingModule(network);
             using var scope = NewDisposeScope();
-            var x = TensorMemory.Copy(RandomRows(rows, seed: 21), rows, Inputs);
+            var x = TensorMemory.Copy(RandomRows(rows, seed: 21, missing: name.Contains("builder order", StringComparison.Ordinal) ? 0.25 : 0), rows, Inputs);
             var y = TensorMemory.Copy(Enumerable.Range(0, rows).Select(_ => objective.Target(target())).ToArray(), rows);
 
             // The reference: autograd through every layer's reference forward, over a copy of the module's raw values.

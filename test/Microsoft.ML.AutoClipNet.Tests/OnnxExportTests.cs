@@ -116,6 +116,54 @@ public sealed class OnnxExportTests
     }
 
     [TestMethod]
+    public void Rows_with_missing_values_score_the_same_in_ONNX_Runtime_for_every_task()
+    {
+        var ml = new MLContext(seed: 1);
+        // Binary: pima-diabetes with its empty fields kept as NaN, the featurizer in the exported pipeline.
+        var (train, test) = Split(ml, BundledData.PimaSet, rows: 768);
+        Assert.IsTrue(test.GetColumn<float>("insulin").Any(float.IsNaN), "held-out rows with a missing value");
+        var binary = BundledData.FeatureMaker(ml, BundledData.PimaSet, keepMissing: true)
+            .Append(ml.BinaryClassification.Trainers.AutoClipNet(TestOptions.Quick(new AutoClipNetBinaryTrainer.Options(), epochs: 2))).Fit(train);
+        Console.WriteLine("binary: " + Compare(ml, binary, test, DataTask.Binary, "missing-binary.onnx"));
+
+        // Regression and multiclass: rows with NaN in a third of the values, in slots with and without an indicator.
+        var random = new Random(3);
+        MissingRow[] Rows(int count, bool trained) => Enumerable.Range(0, count).Select(_ =>
+        {
+            var f = Enumerable.Range(0, 5).Select(j => (float)random.NextDouble() * 4 - 2).ToArray();
+            float label = f[0] - f[1] * f[2] + (float)Math.Sin(f[3]);
+            for (int j = 0; j < 5; j++)
+            {
+                if ((trained ? j < 3 : true) && random.NextDouble() < 0.3)
+                {
+                    f[j] = float.NaN;
+                }
+            }
+            return new MissingRow { Label = label, Class = label < -0.5f ? 0u : label < 0.5f ? 1u : 2u, Features = f }; // keys 0-based in .NET objects
+        }).ToArray();
+        var schema = SchemaDefinition.Create(typeof(MissingRow));
+        schema["Class"].ColumnType = new KeyDataViewType(typeof(uint), 3);
+        var trainRows = ml.Data.LoadFromEnumerable(Rows(1500, trained: true), schema);
+        var testRows = ml.Data.LoadFromEnumerable(Rows(400, trained: false), schema);
+        var regression = ml.Regression.Trainers.AutoClipNet(TestOptions.QuickOptions(epochs: 2)).Fit(trainRows);
+        Assert.AreEqual(AutoClipNetLayerKind.MissingValues, regression.Model.NetworkLayers[0].Kind, "a shared first layer, ahead of the ensemble");
+        Console.WriteLine("regression: " + Compare(ml, regression, testRows, DataTask.Regression, "missing-regression.onnx"));
+        var options = TestOptions.Quick(new AutoClipNetMulticlassTrainer.Options { LabelColumnName = "Class" }, epochs: 2);
+        var multiclass = ml.MulticlassClassification.Trainers.AutoClipNet(options).Fit(trainRows);
+        Console.WriteLine("multiclass: " + Compare(ml, multiclass, testRows, DataTask.Multiclass, "missing-multiclass.onnx"));
+    }
+
+    private sealed class MissingRow
+    {
+        public float Label { get; set; }
+
+        public uint Class { get; set; }
+
+        [VectorType(5)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+    }
+
+    [TestMethod]
     public void Models_saved_by_the_released_format_1_1_export_too()
     {
         string directory = Path.Combine(TestData.RepoRoot, "test", "Fixtures", "regression-format-1.1");

@@ -180,6 +180,10 @@ public sealed class RecipeTests
         using var objective = new RegressionObjective(0, 1);
         using var feeder = new BatchFeeder(set, objective, recipe, seed: 9);
         var positions = new List<long>();
+        // The weights are rescaled to mean 1 over the training rows: the loss keeps the scale of unweighted training.
+        double weightSum = Enumerable.Range(0, 50).Sum(i => (double)WeightedSource.Weight(i));
+        float scale = (float)(50 / weightSum);
+        Assert.AreEqual(weightSum, set.Label.WeightSum, 1e-9);
         int batches = feeder.RunEpoch(batch =>
         {
             Assert.IsNotNull(batch.Weights);
@@ -188,7 +192,7 @@ public sealed class RecipeTests
             for (int r = 0; r < batch.Rows; r++)
             {
                 long position = (long)x[r * 3];
-                Assert.AreEqual(WeightedSource.Weight(position), w[r], $"row {position}");
+                Assert.AreEqual(WeightedSource.Weight(position) * scale, w[r], $"row {position}");
                 positions.Add(position);
             }
         });
@@ -212,18 +216,20 @@ public sealed class RecipeTests
         using var validator = new Validator(new ValidationRows(set, null), objective, module, set.FeatureCount);
         var (loss, error) = validator.Run(new NoMonitor());
 
-        double sum = 0;
+        // The rows carry weights: the validation loss is Σ w·e² / Σ w.
+        double sum = 0, weights = 0;
         long count = 0;
         set.ForEachValidationRow((in Row row) =>
         {
             using var scope = NewDisposeScope();
             float output = ReferenceForward.Network(network, tensor(row.Features.ToArray()).view(1, 3)).item<float>();
             double e = output - objective.Target(row.Label);
-            sum += e * e;
+            sum += row.Weight * e * e;
+            weights += row.Weight;
             count++;
         });
         Assert.AreEqual(set.ValidationRows, count);
-        Assert.AreEqual(sum / count, loss, 1e-6 * (sum / count));
+        Assert.AreEqual(sum / weights, loss, 1e-6 * (sum / weights));
         Assert.AreEqual(loss, error, "regression's validation error is its mean squared error");
     }
 

@@ -36,6 +36,8 @@ internal static class ReferenceForward
         PeriodicEmbeddingLayer e => Embedding(e, x, raw),
         // The input, then per bin 2·clamp((x_j − lower)·scale, 0, 1) − 1.
         PiecewiseLinearLayer p => Encodings(p, x),
+        // NaN → the fill value; then 1 where an indicated feature is NaN, else 0.
+        MissingValuesLayer m => Missing(m, x),
         // The mean of the members' outputs (each member from its own values).
         EnsembleLayer e => stack(e.Members.Select(m => Network(m, x)).ToArray()).mean(new long[] { 0 }),
         // The release's network: standardization, dense layers, its activation, the label's standardization.
@@ -62,6 +64,14 @@ internal static class ReferenceForward
             x = Of(layers[l], x, module.Layout(l).Select(p => raw.narrow(0, p.Offset, p.Count).view(p.Shape)).ToArray());
         }
         return x;
+    }
+
+    private static Tensor Missing(MissingValuesLayer m, Tensor x)
+    {
+        var nan = x.isnan();
+        var filled = where(nan, Constant(m.Fill.ToArray()), x);
+        return m.Indicated.Count == 0 ? filled
+            : cat(new[] { filled, nan.index_select(1, tensor(m.Indicated.Select(j => (long)j).ToArray())).to_type(ScalarType.Float32) }, 1);
     }
 
     private static Tensor SmoothClip(Tensor y, Tensor clipFactor) => y.div(y.mul(y).mul(clipFactor).add(Scalar(1f)).sqrt());

@@ -12,19 +12,34 @@ namespace Microsoft.ML.AutoClipNet.Data;
 /// <param name="KeepPositions">Keep each packed row's position in the source, so that <see cref="TrainingSet.ForMember"/> can split the rows again.</param>
 internal sealed record TrainingSetOptions(long MaxRowsInMemory, double ValidationFraction, int Seed, int ClassCount, bool SampleQuantiles, bool KeepPositions = false);
 
-/// <summary>Statistics of the label over the training rows.</summary>
+/// <summary>
+/// Statistics of the label over the training rows, weighted by the rows' example weights (frequency weights: a row of weight 2
+/// counts as two rows; without weights every weight is 1 and the arithmetic is the unweighted one, bit for bit).
+/// </summary>
 internal sealed class LabelStatistics
 {
     private double _m2;
 
-    public LabelStatistics(int classCount) => ClassCounts = new long[classCount];
+    public LabelStatistics(int classCount)
+    {
+        ClassCounts = new long[classCount];
+        ClassWeights = new double[classCount];
+    }
 
+    /// <summary>Rows (whatever their weights).</summary>
     public long Count { get; private set; }
 
+    /// <summary>The sum of the rows' weights (<see cref="Count"/> without weights).</summary>
+    public double WeightSum { get; private set; }
+
+    /// <summary>The weighted mean.</summary>
     public double Mean { get; private set; }
 
-    /// <summary>The sample standard deviation (n − 1; 0 for fewer than two rows).</summary>
-    public double StandardDeviation => Count > 1 ? Math.Sqrt(_m2 / (Count - 1)) : 0;
+    /// <summary>
+    /// The sample standard deviation: √(Σ w (y − mean)² / (W − W/n)) for W = Σ w over n rows, which is the usual n − 1 form
+    /// without weights and is unchanged when every weight is multiplied by the same factor (0 for fewer than two rows).
+    /// </summary>
+    public double StandardDeviation => Count > 1 ? Math.Sqrt(_m2 / (WeightSum - WeightSum / Count)) : 0;
 
     public float Min { get; private set; } = float.PositiveInfinity;
 
@@ -33,17 +48,23 @@ internal sealed class LabelStatistics
     /// <summary>Rows per class (classification).</summary>
     public long[] ClassCounts { get; }
 
-    public void Add(float label)
+    /// <summary>The weight per class (classification): the rows per class without weights.</summary>
+    public double[] ClassWeights { get; }
+
+    /// <summary>Adds a row's label with its weight (West's weighted form of Welford's update; w = 1 gives Welford's, to the bit).</summary>
+    public void Add(float label, float weight = 1f)
     {
         Count++;
+        WeightSum += weight;
         double delta = label - Mean;
-        Mean += delta / Count;
-        _m2 += delta * (label - Mean);
+        Mean += delta * weight / WeightSum;
+        _m2 += weight * delta * (label - Mean);
         Min = Math.Min(Min, label);
         Max = Math.Max(Max, label);
         if (ClassCounts.Length > 0)
         {
             ClassCounts[(int)label]++;
+            ClassWeights[(int)label] += weight;
         }
     }
 }
@@ -267,7 +288,7 @@ internal sealed class TrainingSet
                 return;
             }
             Features.Add(row.Features);
-            Label.Add(row.Label);
+            Label.Add(row.Label, row.Weight);
             if (packing)
             {
                 training.Add(row);

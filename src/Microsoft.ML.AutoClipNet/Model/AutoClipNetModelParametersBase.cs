@@ -150,10 +150,10 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     /// Per-feature centers subtracted before the network: the training rows' medians under robust scaling (the default),
     /// their means under standardization, zeros without scaling.
     /// </summary>
-    public IReadOnlyList<float> FeatureCenters => Preprocessing()?.Center.ToArray() ?? new float[FeatureCount];
+    public IReadOnlyList<float> FeatureCenters => Preprocessing()?.Center.Take(FeatureCount).ToArray() ?? new float[FeatureCount];
 
     /// <summary>Per-feature factors applied after the center is subtracted (1/IQR, 1/std, or ones).</summary>
-    public IReadOnlyList<float> FeatureScales => Preprocessing()?.Scale.ToArray() ?? Enumerable.Repeat(1f, FeatureCount).ToArray();
+    public IReadOnlyList<float> FeatureScales => Preprocessing()?.Scale.Take(FeatureCount).ToArray() ?? Enumerable.Repeat(1f, FeatureCount).ToArray();
 
     /// <summary>Per-feature centers subtracted before the network (medians under the default robust scaling).</summary>
     [Obsolete("Holds the centers: the medians under the default robust scaling, not means. Use FeatureCenters.")]
@@ -197,8 +197,8 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     private static IEnumerable<Layer> FirstMember(NetworkDescription network)
         => network.Layers.SelectMany(l => l.Parts.Count > 0 ? FirstMember(l.Parts[0]) : new[] { l });
 
-    /// <summary>The feature transform the network starts with (or its first member does), if any.</summary>
-    private FeatureTransformLayer? Preprocessing() => FirstMember(_network).FirstOrDefault() as FeatureTransformLayer;
+    /// <summary>The feature transform the network (or its first member) starts with, after its missing-value layer if any.</summary>
+    private FeatureTransformLayer? Preprocessing() => FirstMember(_network).SkipWhile(l => l is MissingValuesLayer).FirstOrDefault() as FeatureTransformLayer;
 
     private IReadOnlyList<DenseLayer> FirstMemberDense() => FirstMember(_network).OfType<DenseLayer>().ToArray();
 

@@ -26,8 +26,9 @@ public sealed class AutoClipNetMulticlassModelParameters : AutoClipNetModelParam
 
     private DataViewType _outputType = null!;
 
-    internal AutoClipNetMulticlassModelParameters(IHostEnvironment env, Network.NetworkDescription network, AutoClipperState? autoClipState, System.Collections.Generic.IReadOnlyList<AutoClipNetTrainingHistory> histories)
-        : base(env, RegistrationName, network, new MulticlassHead(network.OutputSize, network.OutputSize), autoClipState, histories)
+    internal AutoClipNetMulticlassModelParameters(IHostEnvironment env, Network.NetworkDescription network, MulticlassHead head, AutoClipperState? autoClipState,
+        System.Collections.Generic.IReadOnlyList<AutoClipNetTrainingHistory> histories)
+        : base(env, RegistrationName, network, head, autoClipState, histories)
     {
         _outputType = new VectorDataViewType(NumberDataViewType.Single, ClassCount);
     }
@@ -40,7 +41,15 @@ public sealed class AutoClipNetMulticlassModelParameters : AutoClipNetModelParam
     }
 
     /// <summary>The number of classes (the width of the Score column).</summary>
-    public int ClassCount => ((MulticlassHead)Head).ClassCount;
+    public int ClassCount => MulticlassHead.ClassCount;
+
+    /// <summary>
+    /// The factor s of the logits before the softmax, Score = softmax(s·z): the inverse temperature fitted on the validation
+    /// rows (temperature scaling; <see cref="AutoClipNetMulticlassTrainer.Options.CalibrateProbabilities"/>), 1 without it.
+    /// </summary>
+    public float ProbabilitySlope => MulticlassHead.Slope;
+
+    private MulticlassHead MulticlassHead => (MulticlassHead)Head;
 
     /// <inheritdoc/>
     protected override PredictionKind PredictionKind => PredictionKind.MulticlassClassification;
@@ -54,7 +63,7 @@ public sealed class AutoClipNetMulticlassModelParameters : AutoClipNetModelParam
         int k = ClassCount;
         var editor = VBufferEditor.Create(ref output, k);
         ForwardRow(features, editor.Values);
-        MulticlassHead.Softmax(editor.Values);
+        MulticlassHead.ToProbabilities(editor.Values);
         output = editor.Commit();
     }
 
@@ -62,6 +71,7 @@ public sealed class AutoClipNetMulticlassModelParameters : AutoClipNetModelParam
     //   0x00020002 2.2: history layout 2 (Model/ModelFormat.cs); the head unchanged.
     //   0x00020003 2.3: history layout 3 (the detail kept, exact counts); the head unchanged.
     //   0x00020004 2.4: ensembles and piecewise-linear encodings (Model/ModelFormat.cs; history layout 4); the head unchanged.
+    //   0x00020005 2.5: missing values in the network (Model/ModelFormat.cs); the head adds float slope (temperature scaling).
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "ACNETMCL",
         verWrittenCur: ModelFormat.Current,

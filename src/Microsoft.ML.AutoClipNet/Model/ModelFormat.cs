@@ -13,7 +13,7 @@ namespace Microsoft.ML.AutoClipNet.Model;
 internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long ValidationRows, long DroppedRows);
 
 /// <summary>
-/// The saved form of every AutoClipNet model (format 2.4), written inside ML.NET's model zip.
+/// The saved form of every AutoClipNet model (format 2.5), written inside ML.NET's model zip.
 /// </summary>
 /// <remarks>
 /// <para>The model's own stream (ML.NET's <c>Model.key</c>), after ModelParametersBase's <c>int sizeof(float)</c>,
@@ -26,7 +26,7 @@ internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long Val
 ///   int      task (1 regression, 2 binary, 3 multiclass)
 ///   network  NetworkDescription.Write: int inputs; int layer count; per layer: int kind, then its fields
 ///   int      H; byte[H] the task's own fields (Tasks/: regression label mean, label scale and, from 2.2, the prediction range;
-///            multiclass class count; binary none)
+///            multiclass class count and, from 2.5, slope; binary none)
 ///   byte     1 if an AutoClip state follows, else 0; AutoClipperState (its own versioned layout)
 ///   int      best epoch; long training rows; long validation rows; long dropped rows
 ///   byte     where the steps, epochs and diagnostics are: 0 nowhere, 1 in the stream "TrainingHistory.bin"
@@ -48,7 +48,9 @@ internal sealed record HistorySummary(int BestEpoch, long TrainingRows, long Val
 /// prediction range and history layout 2; 0x00020003 (format 2.3): history layout 3, whose detail is an option
 /// (AutoClipNetOptionsBase.HistoryDetail; the AutoClip state is stored with the full history only); 0x00020004 (format
 /// 2.4): ensembles (AutoClipNetLayerKind.Ensemble in the network, the first member's AutoClip state, every member's summary and
-/// history: history layout 4) and piecewise-linear encodings (AutoClipNetLayerKind.PiecewiseLinear). Each version reads every older one (test/Fixtures).</para>
+/// history: history layout 4) and piecewise-linear encodings (AutoClipNetLayerKind.PiecewiseLinear); 0x00020005 (format 2.5): missing values
+/// (AutoClipNetLayerKind.MissingValues), the multiclass head's slope and the regression head's prediction interval. Each version
+/// reads every older one (test/Fixtures).</para>
 /// </remarks>
 internal static class ModelFormat
 {
@@ -64,8 +66,14 @@ internal static class ModelFormat
     /// <summary>Format 2.4: 2.3 with ensembles (the network's ensemble layer, every member's history summary and history, history layout 4) and piecewise-linear encodings.</summary>
     public const uint Version24 = 0x00020004;
 
+    /// <summary>
+    /// Format 2.5: 2.4 with missing values handled inside the network (AutoClipNetLayerKind.MissingValues), the multiclass head's
+    /// slope (temperature scaling) and the regression head's prediction interval.
+    /// </summary>
+    public const uint Version25 = 0x00020005;
+
     /// <summary>The version every model class writes.</summary>
-    public const uint Current = Version24;
+    public const uint Current = Version25;
 
     public const string HistoryStream = "TrainingHistory.bin";
 
@@ -208,6 +216,10 @@ internal static class ModelFormat
             }
         });
 
+    /// <summary>Every layer of the network, the layers of its members too.</summary>
+    private static IEnumerable<Layer> AllLayers(NetworkDescription network)
+        => network.Layers.SelectMany(l => new[] { l }.Concat(l.Parts.SelectMany(AllLayers)));
+
     /// <summary>What the model's block holds after the network: the head, the AutoClip state and the histories' summaries.</summary>
     private static (NetworkDescription Network, ScoreHead Head, AutoClipperState? State, HistorySummary[] Summaries, bool HistoryStream) ReadAfterNetwork(BinaryReader r,
         NetworkDescription network, AutoClipNetTask task, uint version)
@@ -215,6 +227,10 @@ internal static class ModelFormat
         if (version < Version24 && network.Layers.Any(l => l is EnsembleLayer))
         {
             throw new InvalidDataException($"it holds an ensemble, which format {version >> 16}.{version & 0xFFFF} cannot hold.");
+        }
+        if (version < Version25 && AllLayers(network).Any(l => l is MissingValuesLayer))
+        {
+            throw new InvalidDataException($"it holds a missing-value layer, which format {version >> 16}.{version & 0xFFFF} cannot hold.");
         }
         var headBytes = Serialization.ReadBytes(r, r.ReadInt32(), 1 << 20, "task header");
         var head = task.ReadHead(headBytes, version, network.OutputSize);

@@ -32,6 +32,12 @@ namespace Microsoft.ML.AutoClipNet
         PiecewiseLinear = 7,
 
         /// <summary>
+        /// Missing values: each NaN feature takes its fill value (the training rows' center), and each feature that had a missing
+        /// value in training gains a 0/1 indicator after the features (values "fill" and "indicated"). Always the first layer.
+        /// </summary>
+        MissingValues = 8,
+
+        /// <summary>
         /// A network saved by the first release (format 1.1), scored as that release scored it: standardization, dense layers and
         /// one activation, and the label's standardization; its equivalent layers are its one member (<see cref="AutoClipNetLayer.Members"/>).
         /// Read and written only by the 1.1 format's own code, never stored as a layer of a 2.x network.
@@ -62,6 +68,7 @@ namespace Microsoft.ML.AutoClipNet.Network
             [AutoClipNetLayerKind.PeriodicEmbedding] = PeriodicEmbeddingLayer.Read,
             [AutoClipNetLayerKind.Ensemble] = EnsembleLayer.Read,
             [AutoClipNetLayerKind.PiecewiseLinear] = PiecewiseLinearLayer.Read,
+            [AutoClipNetLayerKind.MissingValues] = MissingValuesLayer.Read,
         };
 
         /// <summary>Every kind a saved network may hold.</summary>

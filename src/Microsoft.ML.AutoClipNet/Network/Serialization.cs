@@ -66,10 +66,10 @@ internal static class Serialization
         }
     }
 
-    /// <summary>What <see cref="WriteIndices"/> wrote: a count of 1 to <paramref name="maxCount"/> (<paramref name="countWhat"/>), each index below <paramref name="features"/> (<paramref name="what"/>).</summary>
-    public static int[] ReadIndices(BinaryReader reader, string countWhat, int maxCount, string what, int features)
+    /// <summary>What <see cref="WriteIndices"/> wrote: a count of <paramref name="minCount"/> to <paramref name="maxCount"/> (<paramref name="countWhat"/>), each index below <paramref name="features"/> (<paramref name="what"/>).</summary>
+    public static int[] ReadIndices(BinaryReader reader, string countWhat, int maxCount, string what, int features, int minCount = 1)
     {
-        int count = ReadCount(reader, countWhat, 1, maxCount);
+        int count = ReadCount(reader, countWhat, minCount, maxCount);
         CheckAvailable(reader, count, sizeof(int), what + " indices");
         var indices = new int[count];
         for (int i = 0; i < indices.Length; i++)

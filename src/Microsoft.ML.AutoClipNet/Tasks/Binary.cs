@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Generic;
 using System.IO;
 using Microsoft.ML.AutoClipNet.Data;
 using Microsoft.ML.AutoClipNet.Network;
@@ -33,12 +32,14 @@ internal sealed class BinaryTask : AutoClipNetTask
 
     public override Objective CreateObjective(TrainingSet train, int classCount, Recipe recipe) => new BinaryObjective(recipe.PositiveClassWeight, recipe.LabelSmoothing);
 
+    /// <summary>A label with one class is refused: there is nothing to separate, and a model that always says the same is not a classifier.</summary>
     public override void CheckTrainingRows(TrainingSet train, int classCount, string labelColumn, ITrainingMonitor monitor)
     {
-        long positives = (long)Math.Round(train.Label.Mean * train.Label.Count);
-        if (positives == 0 || positives == train.Label.Count)
+        if (train.Label.Min == train.Label.Max)
         {
-            monitor.Warning($"Every one of the {train.Label.Count} training rows has the label {(positives == 0 ? "false" : "true")}: the model can only learn to predict it.");
+            throw new ArgumentOutOfRangeException("labelColumnName", labelColumn,
+                $"Every one of the {train.Label.Count} training rows has the label {(train.Label.Max > 0.5f ? "true" : "false")} in column '{labelColumn}': " +
+                "binary classification needs rows of both classes. Check the label's mapping, or how the rows were filtered or split.");
         }
     }
 
@@ -92,7 +93,11 @@ internal sealed class BinaryObjective : Objective
 
     public override string LossName => "log-loss";
 
-    public override Tensor Loss(Tensor output, Tensor target)
+    public override Tensor Loss(Tensor output, Tensor target) => Losses(output, target, nn.Reduction.Mean);
+
+    protected override Tensor RowLosses(Tensor output, Tensor target) => Losses(output, target, nn.Reduction.None);
+
+    private Tensor Losses(Tensor output, Tensor target, nn.Reduction reduction)
     {
         var logits = output.view(-1);
         if (_labelSmoothing > 0)
@@ -103,10 +108,10 @@ internal sealed class BinaryObjective : Objective
         }
         if (_positiveWeight == 1)
         {
-            return nn.functional.binary_cross_entropy_with_logits(logits, target);
+            return nn.functional.binary_cross_entropy_with_logits(logits, target, reduction: reduction);
         }
         _weightTensor ??= tensor((float)_positiveWeight).DetachFromDisposeScope();
-        return nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weights: _weightTensor);
+        return nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weights: _weightTensor, reduction: reduction);
     }
 
     public override double ValidationLossSum(Tensor output, Tensor target)
@@ -122,94 +127,10 @@ internal sealed class BinaryObjective : Objective
         return output.view(-1).gt(Scalars.Zero).to_type(ScalarType.Float32).ne(target).sum().item<long>();
     }
 
+    protected override Tensor ValidationLosses(Tensor output, Tensor target)
+        => nn.functional.binary_cross_entropy_with_logits(output.view(-1), target, reduction: nn.Reduction.None);
+
+    protected override Tensor ValidationErrors(Tensor output, Tensor target) => output.view(-1).gt(Scalars.Zero).to_type(ScalarType.Float32).ne(target);
+
     public override void Dispose() => _weightTensor?.Dispose();
-}
-
-/// <summary>Temperature scaling (Guo et al., ICML 2017) of a binary classifier's logits on held-out rows.</summary>
-internal static class TemperatureScaling
-{
-    /// <summary>
-    /// The logits and labels the slope is fitted on: each network's outputs on its own validation rows (an ensemble's
-    /// member on the rows it held out, so every logit is out of fold), at most <paramref name="maxRows"/> rows in all,
-    /// shared among the networks in order.
-    /// </summary>
-    public static (float[] Logits, float[] Labels) OutOfFold(IReadOnlyList<(NetworkDescription Network, ValidationRows Rows)> sets, int maxRows)
-    {
-        var logits = new List<float>();
-        var labels = new List<float>();
-        for (int i = 0; i < sets.Count; i++)
-        {
-            int share = (maxRows - logits.Count) / (sets.Count - i);
-            var (outputs, rowLabels) = sets[i].Rows.Score(sets[i].Network, share);
-            logits.AddRange(outputs);
-            labels.AddRange(rowLabels);
-        }
-        return (logits.ToArray(), labels.ToArray());
-    }
-
-    /// <summary>
-    /// The slope s > 0 that minimises the log-loss of sigmoid(s·z) on the rows (logits z, labels 0/1): the inverse of
-    /// the temperature. As in Platt (1999), the targets are (N₊ + 1)/(N₊ + 2) and 1/(N₋ + 2) rather than 1 and 0, so
-    /// that a few validation rows, all classified right, do not make the probabilities 0 or 1. The loss is convex in s;
-    /// Newton's method from s = 1, kept within [1/1000, 1000].
-    /// </summary>
-    public static double FitSlope(ReadOnlySpan<float> logits, ReadOnlySpan<float> labels)
-    {
-        if (logits.Length != labels.Length)
-        {
-            throw new ArgumentException("One label per logit.");
-        }
-        if (logits.Length == 0)
-        {
-            return 1;
-        }
-        int positives = 0;
-        foreach (float label in labels)
-        {
-            positives += label > 0.5f ? 1 : 0;
-        }
-        double high = (positives + 1.0) / (positives + 2.0), low = 1.0 / (labels.Length - positives + 2.0);
-        double s = 1;
-        for (int iteration = 0; iteration < 50; iteration++)
-        {
-            double gradient = 0, curvature = 0;
-            for (int i = 0; i < logits.Length; i++)
-            {
-                double z = logits[i], y = labels[i] > 0.5f ? high : low;
-                double p = Sigmoid(s * z);
-                gradient += (p - y) * z;
-                curvature += p * (1 - p) * z * z;
-            }
-            if (curvature <= 1e-12)
-            {
-                break;
-            }
-            double next = Math.Clamp(s - gradient / curvature, s / 4, s * 4);
-            next = Math.Clamp(next, 1e-3, 1e3);
-            bool converged = Math.Abs(next - s) <= 1e-9 * s;
-            s = next;
-            if (converged)
-            {
-                break;
-            }
-        }
-        return s;
-    }
-
-    /// <summary>The mean log-loss (nats) of sigmoid(s·z).</summary>
-    public static double LogLoss(ReadOnlySpan<float> logits, ReadOnlySpan<float> labels, double slope)
-    {
-        double sum = 0;
-        for (int i = 0; i < logits.Length; i++)
-        {
-            double t = slope * logits[i];
-            // −log σ(t) = softplus(−t); −log(1 − σ(t)) = softplus(t).
-            sum += labels[i] > 0.5f ? Softplus(-t) : Softplus(t);
-        }
-        return logits.Length == 0 ? double.NaN : sum / logits.Length;
-    }
-
-    private static double Sigmoid(double t) => t >= 0 ? 1 / (1 + Math.Exp(-t)) : Math.Exp(t) / (1 + Math.Exp(t));
-
-    private static double Softplus(double t) => t > 0 ? t + Math.Log(1 + Math.Exp(-t)) : Math.Log(1 + Math.Exp(t));
 }

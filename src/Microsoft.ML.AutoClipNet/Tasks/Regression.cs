@@ -139,6 +139,10 @@ internal sealed class RegressionObjective : Objective
 
     public override Tensor Loss(Tensor output, Tensor target) => nn.functional.mse_loss(output.view(-1), target);
 
+    protected override Tensor RowLosses(Tensor output, Tensor target) => nn.functional.mse_loss(output.view(-1), target, reduction: nn.Reduction.None);
+
+    protected override Tensor ValidationLosses(Tensor output, Tensor target) => RowLosses(output, target);
+
     public override double ValidationLossSum(Tensor output, Tensor target)
     {
         using var scope = NewDisposeScope();

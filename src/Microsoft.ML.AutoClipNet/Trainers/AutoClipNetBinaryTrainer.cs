@@ -106,11 +106,11 @@ public sealed class AutoClipNetBinaryTrainer : AutoClipNetTrainerBase<AutoClipNe
         double slope = 1;
         if (recipe.CalibrateProbabilities && validation.Any(v => v.Rows.Count > 0))
         {
-            var (logits, labels) = TemperatureScaling.OutOfFold(validation, MaxCalibrationRows);
-            slope = TemperatureScaling.FitSlope(logits, labels);
+            var rows = TemperatureScaling.OutOfFold(validation, MaxCalibrationRows);
+            slope = TemperatureScaling.FitSlope(rows.Outputs, rows.Labels, rows.Weights);
             monitor.Info(string.Format(System.Globalization.CultureInfo.InvariantCulture,
                 "Probability = sigmoid({0:G4} × Score), fitted on {1} validation rows (temperature scaling): their log-loss {2:G4} → {3:G4}.",
-                slope, logits.Length, TemperatureScaling.LogLoss(logits, labels, 1), TemperatureScaling.LogLoss(logits, labels, slope)));
+                slope, rows.Count, TemperatureScaling.LogLoss(rows.Outputs, rows.Labels, 1, rows.Weights), TemperatureScaling.LogLoss(rows.Outputs, rows.Labels, slope, rows.Weights)));
         }
         return new ValueMapperCalibratedModelParameters<AutoClipNetBinaryModelParameters, PlattCalibrator>(Host, network, new PlattCalibrator(Host, -slope, 0));
     }

@@ -39,6 +39,13 @@ public sealed class AutoClipNetMulticlassTrainer : AutoClipNetTrainerBase<AutoCl
         /// </summary>
         public double? LabelSmoothing;
 
+        /// <summary>
+        /// Fit the probabilities on the validation rows (the hold-out, or the validation set given to Fit): Score =
+        /// softmax(s·z) with the s &gt; 0 that minimises their log-loss (temperature scaling, as the binary trainer's). The most
+        /// probable class never changes. Default true; with false, or with no validation rows, Score = softmax(z).
+        /// </summary>
+        public bool CalibrateProbabilities = true;
+
         private protected override string OptionsName => "AutoClipNetMulticlassTrainer.Options";
 
         /// <inheritdoc/>
@@ -48,7 +55,11 @@ public sealed class AutoClipNetMulticlassTrainer : AutoClipNetTrainerBase<AutoCl
             Check(LabelSmoothing is null || (LabelSmoothing >= 0 && LabelSmoothing < 1), nameof(LabelSmoothing), LabelSmoothing, "null or in [0, 1)");
         }
 
-        internal override Recipe ApplyTaskOptions(Recipe recipe) => recipe with { LabelSmoothing = LabelSmoothing ?? recipe.LabelSmoothing };
+        internal override Recipe ApplyTaskOptions(Recipe recipe) => recipe with
+        {
+            LabelSmoothing = LabelSmoothing ?? recipe.LabelSmoothing,
+            CalibrateProbabilities = CalibrateProbabilities,
+        };
 
         internal Options Clone() => (Options)CloneBase();
     }
@@ -79,7 +90,23 @@ public sealed class AutoClipNetMulticlassTrainer : AutoClipNetTrainerBase<AutoCl
 
     private protected override AutoClipNetMulticlassModelParameters CreateModel(TrainingResult result, ScoreHead head,
         IReadOnlyList<(NetworkDescription Network, ValidationRows Rows)> validation, Recipe recipe, ITrainingMonitor monitor)
-        => new(Host, result.Network, result.AutoClipState, result.MemberHistories);
+    {
+        // Temperature scaling on the validation rows (out of fold for an ensemble's members), as the binary trainer calibrates:
+        // Score = softmax(s·z). Label smoothing caps the network's confidence by design (the true class's target is 1 − ε + ε/K);
+        // s > 1 lifts the cap where the held-out rows say the model is right that often.
+        var multiclass = (MulticlassHead)head;
+        if (recipe.CalibrateProbabilities && validation.Any(v => v.Rows.Count > 0))
+        {
+            var rows = TemperatureScaling.OutOfFold(validation, AutoClipNetBinaryTrainer.MaxCalibrationRows);
+            double slope = TemperatureScaling.FitSoftmaxSlope(rows.Outputs, rows.Classes, rows.Labels, rows.Weights);
+            multiclass = new MulticlassHead(multiclass.ClassCount, multiclass.Outputs, (float)slope);
+            monitor.Info(string.Format(System.Globalization.CultureInfo.InvariantCulture,
+                "Score = softmax({0:G4} × the network's outputs), fitted on {1} validation rows (temperature scaling): their log-loss {2:G4} → {3:G4}.",
+                multiclass.Slope, rows.Count, TemperatureScaling.SoftmaxLogLoss(rows.Outputs, rows.Classes, rows.Labels, 1, rows.Weights),
+                TemperatureScaling.SoftmaxLogLoss(rows.Outputs, rows.Classes, rows.Labels, multiclass.Slope, rows.Weights)));
+        }
+        return new(Host, result.Network, multiclass, result.AutoClipState, result.MemberHistories);
+    }
 
     /// <inheritdoc/>
     protected override MulticlassPredictionTransformer<AutoClipNetMulticlassModelParameters> MakeTransformer(AutoClipNetMulticlassModelParameters model, DataViewSchema trainSchema)

@@ -16,6 +16,23 @@ public enum AutoClipNetClipping
     None = 2,
 }
 
+/// <summary>What AutoClipNet does with a missing value (NaN) in a feature.</summary>
+public enum AutoClipNetMissingValues
+{
+    /// <summary>
+    /// The model handles it (default): a NaN takes the feature's fill value (its center in the training rows: the median under
+    /// robust scaling, the mean otherwise), and each feature that had a NaN in the training rows gains a learned 0/1 indicator,
+    /// so that the network can tell a missing value from the typical one. The same in training, scoring and ONNX.
+    /// </summary>
+    FillAndIndicate = 0,
+
+    /// <summary>As <see cref="FillAndIndicate"/> without the indicators: a missing value is the typical value.</summary>
+    Fill = 1,
+
+    /// <summary>A NaN feature in the training or validation rows is an error (or the row is skipped under DropNonFiniteRows), as before missing values were supported; the model does not handle NaN.</summary>
+    Error = 2,
+}
+
 /// <summary>The optimizer that updates the network's weights.</summary>
 public enum AutoClipNetOptimizer
 {
@@ -46,6 +63,16 @@ public abstract class AutoClipNetOptionsBase
 
     /// <summary>The feature column: a known-size vector of Single. Default "Features".</summary>
     public string FeatureColumnName = AutoClipNetDefaults.FeatureColumnName;
+
+    /// <summary>
+    /// The example weight column (Single), or null for none (every row weighs 1). Default null. A row of weight w counts as w
+    /// rows: in the training loss (each batch's mean of w·loss, the weights rescaled to mean 1 over the training rows), in the
+    /// validation loss and error that pick the best epoch, in the probability calibration, and in the label's mean and scale
+    /// (regression). The feature scaling's statistics (medians, quartiles, quantile bins) are the rows', unweighted, as tree
+    /// trainers' bins are. A row of weight 0 is skipped entirely; a negative, NaN or infinite weight is an error naming the
+    /// row (NaN and infinity skip the row under <see cref="DropNonFiniteRows"/>).
+    /// </summary>
+    public string? ExampleWeightColumnName;
 
     /// <summary>AutoClip's percentile p, 0..100. Default 10 (the paper's recommendation).</summary>
     public double Percentile = AutoClipNetDefaults.Percentile;
@@ -155,7 +182,18 @@ public abstract class AutoClipNetOptionsBase
     /// </summary>
     public bool StandardizeFeatures = true;
 
-    /// <summary>Skip (and count) rows with a NaN or infinite feature or a missing label instead of failing. Default false.</summary>
+    /// <summary>
+    /// Missing values (NaN) in the features. Default <see cref="AutoClipNetMissingValues.FillAndIndicate"/>: the model fills them
+    /// and learns from an indicator. An infinite feature is never a missing value: it is an error naming the row and slot (or the
+    /// row is skipped under <see cref="DropNonFiniteRows"/>).
+    /// </summary>
+    public AutoClipNetMissingValues MissingValues = AutoClipNetMissingValues.FillAndIndicate;
+
+    /// <summary>
+    /// Skip (and count) rows with a value the trainer cannot use instead of failing: an infinite feature, a NaN feature when
+    /// <see cref="MissingValues"/> is <see cref="AutoClipNetMissingValues.Error"/>, a missing label, a NaN or infinite weight.
+    /// Default false.
+    /// </summary>
     public bool DropNonFiniteRows;
 
     /// <summary>
@@ -190,6 +228,7 @@ public abstract class AutoClipNetOptionsBase
     {
         Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), LabelColumnName, "the name of a column");
         Check(!string.IsNullOrWhiteSpace(FeatureColumnName), nameof(FeatureColumnName), FeatureColumnName, "the name of a column");
+        Check(ExampleWeightColumnName is null || !string.IsNullOrWhiteSpace(ExampleWeightColumnName), nameof(ExampleWeightColumnName), ExampleWeightColumnName, "null or the name of a column");
         Check(Percentile >= 0 && Percentile <= 100, nameof(Percentile), Percentile, "between 0 and 100");
         Check(HistoryWindow is null or >= 1, nameof(HistoryWindow), HistoryWindow, "null or at least 1");
         Check(WarmupSteps >= 0, nameof(WarmupSteps), WarmupSteps, "0 or more");
@@ -197,6 +236,7 @@ public abstract class AutoClipNetOptionsBase
         Check(Enum.IsDefined(Clipping), nameof(Clipping), Clipping, "AutoClip, FixedNorm or None");
         Check(FixedClipNorm > 0 && double.IsFinite(FixedClipNorm), nameof(FixedClipNorm), FixedClipNorm, "a positive number");
         Check(Enum.IsDefined(Architecture), nameof(Architecture), Architecture, "RealMlp or Mlp");
+        Check(Enum.IsDefined(MissingValues), nameof(MissingValues), MissingValues, "FillAndIndicate, Fill or Error");
         Check(FeatureScaling is null || Enum.IsDefined(FeatureScaling.Value), nameof(FeatureScaling), FeatureScaling, "null, Standardize, RobustSmoothClip or None");
         Check(EmbeddingFrequencies is null or (>= 0 and <= 1024), nameof(EmbeddingFrequencies), EmbeddingFrequencies, "null or 0 to 1024");
         Check(PiecewiseLinearBins is null or 0 or (>= 2 and <= 1024), nameof(PiecewiseLinearBins), PiecewiseLinearBins, "null, 0 or 2 to 1024");

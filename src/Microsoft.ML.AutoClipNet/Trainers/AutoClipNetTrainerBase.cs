@@ -28,7 +28,8 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
     where TModel : class
 {
     private protected AutoClipNetTrainerBase(IHostEnvironment env, string name, TOptions options, SchemaShape.Column label)
-        : base(Contracts.CheckRef(env, nameof(env)).Register(name), TrainerUtils.MakeR4VecFeature(options.FeatureColumnName), label)
+        : base(Contracts.CheckRef(env, nameof(env)).Register(name), TrainerUtils.MakeR4VecFeature(options.FeatureColumnName), label,
+            TrainerUtils.MakeR4ScalarWeightColumn(options.ExampleWeightColumnName))
     {
         options.Validate();
         _options = Clone(options);
@@ -87,7 +88,7 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
         // What the hold-out and the statistics need is known before the rows are read; the rest of the recipe depends on their number.
         var plan = Recipe.Plan(options);
         var source = new DataViewRowSource(Host, context.TrainingSet.Data, options.FeatureColumnName, options.LabelColumnName, task.Label,
-            options.DropNonFiniteRows, "training data");
+            options.DropNonFiniteRows, "training data", options.ExampleWeightColumnName, missingFeatures: options.MissingValues != AutoClipNetMissingValues.Error);
         int classCount = source.ClassCount;
         var train = TrainingSet.Read(source,
             new TrainingSetOptions(options.MaxRowsInMemory, context.ValidationSet is null ? plan.ValidationFraction : 0, seed, classCount,
@@ -95,13 +96,19 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
             "training data");
         if (train.DroppedRows > 0)
         {
-            monitor.Warning($"Skipped {train.DroppedRows} training rows with a missing, NaN or infinite value (DropNonFiniteRows).");
+            monitor.Warning($"Skipped {train.DroppedRows} training rows with a value the trainer cannot use: an infinite feature, a missing label or weight{(options.MissingValues == AutoClipNetMissingValues.Error ? ", a NaN feature" : "")} (DropNonFiniteRows).");
+        }
+        if (source.ZeroWeightRows > 0)
+        {
+            channel.Info($"Skipped {source.ZeroWeightRows} training rows of weight 0 in '{options.ExampleWeightColumnName}'.");
         }
         TrainingSet? validation = null;
         if (context.ValidationSet is not null)
         {
+            // The validation set's weights weigh the validation loss when it has the weight column (ML.NET's weight role is the training set's).
+            string? validationWeights = options.ExampleWeightColumnName is { } weights && context.ValidationSet.Data.Schema.GetColumnOrNull(weights) is not null ? weights : null;
             var validationSource = new DataViewRowSource(Host, context.ValidationSet.Data, options.FeatureColumnName, options.LabelColumnName, task.Label,
-                options.DropNonFiniteRows, "validation data");
+                options.DropNonFiniteRows, "validation data", validationWeights, missingFeatures: options.MissingValues != AutoClipNetMissingValues.Error);
             if (validationSource.FeatureCount != source.FeatureCount)
             {
                 throw new ArgumentOutOfRangeException("validationData", validationSource.FeatureCount,
@@ -115,12 +122,33 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
             validation = TrainingSet.Read(validationSource, new TrainingSetOptions(options.MaxRowsInMemory, 0, seed, classCount, SampleQuantiles: false), "validation data");
         }
         task.CheckTrainingRows(train, classCount, options.LabelColumnName, monitor);
+        ReportMissingValues(train, options, monitor);
 
         var recipe = Recipe.Resolve(options, task, train.TrainingRows);
         channel.Info($"Recipe: {recipe}.");
         using var objective = task.CreateObjective(train, classCount, recipe);
         var result = Ensembles.Train(recipe, seed, train, validation, objective, () => task.CreateObjective(train, classCount, recipe), monitor, out var validations);
         return CreateModel(result, task.CreateHead(objective, train, recipe, objective.OutputCount), validations, recipe, monitor);
+    }
+
+    /// <summary>Says which features had missing values in the training rows, and warns about a feature that never had a value.</summary>
+    private static void ReportMissingValues(TrainingSet train, TOptions options, ITrainingMonitor monitor)
+    {
+        var features = train.Features;
+        var missing = Enumerable.Range(0, features.FeatureCount).Where(j => features.MissingCount(j) > 0).ToArray();
+        if (missing.Length == 0)
+        {
+            return;
+        }
+        var empty = missing.Where(j => features.MissingCount(j) == features.Count).ToArray();
+        monitor.Info($"{missing.Length} of the {features.FeatureCount} slots of '{options.FeatureColumnName}' have missing values (NaN) in the training rows " +
+            $"({string.Join(", ", missing.Take(10).Select(j => $"slot {j}: {features.MissingCount(j)}"))}{(missing.Length > 10 ? ", ..." : "")}): " +
+            (options.MissingValues == AutoClipNetMissingValues.FillAndIndicate ? "each is filled and gains an indicator." : "each is filled."));
+        if (empty.Length > 0)
+        {
+            monitor.Warning($"{empty.Length} slot{(empty.Length == 1 ? "" : "s")} of '{options.FeatureColumnName}' ha{(empty.Length == 1 ? "s" : "ve")} no value in any training row " +
+                $"({string.Join(", ", empty.Take(10).Select(j => $"slot {j}"))}{(empty.Length > 10 ? ", ..." : "")}): filled with 0, they carry nothing but whether they are missing.");
+        }
     }
 
     /// <summary>Training's progress into the ML.NET channel, and ML.NET's cancellation into training.</summary>

@@ -18,13 +18,25 @@ internal sealed class DataViewRowSource : IRowSource
     private readonly IDataView _data;
     private readonly DataViewSchema.Column _features;
     private readonly DataViewSchema.Column _label;
+    private readonly DataViewSchema.Column? _weight;
     private readonly LabelKind _labelKind;
     private readonly bool _dropNonFinite;
+    private readonly bool _missingFeatures;
     private readonly string _dataName;
 
-    public DataViewRowSource(IHost host, IDataView data, string featureColumn, string labelColumn, LabelKind labelKind, bool dropNonFinite, string dataName)
+    /// <summary>
+    /// A source over <paramref name="data"/>'s <paramref name="featureColumn"/>, <paramref name="labelColumn"/> (read as
+    /// <paramref name="labelKind"/>) and, when given, <paramref name="weightColumn"/>; <paramref name="dataName"/> names the data in
+    /// errors. With <paramref name="dropNonFinite"/> a row with a value the trainer cannot use is skipped and counted instead of
+    /// refused; with <paramref name="missingFeatures"/> a NaN feature is a missing value the model handles (passed on as NaN),
+    /// else it is refused like an infinity. <paramref name="host"/> checks for cancellation.
+    /// </summary>
+    public DataViewRowSource(IHost host, IDataView data, string featureColumn, string labelColumn, LabelKind labelKind, bool dropNonFinite, string dataName,
+        string? weightColumn = null, bool missingFeatures = false)
     {
+        _missingFeatures = missingFeatures;
         (_features, _label, FeatureCount, ClassCount) = CheckSchema(data.Schema, featureColumn, labelColumn, labelKind, dataName);
+        _weight = weightColumn is null ? null : CheckWeight(data.Schema, weightColumn, dataName);
         _host = host;
         _data = data;
         _labelKind = labelKind;
@@ -34,8 +46,11 @@ internal sealed class DataViewRowSource : IRowSource
 
     public int FeatureCount { get; }
 
-    /// <summary>Rows carry no weights yet (every weight is 1).</summary>
-    public bool HasWeights => false;
+    /// <summary>Whether rows carry the weights of an example weight column (else every weight is 1).</summary>
+    public bool HasWeights => _weight is not null;
+
+    /// <summary>Rows of weight 0 the latest pass skipped (they count nowhere, as if they were not in the data).</summary>
+    public long ZeroWeightRows { get; private set; }
 
     /// <summary>Rows carry no groups.</summary>
     public bool HasGroups => false;
@@ -55,6 +70,23 @@ internal sealed class DataViewRowSource : IRowSource
         }
         int classes = CheckLabel(label, labelKind, dataName);
         return (features, label, ((VectorDataViewType)features.Type).Size, classes);
+    }
+
+    /// <summary>Checks the example weight column: present, and a Single.</summary>
+    public static DataViewSchema.Column CheckWeight(DataViewSchema schema, string weightColumn, string dataName)
+    {
+        if (schema.GetColumnOrNull(weightColumn) is not { } weight)
+        {
+            throw new ArgumentOutOfRangeException("exampleWeightColumnName", weightColumn,
+                $"The {dataName} has no example weight column '{weightColumn}' (ExampleWeightColumnName).");
+        }
+        if (weight.Type != NumberDataViewType.Single)
+        {
+            throw new ArgumentOutOfRangeException("exampleWeightColumnName", weight.Type.ToString(),
+                $"The example weight column '{weightColumn}' of the {dataName} must be Single, but is {weight.Type}. " +
+                $"Convert it with mlContext.Transforms.Conversion.ConvertType(\"{weightColumn}\", outputKind: DataKind.Single).");
+        }
+        return weight;
     }
 
     public static DataViewSchema.Column CheckFeatures(DataViewSchema schema, string featureColumn, string dataName)
@@ -129,17 +161,40 @@ internal sealed class DataViewRowSource : IRowSource
     public long ForEachRow(RowAction action)
     {
         int f = FeatureCount;
-        long dropped = 0;
+        long dropped = 0, zeroWeight = 0;
         var row = new float[f];
-        using var cursor = _data.GetRowCursor(new[] { _features, _label });
+        using var cursor = _data.GetRowCursor(_weight is { } w ? new[] { _features, _label, w } : new[] { _features, _label });
         var featureGetter = cursor.GetGetter<VBuffer<float>>(_features);
         var labelReader = LabelReader(cursor);
+        var weightGetter = _weight is { } weightColumn ? cursor.GetGetter<float>(weightColumn) : null;
         VBuffer<float> buffer = default;
+        float weight = 1f;
         while (cursor.MoveNext())
         {
             if ((cursor.Position & 1023) == 0)
             {
                 _host.CheckAlive();
+            }
+            if (weightGetter is not null)
+            {
+                weightGetter(ref weight);
+                if (weight == 0)
+                {
+                    zeroWeight++;
+                    continue;
+                }
+                if (!(weight > 0) || float.IsPositiveInfinity(weight))
+                {
+                    if (_dropNonFinite && !float.IsFinite(weight))
+                    {
+                        dropped++;
+                        continue;
+                    }
+                    throw new InvalidOperationException(
+                        $"Row {cursor.Position} of the {_dataName} has the weight {weight.ToString(CultureInfo.InvariantCulture)} in the example weight column '{_weight!.Value.Name}'; " +
+                        "a weight must be a finite number, 0 or more (a row of weight 0 is skipped)." +
+                        (float.IsFinite(weight) ? "" : " Set DropNonFiniteRows = true in the trainer's options to skip rows whose weight is NaN or infinite."));
+                }
             }
             featureGetter(ref buffer);
             if (buffer.Length != f)
@@ -148,7 +203,7 @@ internal sealed class DataViewRowSource : IRowSource
             }
             buffer.CopyTo(row);
             float label = labelReader(out string? badLabel);
-            int bad = FirstNonFinite(row);
+            int bad = FirstUnusable(row, _missingFeatures);
             if (bad >= 0 || badLabel is not null)
             {
                 if (_dropNonFinite)
@@ -159,12 +214,16 @@ internal sealed class DataViewRowSource : IRowSource
                 string where = bad >= 0
                     ? $"column '{_features.Name}', slot {bad}, is {row[bad].ToString(CultureInfo.InvariantCulture)}"
                     : $"column '{_label.Name}' {badLabel}";
-                throw new InvalidOperationException(
-                    $"Row {cursor.Position} of the {_dataName} has a value that is not a finite number or is missing: {where}. " +
-                    "Replace missing values (mlContext.Transforms.ReplaceMissingValues), filter such rows out, or set DropNonFiniteRows = true in the trainer's options to skip them.");
+                throw new InvalidOperationException(bad >= 0 && _missingFeatures
+                    ? $"Row {cursor.Position} of the {_dataName} has an infinite feature: {where}. A NaN feature is a missing value the model handles " +
+                      "(MissingValues), but an infinite one has no place on the feature's scale. Replace it (for example with NaN, or the largest finite value), " +
+                      "filter such rows out, or set DropNonFiniteRows = true in the trainer's options to skip them."
+                    : $"Row {cursor.Position} of the {_dataName} has a value that is not a finite number or is missing: {where}. " +
+                      "Replace missing values (mlContext.Transforms.ReplaceMissingValues), filter such rows out, or set DropNonFiniteRows = true in the trainer's options to skip them.");
             }
-            action(new Row(row, label, cursor.Position));
+            action(new Row(row, label, cursor.Position, weight));
         }
+        ZeroWeightRows = zeroWeight;
         return dropped;
     }
 
@@ -210,11 +269,12 @@ internal sealed class DataViewRowSource : IRowSource
         }
     }
 
-    private static int FirstNonFinite(float[] row)
+    /// <summary>The first slot the trainer cannot use: an infinity, or a NaN unless missing values are handled; −1 for none.</summary>
+    private static int FirstUnusable(float[] row, bool missingFeatures)
     {
         for (int i = 0; i < row.Length; i++)
         {
-            if (!float.IsFinite(row[i]))
+            if (!float.IsFinite(row[i]) && !(missingFeatures && float.IsNaN(row[i])))
             {
                 return i;
             }

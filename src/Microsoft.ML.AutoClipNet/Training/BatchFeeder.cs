@@ -24,6 +24,7 @@ internal sealed class BatchFeeder : IDisposable
     private readonly int _featureCount;
     private readonly Tensor _x, _y;
     private readonly Tensor? _w;
+    private readonly float _weightScale;
     private Action<Batch> _step = _ => { };
     private int _fill;
     private int _batches;
@@ -38,6 +39,8 @@ internal sealed class BatchFeeder : IDisposable
         _x = empty(recipe.BatchSize, _featureCount).DetachFromDisposeScope();
         _y = empty(recipe.BatchSize).DetachFromDisposeScope();
         _w = train.HasWeights ? empty(recipe.BatchSize).DetachFromDisposeScope() : null;
+        // Example weights rescaled to mean 1 over the training rows: the loss keeps the scale of unweighted training.
+        _weightScale = train.HasWeights ? (float)(train.Label.Count / train.Label.WeightSum) : 1f;
     }
 
     /// <summary>Steps per epoch when every training row is used (the last partial batch dropped or not).</summary>
@@ -153,7 +156,7 @@ internal sealed class BatchFeeder : IDisposable
         TensorMemory.Floats(_y)[_fill] = _objective.Target(label);
         if (_w is not null)
         {
-            TensorMemory.Floats(_w)[_fill] = weight;
+            TensorMemory.Floats(_w)[_fill] = weight * _weightScale;
         }
         if (++_fill == _recipe.BatchSize)
         {

@@ -65,9 +65,9 @@ internal static class Ensembles
     public static int MemberSeed(int seed, int member) => member == 0 ? seed : unchecked((int)((uint)seed * 2654435761u + (uint)member * 0x9E3779B9u));
 
     /// <summary>
-    /// The model's network from its members' trained networks: when every member starts with the same feature
-    /// transform, that layer once, then the ensemble of the rest; otherwise the ensemble of the whole members.
-    /// One member is returned as it is.
+    /// The model's network from its members' trained networks: the fixed layers every member starts with alike (the missing-value
+    /// layer, the feature transform) once, then the ensemble of the rest; otherwise the ensemble of the whole members. One member
+    /// is returned as it is.
     /// </summary>
     public static NetworkDescription Combine(IReadOnlyList<NetworkDescription> members)
     {
@@ -75,17 +75,27 @@ internal static class Ensembles
         {
             return members[0];
         }
-        if (members.All(m => m.Layers.Count > 1 && m.Layers[0] is FeatureTransformLayer) && members.All(m => SameTransform((FeatureTransformLayer)m.Layers[0], (FeatureTransformLayer)members[0].Layers[0])))
+        int shared = 0;
+        while (members.All(m => m.Layers.Count > shared + 1 && Same(m.Layers[shared], members[0].Layers[shared])))
         {
-            var transform = members[0].Layers[0];
-            var rest = members.Select(m => new NetworkDescription(transform.OutputSize, m.Layers.Skip(1).ToArray())).ToArray();
-            return new NetworkDescription(members[0].InputSize, new Layer[] { transform, new EnsembleLayer(rest) });
+            shared++;
         }
-        return new NetworkDescription(members[0].InputSize, new Layer[] { new EnsembleLayer(members) });
+        if (shared == 0)
+        {
+            return new NetworkDescription(members[0].InputSize, new Layer[] { new EnsembleLayer(members) });
+        }
+        var prefix = members[0].Layers.Take(shared).ToArray();
+        var rest = members.Select(m => new NetworkDescription(prefix[^1].OutputSize, m.Layers.Skip(shared).ToArray())).ToArray();
+        return new NetworkDescription(members[0].InputSize, prefix.Append(new EnsembleLayer(rest)).ToArray());
     }
 
-    private static bool SameTransform(FeatureTransformLayer a, FeatureTransformLayer b)
-        => a.Center.SequenceEqual(b.Center) && a.Scale.SequenceEqual(b.Scale) && a.Clip.SequenceEqual(b.Clip);
+    /// <summary>Whether two fixed layers that can lead a network are the same (their values, bit for bit).</summary>
+    private static bool Same(Layer a, Layer b) => (a, b) switch
+    {
+        (FeatureTransformLayer x, FeatureTransformLayer y) => x.Center.SequenceEqual(y.Center) && x.Scale.SequenceEqual(y.Scale) && x.Clip.SequenceEqual(y.Clip),
+        (MissingValuesLayer x, MissingValuesLayer y) => x.Fill.SequenceEqual(y.Fill) && x.Indicated.SequenceEqual(y.Indicated),
+        _ => false,
+    };
 
     /// <summary>
     /// Trains members 0 to <paramref name="members"/> − 1 with <paramref name="train"/> and returns their results in member

@@ -9,18 +9,26 @@ namespace Microsoft.ML.AutoClipNet.Training;
 /// <summary>Builds the initial network a training run starts from, out of the recipe and the training rows' statistics.</summary>
 internal static class NetworkBuilder
 {
-    public static NetworkDescription Build(Recipe recipe, FeatureStatistics statistics, int outputs, Random random)
+    public static NetworkDescription Build(Recipe recipe, FeatureStatistics features, int outputs, Random random)
     {
-        int features = statistics.FeatureCount;
         var layers = new List<Layer>();
+        // Missing values first (unless they are refused): the features with a NaN in the training rows gain an indicator, and the
+        // layers after it see those indicators as columns of their own (one-hot-like: scaled, never encoded or embedded).
+        int[] indicated = recipe.MissingValues == AutoClipNetMissingValues.FillAndIndicate
+            ? Enumerable.Range(0, features.FeatureCount).Where(j => features.MissingCount(j) > 0).ToArray() : Array.Empty<int>();
+        IColumnStatistics statistics = indicated.Length > 0 ? new IndicatedStatistics(features, indicated) : features;
         var transform = Preprocessing(recipe.FeatureScaling, statistics);
+        if (recipe.MissingValues != AutoClipNetMissingValues.Error)
+        {
+            layers.Add(MissingValues(features, indicated, transform));
+        }
         if (transform is not null)
         {
             layers.Add(transform);
         }
-        int width = features;
+        int width = statistics.FeatureCount;
         // Numeric features only: one-hot slots and constants gain nothing from encodings or embeddings.
-        int[] numeric = Enumerable.Range(0, features).Where(j => !statistics.IsBinary(j) && statistics.Min(j) < statistics.Max(j)).ToArray();
+        int[] numeric = Enumerable.Range(0, width).Where(j => !statistics.IsBinary(j) && statistics.Min(j) < statistics.Max(j)).ToArray();
         if (recipe.PiecewiseLinearBins > 0 && numeric.Length > 0 && PiecewiseLinear(recipe.PiecewiseLinearBins, numeric, statistics, transform) is { } encodings)
         {
             layers.Add(encodings);
@@ -47,7 +55,22 @@ internal static class NetworkBuilder
             width = size;
         }
         layers.Add(DenseLayer.Create(width, outputs, recipe.OutputInit, random, 1f, recipe.BiasLearningRateFactor, 1f, recipe.BiasWeightDecayFactor));
-        return new NetworkDescription(features, layers);
+        return new NetworkDescription(features.FeatureCount, layers);
+    }
+
+    /// <summary>
+    /// The missing-value layer: each feature's fill value is its center in the feature transform (the median under robust
+    /// scaling, the mean under standardization: a filled value becomes exactly 0), or its mean when the features are not
+    /// scaled; a feature with no value at all in the training rows is filled with 0.
+    /// </summary>
+    public static MissingValuesLayer MissingValues(FeatureStatistics features, int[] indicated, FeatureTransformLayer? transform)
+    {
+        var fill = new float[features.FeatureCount];
+        for (int j = 0; j < fill.Length; j++)
+        {
+            fill[j] = features.MissingCount(j) == features.Count ? 0f : transform is not null ? transform.Center[j] : (float)features.Mean(j);
+        }
+        return new MissingValuesLayer(fill, indicated);
     }
 
     /// <summary>
@@ -55,7 +78,7 @@ internal static class NetworkBuilder
     /// rows (the statistics' sample), the edges mapped through the feature transform (monotone per feature) so that they
     /// apply to the values the encodings read; repeated edges (discrete features) merge their bins. Null when no bin is left.
     /// </summary>
-    public static PiecewiseLinearLayer? PiecewiseLinear(int bins, int[] numeric, FeatureStatistics statistics, FeatureTransformLayer? transform)
+    public static PiecewiseLinearLayer? PiecewiseLinear(int bins, int[] numeric, IColumnStatistics statistics, FeatureTransformLayer? transform)
     {
         int features = statistics.FeatureCount;
         var levels = Enumerable.Range(0, bins + 1).Select(t => (double)t / bins).ToArray();
@@ -102,7 +125,7 @@ internal static class NetworkBuilder
     }
 
     /// <summary>The feature transform the scaling asks for, from the training rows' statistics (null: none).</summary>
-    public static FeatureTransformLayer? Preprocessing(AutoClipNetFeatureScaling scaling, FeatureStatistics statistics)
+    public static FeatureTransformLayer? Preprocessing(AutoClipNetFeatureScaling scaling, IColumnStatistics statistics)
     {
         int features = statistics.FeatureCount;
         var center = new float[features];

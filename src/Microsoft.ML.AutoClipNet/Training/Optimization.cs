@@ -78,7 +78,7 @@ internal sealed class Optimization : IDisposable
     {
         _monitor.CheckAlive();
         long step = ++Steps;
-        float lossValue = _step.Step(batch.X, batch.Y, batch.Rows);
+        float lossValue = _step.Step(batch.X, batch.Y, batch.Rows, batch.Weights);
 
         int interval = _recipe.DiagnosticsInterval;
         bool measure = interval > 0 && step % interval == 0 && _previousWeights is not null;

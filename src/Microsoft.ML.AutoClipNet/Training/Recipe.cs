@@ -73,6 +73,9 @@ namespace Microsoft.ML.AutoClipNet.Training
 
         public required AutoClipNetFeatureScaling FeatureScaling { get; init; }
 
+        /// <summary>Missing values: filled (with indicators) by the network's first layer, or refused.</summary>
+        public AutoClipNetMissingValues MissingValues { get; init; }
+
         /// <summary>Periodic-embedding frequencies per numeric feature (0: no embeddings).</summary>
         public required int EmbeddingFrequencies { get; init; }
 
@@ -191,6 +194,7 @@ namespace Microsoft.ML.AutoClipNet.Training
             {
                 Architecture = options.Architecture,
                 FeatureScaling = FeatureScalingOf(options, real),
+                MissingValues = options.MissingValues,
                 EmbeddingFrequencies = options.EmbeddingFrequencies ?? (real ? 16 : 0),
                 PiecewiseLinearBins = options.PiecewiseLinearBins ?? 0,
                 FeatureScaleLayer = real,

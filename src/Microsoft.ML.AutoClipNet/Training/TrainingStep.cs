@@ -53,7 +53,7 @@ internal sealed class TrainingStep : IDisposable
         ForwardOnly = forwardOnly;
     }
 
-    /// <summary>Whether this step only runs forward (<see cref="Step(Tensor, Tensor, int)"/> refuses).</summary>
+    /// <summary>Whether this step only runs forward (<see cref="Step(Tensor, Tensor, int, Tensor?)"/> refuses).</summary>
     public bool ForwardOnly { get; }
 
     /// <summary>The most rows one step takes.</summary>
@@ -61,12 +61,13 @@ internal sealed class TrainingStep : IDisposable
 
     /// <summary>
     /// Forward and backward over the first <paramref name="rows"/> rows of <paramref name="x"/> (rows × inputs) against
-    /// <paramref name="targets"/>: writes every gradient into the module's gradient buffer and returns the mean loss.
+    /// <paramref name="targets"/>, each row's loss weighted by <paramref name="weights"/> when given: writes every gradient
+    /// into the module's gradient buffer and returns the mean loss.
     /// </summary>
-    public float Step(Tensor x, Tensor targets, int rows) => Step(x, targets, rows, null);
+    public float Step(Tensor x, Tensor targets, int rows, Tensor? weights = null) => Step(x, targets, rows, weights, null);
 
     /// <summary>The step, calling <paramref name="mark"/> after the forward pass (0), the loss (1) and the backward pass (2): for the benchmark's breakdown.</summary>
-    internal float Step(Tensor x, Tensor targets, int rows, Action<int>? mark)
+    internal float Step(Tensor x, Tensor targets, int rows, Tensor? weights, Action<int>? mark)
     {
         CheckRows(rows);
         if (ForwardOnly)
@@ -83,7 +84,7 @@ internal sealed class TrainingStep : IDisposable
         using (var withGrad = enable_grad(true))
         {
             var leaf = output.detach().requires_grad_(true);
-            var value = _objective.Loss(leaf, targets);
+            var value = _objective.Loss(leaf, targets, weights);
             value.backward();
             loss = value.item<float>();
             gradient = leaf.grad ?? throw new InvalidOperationException("The loss has no gradient.");

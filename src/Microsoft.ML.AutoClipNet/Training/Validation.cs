@@ -22,6 +22,9 @@ internal sealed class ValidationRows
 
     public long Count => _explicit?.TrainingRows ?? _train.ValidationRows;
 
+    /// <summary>Whether the rows carry example weights.</summary>
+    public bool HasWeights => (_explicit ?? _train).HasWeights;
+
     /// <summary>Rows the source skipped in the explicit validation set (0 for held-out rows: the training set counts those).</summary>
     public long DroppedRows => _explicit?.DroppedRows ?? 0;
 
@@ -38,14 +41,16 @@ internal sealed class ValidationRows
     }
 
     /// <summary>
-    /// The network's outputs (rows × OutputSize) and the labels of the first <paramref name="maxRows"/> rows, scored in
-    /// batches with the same batched forward as Transform (binary calibration fits the trained model's own scores).
+    /// The network's outputs (rows × OutputSize), the labels and the weights (null without example weights) of the first
+    /// <paramref name="maxRows"/> rows, scored in batches with the same batched forward as Transform (calibration fits the
+    /// trained model's own scores).
     /// </summary>
-    public (float[] Outputs, float[] Labels) Score(NetworkDescription network, int maxRows)
+    public (float[] Outputs, float[] Labels, float[]? Weights) Score(NetworkDescription network, int maxRows)
     {
         int rows = (int)Math.Min(Count, maxRows);
         var outputs = new float[(long)rows * network.OutputSize];
         var labels = new float[rows];
+        var weights = HasWeights ? new float[rows] : null;
         const int Batch = 4096;
         using var scorer = network.CreateBatchScorer(Math.Max(1, Math.Min(rows, Batch)));
         int filled = 0, done = 0, f = network.InputSize, k = network.OutputSize;
@@ -66,6 +71,10 @@ internal sealed class ValidationRows
             }
             row.Features.CopyTo(scorer.Input.Slice(filled * f, f));
             labels[done + filled] = row.Label;
+            if (weights is not null)
+            {
+                weights[done + filled] = row.Weight;
+            }
             if (++filled == scorer.Capacity)
             {
                 Flush();
@@ -74,7 +83,7 @@ internal sealed class ValidationRows
         Flush();
         // The network becomes the model: it makes its LibTorch copies again when the model first scores.
         network.Dispose();
-        return (outputs, labels);
+        return (outputs, labels, weights);
     }
 }
 
@@ -94,6 +103,7 @@ internal sealed class Validator : IDisposable
     private readonly TrainingStep _step;
     private readonly int _featureCount;
     private readonly Tensor _x, _y;
+    private readonly Tensor? _w;
 
     public Validator(ValidationRows rows, Objective objective, TrainingModule module, int featureCount)
     {
@@ -104,18 +114,18 @@ internal sealed class Validator : IDisposable
         _step = new TrainingStep(module, objective, capacity, forwardOnly: true);
         _x = empty(capacity, featureCount).DetachFromDisposeScope();
         _y = empty(capacity).DetachFromDisposeScope();
+        _w = rows.HasWeights ? empty(capacity).DetachFromDisposeScope() : null;
     }
 
     /// <summary>Rows that validate.</summary>
     public long Count => _rows.Count;
 
-    /// <summary>The mean validation loss and error over every validation row.</summary>
+    /// <summary>The mean validation loss and error over every validation row (with example weights, Σ w·loss / Σ w).</summary>
     public (double Loss, double Error) Run(ITrainingMonitor monitor)
     {
         int f = _featureCount;
         int capacity = (int)_y.shape[0];
-        double sum = 0, errors = 0;
-        long count = 0;
+        double sum = 0, errors = 0, count = 0;
         int fill = 0;
         void Score()
         {
@@ -123,16 +133,21 @@ internal sealed class Validator : IDisposable
             using var scope = NewDisposeScope();
             var x = fill == capacity ? _x : _x.narrow(0, 0, fill);
             var y = fill == capacity ? _y : _y.narrow(0, 0, fill);
+            var w = _w is null ? null : fill == capacity ? _w : _w.narrow(0, 0, fill);
             var output = _step.Forward(x, fill);
-            sum += _objective.ValidationLossSum(output, y);
-            errors += _objective.ValidationErrorSum(output, y);
-            count += fill;
+            sum += _objective.ValidationLossSum(output, y, w);
+            errors += _objective.ValidationErrorSum(output, y, w);
             fill = 0;
         }
         _rows.ForEach((in Row row) =>
         {
             row.Features.CopyTo(TensorMemory.Floats(_x).Slice(fill * f, f));
             TensorMemory.Floats(_y)[fill] = _objective.Target(row.Label);
+            if (_w is not null)
+            {
+                TensorMemory.Floats(_w)[fill] = row.Weight;
+            }
+            count += _w is null ? 1 : row.Weight;
             if (++fill == capacity)
             {
                 Score();
@@ -150,5 +165,6 @@ internal sealed class Validator : IDisposable
         _step.Dispose();
         _x.Dispose();
         _y.Dispose();
+        _w?.Dispose();
     }
 }
