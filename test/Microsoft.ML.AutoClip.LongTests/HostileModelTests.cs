@@ -19,7 +19,7 @@ namespace Microsoft.ML.AutoClipNet.Tests;
 public sealed class HostileModelTests
 {
     /// <summary>Every fixture: (format, name).</summary>
-    public static IEnumerable<object[]> Fixtures => new[] { "1.1", "2.1", "2.2", "2.3", "2.4" }
+    public static IEnumerable<object[]> Fixtures => new[] { "1.1", "2.1", "2.2", "2.3", "2.4", "2.5" }
         .SelectMany(format => Directory.GetFiles(FixtureFiles.Directory(format), "*.zip").OrderBy(f => f, StringComparer.Ordinal)
             .Select(zip => new object[] { format, Path.GetFileNameWithoutExtension(zip) }));
 

@@ -57,6 +57,18 @@ internal static class FixtureFiles
             var data = ml.Data.TakeRows(ml.Data.LoadFromTextFile(Path.Combine(TestData.RepoRoot, "test", "Fixtures", "regression-format-1.1", "rows.csv"),
                 schema.Select(c => new TextLoader.Column(c.Name, c.Type == NumberDataViewType.Single ? DataKind.Single : DataKind.String, c.Index)).ToArray(),
                 separatorChar: ',', hasHeader: true, allowQuoting: true), rows);
+            if (string.CompareOrdinal(format, "2.5") >= 0 && format.Length == 3)
+            {
+                // From format 2.5: Score, LowerBound, UpperBound per row.
+                transform.AddRange(ml.Data.CreateEnumerable<Interval>(model.Transform(data), reuseRowObject: false).SelectMany(s => new[] { s.Value, s.LowerBound, s.UpperBound }));
+                var withBounds = ml.Model.CreatePredictionEngine<DiamondRow, Interval>(model);
+                engine.AddRange(ml.Data.CreateEnumerable<DiamondRow>(data, reuseRowObject: false).SelectMany(r =>
+                {
+                    var s = withBounds.Predict(r);
+                    return new[] { s.Value, s.LowerBound, s.UpperBound };
+                }));
+                return (transform.ToArray(), engine.ToArray());
+            }
             transform.AddRange(ml.Data.CreateEnumerable<Score>(model.Transform(data), reuseRowObject: false).Select(s => s.Value));
             var e = ml.Model.CreatePredictionEngine<DiamondRow, Score>(model);
             engine.AddRange(ml.Data.CreateEnumerable<DiamondRow>(data, reuseRowObject: false).Select(r => e.Predict(r).Value));
@@ -102,6 +114,16 @@ internal static class FixtureFiles
     {
         [ColumnName("Score")]
         public float Value { get; set; }
+    }
+
+    public sealed class Interval
+    {
+        [ColumnName("Score")]
+        public float Value { get; set; }
+
+        public float LowerBound { get; set; }
+
+        public float UpperBound { get; set; }
     }
 
     public sealed class DiamondRow

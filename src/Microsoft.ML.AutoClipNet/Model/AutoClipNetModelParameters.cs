@@ -58,6 +58,14 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
     /// <summary>The label's mean and standard deviation: a network output z is reported as z × scale + mean.</summary>
     public (float Mean, float Scale) LabelStandardization => Released?.LabelStandardization ?? (RegressionHead.LabelMean, RegressionHead.LabelScale);
 
+    /// <summary>
+    /// The prediction interval the model outputs as <c>LowerBound</c> = Score − HalfWidth and <c>UpperBound</c> = Score + HalfWidth,
+    /// calibrated (split conformal) so that a share <c>Coverage</c> of new rows' labels falls inside; null for a model without one
+    /// (trained with PredictionIntervalCoverage null, or saved before format 2.5).
+    /// </summary>
+    public (float Coverage, float HalfWidth)? PredictionInterval
+        => RegressionHead.HasInterval ? (RegressionHead.IntervalCoverage, RegressionHead.IntervalHalfWidth) : null;
+
     /// <inheritdoc/>
     protected override PredictionKind PredictionKind => PredictionKind.Regression;
 
@@ -91,6 +99,7 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
     //               are not clipped); history layout 2.
     //   0x00020003  2.3: the head unchanged; history layout 3 (the detail kept, exact counts).
     //   0x00020004  2.4: the head unchanged; ensembles and piecewise-linear encodings (Model/ModelFormat.cs; history layout 4).
+    //   0x00020005  2.5: head + float interval coverage (0: none), float interval half-width; the missing-values layer.
     // The head's fields are read and written by the task (Tasks/Regression.cs).
 
     private static VersionInfo GetVersionInfo(bool legacy = false) => new(

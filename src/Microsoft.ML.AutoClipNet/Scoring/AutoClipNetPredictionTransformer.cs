@@ -10,7 +10,8 @@ using Microsoft.ML.Runtime;
 namespace Microsoft.ML.AutoClipNet;
 
 /// <summary>
-/// The transformer <see cref="AutoClipNetTrainer"/> produces: adds the <c>Score</c> column (Single).
+/// The transformer <see cref="AutoClipNetTrainer"/> produces: adds the <c>Score</c> column (Single), and the prediction
+/// interval's <c>LowerBound</c> and <c>UpperBound</c> (Single) when the model has one (see <see cref="AutoClipNetModelParameters.PredictionInterval"/>).
 /// It is an ML.NET single-feature prediction transformer (Evaluate, CreatePredictionEngine,
 /// CrossValidate, PermutationFeatureImportance and Model.Save/Load work as with first-party trainers),
 /// except that <see cref="Transform"/> runs the network over batches of rows with TorchSharp
@@ -45,16 +46,27 @@ public sealed class AutoClipNetPredictionTransformer : SingleFeaturePredictionTr
         Host.CheckValue(input, nameof(input));
         CheckFeatureColumn(input.Schema);
         var scored = base.Transform(input); // ML.NET's scorer: binds the schema and defines the output schema
-        return new BatchScoringDataView(Host, Model, input, scored, FeatureColumnName);
+        IDataView batched = new BatchScoringDataView(Host, Model, input, scored, FeatureColumnName);
+        return Model.PredictionInterval is { } interval ? new PredictionIntervalView(batched, interval.HalfWidth) : batched;
     }
 
     IDataView ITransformer.Transform(IDataView input) => Transform(input);
+
+    /// <summary>The input's columns, <c>Score</c>, and <c>LowerBound</c> and <c>UpperBound</c> when the model has a prediction interval.</summary>
+    public new DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        var scored = base.GetOutputSchema(inputSchema);
+        return Model.PredictionInterval is null ? scored : PredictionIntervalView.Extend(scored);
+    }
+
+    DataViewSchema ITransformer.GetOutputSchema(DataViewSchema inputSchema) => GetOutputSchema(inputSchema);
 
     IRowToRowMapper ITransformer.GetRowToRowMapper(DataViewSchema inputSchema)
     {
         Host.CheckValue(inputSchema, nameof(inputSchema));
         CheckFeatureColumn(inputSchema);
-        return (IRowToRowMapper)Scorer.ApplyToData(Host, new EmptyDataView(Host, inputSchema));
+        var scorer = (IRowToRowMapper)Scorer.ApplyToData(Host, new EmptyDataView(Host, inputSchema));
+        return Model.PredictionInterval is { } interval ? new PredictionIntervalMapper(scorer, interval.HalfWidth) : scorer;
     }
 
     /// <summary>The feature column must be there, with the width the network was trained on.</summary>

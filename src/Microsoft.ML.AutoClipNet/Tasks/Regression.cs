@@ -45,25 +45,35 @@ internal sealed class RegressionTask : AutoClipNetTask
     }
 
     // Head layout: float label mean; float label scale; from format 2.2: float minimum, float maximum prediction (±infinity when
-    // predictions are not clamped). Format 2.1 had no prediction range: its predictions are not clamped, as that version scored them.
+    // predictions are not clamped); from format 2.5: float interval coverage (0: no interval), float interval half-width. Format 2.1
+    // had no prediction range: its predictions are not clamped, as that version scored them.
     public override ScoreHead ReadHead(ReadOnlySpan<byte> bytes, uint version, int outputs)
     {
         bool range = version >= Model.ModelFormat.Version22;
-        int expected = range ? 16 : 8;
+        bool interval = version >= Model.ModelFormat.Version25;
+        int expected = interval ? 24 : range ? 16 : 8;
         if (bytes.Length != expected)
         {
             throw new InvalidDataException($"its regression header holds {bytes.Length} bytes, not {expected}.");
         }
         return new RegressionHead(BitConverter.ToSingle(bytes[..4]), BitConverter.ToSingle(bytes[4..8]),
-            range ? BitConverter.ToSingle(bytes[8..12]) : float.NegativeInfinity, range ? BitConverter.ToSingle(bytes[12..16]) : float.PositiveInfinity, outputs);
+            range ? BitConverter.ToSingle(bytes[8..12]) : float.NegativeInfinity, range ? BitConverter.ToSingle(bytes[12..16]) : float.PositiveInfinity, outputs,
+            interval ? BitConverter.ToSingle(bytes[16..20]) : 0f, interval ? BitConverter.ToSingle(bytes[20..24]) : 0f);
     }
 }
 
-/// <summary>Regression's head: Score = clamp(z·scale + mean, minimum, maximum).</summary>
+/// <summary>
+/// Regression's head: Score = clamp(z·scale + mean, minimum, maximum); with a prediction interval, LowerBound = Score − h and
+/// UpperBound = Score + h (split conformal: h is a quantile of the absolute residuals on held-out rows, see <see cref="ConformalInterval"/>).
+/// </summary>
 internal sealed class RegressionHead : ScoreHead
 {
-    public RegressionHead(float labelMean, float labelScale, float minimum, float maximum, int outputs)
+    public RegressionHead(float labelMean, float labelScale, float minimum, float maximum, int outputs, float intervalCoverage = 0, float intervalHalfWidth = 0)
     {
+        if (!(intervalCoverage >= 0 && intervalCoverage < 1) || (intervalCoverage == 0 ? intervalHalfWidth != 0 : !(intervalHalfWidth >= 0)))
+        {
+            throw new InvalidDataException($"The AutoClipNet model has a prediction interval that is not usable (coverage {intervalCoverage}, half-width {intervalHalfWidth}).");
+        }
         if (outputs != 1)
         {
             throw new InvalidDataException($"A regression network has one output, not {outputs}.");
@@ -76,7 +86,20 @@ internal sealed class RegressionHead : ScoreHead
         LabelScale = labelScale;
         Minimum = minimum;
         Maximum = maximum;
+        IntervalCoverage = intervalCoverage;
+        IntervalHalfWidth = intervalHalfWidth;
     }
+
+    /// <summary>This head with a prediction interval of the given coverage and half-width.</summary>
+    public RegressionHead WithInterval(float coverage, float halfWidth) => new(LabelMean, LabelScale, Minimum, Maximum, Outputs, coverage, halfWidth);
+
+    /// <summary>The coverage the prediction interval was calibrated for (0.9: 90% of new rows' labels inside), 0 without an interval.</summary>
+    public float IntervalCoverage { get; }
+
+    /// <summary>Half the width of the prediction interval, in the label's units (+∞ when too few held-out rows were there to bound it).</summary>
+    public float IntervalHalfWidth { get; }
+
+    public bool HasInterval => IntervalCoverage > 0;
 
     /// <summary>
     /// The head of a released format 1.1 network, whose own layer already gives the score (the release folded the label's
@@ -99,11 +122,13 @@ internal sealed class RegressionHead : ScoreHead
 
     public override byte[] Write()
     {
-        var bytes = new byte[16];
+        var bytes = new byte[24];
         BitConverter.TryWriteBytes(bytes.AsSpan(0), LabelMean);
         BitConverter.TryWriteBytes(bytes.AsSpan(4), LabelScale);
         BitConverter.TryWriteBytes(bytes.AsSpan(8), Minimum);
         BitConverter.TryWriteBytes(bytes.AsSpan(12), Maximum);
+        BitConverter.TryWriteBytes(bytes.AsSpan(16), IntervalCoverage);
+        BitConverter.TryWriteBytes(bytes.AsSpan(20), IntervalHalfWidth);
         return bytes;
     }
 
@@ -148,5 +173,57 @@ internal sealed class RegressionObjective : Objective
         using var scope = NewDisposeScope();
         var error = output.view(-1).sub(target);
         return error.mul(error).sum().to_type(ScalarType.Float64).item<double>();
+    }
+}
+
+/// <summary>
+/// Split conformal prediction intervals (Papadopoulos et al. 2002; Lei et al. 2018): on n held-out rows with absolute residuals
+/// |y − ŷ| sorted ascending, the half-width is the ⌈(n + 1)·c⌉-th smallest, so that a new row exchangeable with them has its label
+/// inside ŷ ± h with probability at least c. With example weights the residuals are weighed: h is the smallest residual whose
+/// cumulative weight reaches c·(W + w̄), W the rows' total weight and w̄ their mean (the unweighted rule when every weight is 1).
+/// Fewer rows than that needs give h = +∞.
+/// </summary>
+internal static class ConformalInterval
+{
+    public static float HalfWidth(ReadOnlySpan<float> residuals, ReadOnlySpan<float> weights, double coverage)
+    {
+        if (!(coverage > 0 && coverage < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(coverage), coverage, "The coverage must be between 0 and 1.");
+        }
+        int n = residuals.Length;
+        if (n == 0)
+        {
+            return float.PositiveInfinity;
+        }
+        var order = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            order[i] = i;
+        }
+        var r = residuals.ToArray();
+        Array.Sort(r, order);
+        double total = 0;
+        for (int i = 0; i < n; i++)
+        {
+            total += weights.IsEmpty ? 1 : weights[i];
+        }
+        if (!(total > 0))
+        {
+            return float.PositiveInfinity;
+        }
+        // The unweighted rule, k = ⌈(n + 1)·c⌉, is "cumulative count ≥ (n + 1)·c"; with weights the count becomes weight and the
+        // one extra row the mean weight. A small tolerance keeps (n + 1)·c that is an integer in exact arithmetic from rounding up.
+        double target = coverage * (total + total / n) * (1 - 1e-12);
+        double cumulative = 0;
+        for (int i = 0; i < n; i++)
+        {
+            cumulative += weights.IsEmpty ? 1 : weights[order[i]];
+            if (cumulative >= target)
+            {
+                return r[i];
+            }
+        }
+        return float.PositiveInfinity;
     }
 }
