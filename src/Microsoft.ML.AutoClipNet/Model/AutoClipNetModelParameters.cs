@@ -69,6 +69,11 @@ public sealed class AutoClipNetModelParameters : AutoClipNetModelParametersBase<
     /// <inheritdoc/>
     protected override PredictionKind PredictionKind => PredictionKind.Regression;
 
+    // Contributions explain the score before the clamp to the training labels' range: z × scale + mean.
+    private protected override float ContributionScale => LabelStandardization.Scale;
+
+    private protected override float ContributionOffset => LabelStandardization.Mean;
+
     private protected override DataViewType OutputType => NumberDataViewType.Single;
 
     private protected override AutoClipNetTask Task => RegressionTask.Instance;

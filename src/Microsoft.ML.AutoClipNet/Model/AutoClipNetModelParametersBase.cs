@@ -85,7 +85,8 @@ public interface IAutoClipNetModel
 /// raw outputs into the task's output.
 /// </summary>
 /// <typeparam name="TOutput">What the model maps a feature vector to: a Single (regression, binary) or a vector (multiclass).</typeparam>
-public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersBase<TOutput>, IValueMapper, IAutoClipNetModel, IDisposable, ISingleCanSaveOnnx
+public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersBase<TOutput>, IValueMapper, IAutoClipNetModel, IDisposable, ISingleCanSaveOnnx,
+    ICalculateFeatureContribution, IFeatureContributionMapper
 {
     [ThreadStatic]
     private static float[]? t_scratch;
@@ -253,6 +254,100 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
         var input = scratch.AsSpan(0, f);
         features.CopyTo(input);
         _network.Forward(input, scratch.AsSpan(f, scratchSize)).CopyTo(outputs);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Feature contributions (mlContext.Transforms.CalculateFeatureContribution): integrated gradients from a baseline row.
+
+    /// <summary>
+    /// The row feature contributions are measured from: each feature's training center (the median with the default robust
+    /// scaling, the mean with standard scaling: the value a missing feature is filled with), or 0 for a network without a
+    /// feature transform. A row's contributions add up to its score minus this row's score (see
+    /// <see cref="ContributionBaselineScore"/>), up to 1e-4 of the network's output scale.
+    /// </summary>
+    public IReadOnlyList<float> ContributionBaseline => Baseline();
+
+    private float[] Baseline()
+    {
+        var first = _network.Layers.FirstOrDefault();
+        if (first is MissingValuesLayer missing)
+        {
+            return missing.Fill.ToArray();
+        }
+        if (first is FeatureTransformLayer transform)
+        {
+            return transform.Center.ToArray();
+        }
+        return new float[FeatureCount];
+    }
+
+    /// <summary>The score the contributions are measured from: what the model predicts for <see cref="ContributionBaseline"/> (for the multiclass model, per class, before the softmax).</summary>
+    public float[] ContributionBaselineScore()
+    {
+        return ContributionScores(Baseline());
+    }
+
+    /// <summary>The unclamped scores behind a row's contributions: the network's outputs × <see cref="ContributionScale"/> + <see cref="ContributionOffset"/>.</summary>
+    internal float[] ContributionScores(float[] features)
+    {
+        var outputs = new float[_network.OutputSize];
+        ForwardRow(new VBuffer<float>(features.Length, features), outputs);
+        float scale = ContributionScale;
+        return outputs.Select(z => z * scale + ContributionOffset).ToArray();
+    }
+
+    /// <summary>Contributions are in the score's units: a network output z counts as z × this (the label's scale for regression).</summary>
+    private protected virtual float ContributionScale => 1f;
+
+    /// <summary>What is added to z × <see cref="ContributionScale"/> to give the unclamped score (the label's mean for regression).</summary>
+    private protected virtual float ContributionOffset => 0f;
+
+    /// <summary>The network output explained for a row with these outputs: the only one, or the predicted class's.</summary>
+    private protected virtual int ExplainedOutput(ReadOnlySpan<float> outputs) => 0;
+
+    FeatureContributionCalculator ICalculateFeatureContribution.FeatureContributionCalculator
+        => _network.Layers.Any(l => l is Model.Legacy.Format11Layer)
+            ? throw new NotSupportedException("This model was saved in format 1.1, whose network cannot be explained. Train it again to explain its predictions.")
+            : new(this);
+
+    ValueMapper<TSrc, VBuffer<float>> IFeatureContributionMapper.GetFeatureContributionMapper<TSrc, TDst>(int top, int bottom, bool normalize)
+    {
+        if (typeof(TSrc) != typeof(VBuffer<float>))
+        {
+            throw new InvalidOperationException($"AutoClipNet explains VBuffer<Single> feature vectors, not {typeof(TSrc).Name}.");
+        }
+        if (top < 0 || bottom < 0)
+        {
+            throw new ArgumentOutOfRangeException(top < 0 ? nameof(top) : nameof(bottom), top < 0 ? top : bottom, "The numbers of contributions kept must be 0 or more.");
+        }
+        if (_network.Layers.Any(l => l is Model.Legacy.Format11Layer))
+        {
+            throw new NotSupportedException("This model was saved in format 1.1, whose network cannot be explained. Train it again to explain its predictions.");
+        }
+        var explainer = new Lazy<Training.IntegratedGradients>(() => new Training.IntegratedGradients(_network, Baseline()));
+        var gate = new object();
+        int f = FeatureCount;
+        float scale = ContributionScale;
+        ValueMapper<VBuffer<float>, VBuffer<float>> map = (in VBuffer<float> features, ref VBuffer<float> contributions) =>
+        {
+            var outputs = new float[_network.OutputSize];
+            ForwardRow(features, outputs); // checks the width
+            var row = new float[f];
+            features.CopyTo(row);
+            var values = new float[f];
+            lock (gate)
+            {
+                explainer.Value.Explain(row, ExplainedOutput(outputs), values);
+            }
+            var editor = VBufferEditor.Create(ref contributions, f);
+            for (int j = 0; j < f; j++)
+            {
+                editor.Values[j] = values[j] * scale;
+            }
+            contributions = editor.Commit();
+            Numeric.VectorUtils.SparsifyNormalize(ref contributions, top, bottom, normalize);
+        };
+        return (ValueMapper<TSrc, VBuffer<float>>)(Delegate)map;
     }
 
     // ---------------------------------------------------------------------------------------------

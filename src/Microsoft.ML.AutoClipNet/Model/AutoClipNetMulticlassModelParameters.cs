@@ -58,6 +58,22 @@ public sealed class AutoClipNetMulticlassModelParameters : AutoClipNetModelParam
 
     private protected override AutoClipNetTask Task => MulticlassTask.Instance;
 
+    // Contributions explain the predicted class's logit before the softmax, s·z_c (the class with the highest score).
+    private protected override float ContributionScale => ProbabilitySlope;
+
+    private protected override int ExplainedOutput(ReadOnlySpan<float> outputs)
+    {
+        int best = 0;
+        for (int c = 1; c < outputs.Length; c++)
+        {
+            if (outputs[c] > outputs[best])
+            {
+                best = c;
+            }
+        }
+        return best;
+    }
+
     private protected override void Map(in VBuffer<float> features, ref VBuffer<float> output)
     {
         int k = ClassCount;

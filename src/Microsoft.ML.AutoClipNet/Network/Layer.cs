@@ -48,6 +48,13 @@ internal abstract class Layer : IDisposable
     public virtual long MultiplyAddsPerRow => 0;
 
     /// <summary>
+    /// For a fixed layer whose every output column is a function of one input column (or a constant given by it), with
+    /// nothing to learn: the input column of each output column. Explanations credit an output column to the feature it
+    /// comes from (Training/IntegratedGradients.cs). Null for every other layer.
+    /// </summary>
+    public virtual int[]? ColumnSources => null;
+
+    /// <summary>
     /// True when the batch forward overwrites its input instead of writing a separate output buffer
     /// (elementwise layers).
     /// </summary>

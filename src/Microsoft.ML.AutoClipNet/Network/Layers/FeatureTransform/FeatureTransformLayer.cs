@@ -58,6 +58,9 @@ internal sealed class FeatureTransformLayer : Layer
 
     public IReadOnlyList<float> Center => _center;
 
+    /// <summary>Elementwise: column j comes from feature j.</summary>
+    public override int[] ColumnSources => Enumerable.Range(0, _center.Length).ToArray();
+
     public IReadOnlyList<float> Scale => _scale;
 
     public IReadOnlyList<bool> Clip => _clip;

@@ -48,6 +48,9 @@ internal sealed class MissingValuesLayer : Layer
     /// <summary>Each feature's value when it is missing.</summary>
     public IReadOnlyList<float> Fill => _fill;
 
+    /// <summary>A feature's filled value comes from it, and so does its indicator.</summary>
+    public override int[] ColumnSources => Enumerable.Range(0, _fill.Length).Concat(_indicated).ToArray();
+
     /// <summary>The features that gained an indicator (they had a missing value in the training rows), in the order of the indicators.</summary>
     public IReadOnlyList<int> Indicated => _indicated;
 

@@ -73,6 +73,9 @@ internal sealed class PiecewiseLinearLayer : Layer
 
     public override int OutputSize => InputSize + _source.Length;
 
+    /// <summary>The input passes through; each bin's encoding comes from the feature it reads.</summary>
+    public override int[] ColumnSources => Enumerable.Range(0, InputSize).Concat(_source).ToArray();
+
     /// <summary>The encodings, each with the feature it reads.</summary>
     public IReadOnlyList<int> Sources => _source;
 
