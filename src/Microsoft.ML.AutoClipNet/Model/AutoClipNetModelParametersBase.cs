@@ -13,6 +13,16 @@ using Microsoft.ML.Trainers;
 
 namespace Microsoft.ML.AutoClipNet;
 
+/// <summary>What a trainer continues from (warm start): the network, its head and AutoClip's saved state.</summary>
+internal interface IContinuableModel
+{
+    NetworkDescription Network { get; }
+
+    ScoreHead Head { get; }
+
+    AutoClipperState? AutoClipState { get; }
+}
+
 /// <summary>
 /// What every trained AutoClipNet network offers, whatever its task (implemented by
 /// <see cref="AutoClipNetModelParametersBase{TOutput}"/>): code that handles models of every task can use this.
@@ -86,7 +96,7 @@ public interface IAutoClipNetModel
 /// </summary>
 /// <typeparam name="TOutput">What the model maps a feature vector to: a Single (regression, binary) or a vector (multiclass).</typeparam>
 public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersBase<TOutput>, IValueMapper, IAutoClipNetModel, IDisposable, ISingleCanSaveOnnx,
-    ICalculateFeatureContribution, IFeatureContributionMapper
+    ICalculateFeatureContribution, IFeatureContributionMapper, IContinuableModel
 {
     [ThreadStatic]
     private static float[]? t_scratch;
@@ -193,6 +203,10 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
 
     /// <summary>The task's head: the network's raw outputs to the task's score.</summary>
     private protected ScoreHead Head => _head;
+
+    ScoreHead IContinuableModel.Head => _head;
+
+    NetworkDescription IContinuableModel.Network => _network;
 
     /// <summary>The layers of the first member: an ensemble's first member, a released network's equivalent layers, each layer in turn.</summary>
     private static IEnumerable<Layer> FirstMember(NetworkDescription network)

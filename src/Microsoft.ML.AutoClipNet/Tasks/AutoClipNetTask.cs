@@ -55,6 +55,15 @@ internal abstract class AutoClipNetTask
     /// <summary>The objective for these training rows (<paramref name="classCount"/> from a key label, else 0).</summary>
     public abstract Objective CreateObjective(TrainingSet train, int classCount, Recipe recipe);
 
+    /// <summary>
+    /// The objective for continuing a model whose head is <paramref name="start"/> (warm start): its network's outputs must keep
+    /// their meaning, so a task whose objective encodes the label with training statistics takes them from the head.
+    /// </summary>
+    public virtual Objective ContinueObjective(ScoreHead start, TrainingSet train, int classCount, Recipe recipe) => CreateObjective(train, classCount, recipe);
+
+    /// <summary>The head of a continued model (warm start): by default as for a new one.</summary>
+    public virtual ScoreHead ContinueHead(ScoreHead start, Objective objective, TrainingSet train, Recipe recipe, int outputs) => CreateHead(objective, train, recipe, outputs);
+
     /// <summary>Warnings about the training rows (a class with no rows, a single label).</summary>
     public virtual void CheckTrainingRows(TrainingSet train, int classCount, string labelColumn, ITrainingMonitor monitor)
     {

@@ -44,6 +44,23 @@ internal sealed class RegressionTask : AutoClipNetTask
         return new RegressionHead(regression.LabelMean, regression.LabelScale, minimum, maximum, outputs);
     }
 
+    /// <summary>Continuing a model: the label's standardization stays the model's (its network's outputs are in those units).</summary>
+    public override Objective ContinueObjective(ScoreHead start, TrainingSet train, int classCount, Recipe recipe)
+    {
+        var head = (RegressionHead)start;
+        return new RegressionObjective(head.LabelMean, head.LabelScale);
+    }
+
+    /// <summary>Continuing a model: its standardization, and a clamp range that covers both the model's and the new labels'.</summary>
+    public override ScoreHead ContinueHead(ScoreHead start, Objective objective, TrainingSet train, Recipe recipe, int outputs)
+    {
+        var head = (RegressionHead)start;
+        var (minimum, maximum) = recipe.ClampPredictions
+            ? (Math.Min(head.Minimum, train.Label.Min), Math.Max(head.Maximum, train.Label.Max))
+            : (float.NegativeInfinity, float.PositiveInfinity);
+        return new RegressionHead(head.LabelMean, head.LabelScale, minimum, maximum, outputs);
+    }
+
     // Head layout: float label mean; float label scale; from format 2.2: float minimum, float maximum prediction (±infinity when
     // predictions are not clamped); from format 2.5: float interval coverage (0: no interval), float interval half-width. Format 2.1
     // had no prediction range: its predictions are not clamped, as that version scored them.

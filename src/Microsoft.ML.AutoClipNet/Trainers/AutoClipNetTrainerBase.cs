@@ -1,4 +1,5 @@
 using System;
+using Microsoft.ML.AutoClip;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.AutoClipNet.Data;
@@ -44,10 +45,32 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
     private protected abstract TOptions Clone(TOptions options);
 
     /// <inheritdoc/>
-    public override TrainerInfo Info { get; } = new TrainerInfo(normalization: false, caching: false, supportValid: true);
+    public override TrainerInfo Info { get; } = new TrainerInfo(normalization: false, caching: false, supportIncrementalTrain: true, supportValid: true);
 
     /// <summary>Trains on <paramref name="trainData"/>, measuring validation loss on <paramref name="validationData"/> after every epoch (early stopping per the options).</summary>
     public TTransformer Fit(IDataView trainData, IDataView validationData) => TrainTransformer(trainData, validationData);
+
+    /// <summary>
+    /// Continues training <paramref name="modelParameters"/> (a model of this task, for example <c>transformer.Model</c> of an
+    /// earlier fit or of a loaded model) on <paramref name="trainData"/> for the options' epochs (warm start). The network
+    /// continues from its weights, with its own feature preprocessing (missing-value fills, feature scaling, encodings) and label
+    /// encoding, and AutoClip from its saved history when the model kept one (<see cref="AutoClipNetHistoryDetail.EveryStep"/>;
+    /// otherwise AutoClip starts a new history, as the log says). The optimizer's moments and the learning-rate schedule start
+    /// anew (a model does not store them); the calibration and the prediction interval are fitted again on the new hold-out.
+    /// Options that shape a new network (HiddenLayerSizes, EnsembleSize) must match the model's or be left unset.
+    /// </summary>
+    public TTransformer Fit(IDataView trainData, TModel modelParameters)
+    {
+        ArgumentNullException.ThrowIfNull(modelParameters);
+        return TrainTransformer(trainData, initPredictor: (IPredictor)modelParameters);
+    }
+
+    /// <summary>Continues training <paramref name="modelParameters"/> (see <see cref="Fit(IDataView, TModel)"/>), validating on <paramref name="validationData"/>.</summary>
+    public TTransformer Fit(IDataView trainData, IDataView validationData, TModel modelParameters)
+    {
+        ArgumentNullException.ThrowIfNull(modelParameters);
+        return TrainTransformer(trainData, validationData, (IPredictor)modelParameters);
+    }
 
     /// <summary>The task: its label, objective, recipe defaults and head (Tasks/).</summary>
     private protected abstract AutoClipNetTask Task { get; }
@@ -85,14 +108,22 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
         var task = Task;
         int seed = options.Seed ?? Host.Rand.Next();
 
+        // A warm start continues the model's network: its preprocessing decides whether NaN features are accepted.
+        var start = context.InitialPredictor is null ? null : Continuable(context.InitialPredictor);
+        bool missingFeatures = start is null ? options.MissingValues != AutoClipNetMissingValues.Error : start.Network.Layers.Any(l => l is MissingValuesLayer);
+
         // What the hold-out and the statistics need is known before the rows are read; the rest of the recipe depends on their number.
         var plan = Recipe.Plan(options);
         var source = new DataViewRowSource(Host, context.TrainingSet.Data, options.FeatureColumnName, options.LabelColumnName, task.Label,
-            options.DropNonFiniteRows, "training data", options.ExampleWeightColumnName, missingFeatures: options.MissingValues != AutoClipNetMissingValues.Error);
+            options.DropNonFiniteRows, "training data", options.ExampleWeightColumnName, missingFeatures);
+        if (start is not null)
+        {
+            CheckContinuable(start, source.FeatureCount, options, monitor);
+        }
         int classCount = source.ClassCount;
         var train = TrainingSet.Read(source,
             new TrainingSetOptions(options.MaxRowsInMemory, context.ValidationSet is null ? plan.ValidationFraction : 0, seed, classCount,
-                SampleQuantiles: plan.SampleQuantiles, KeepPositions: plan.MayBeEnsemble),
+                SampleQuantiles: plan.SampleQuantiles, KeepPositions: plan.MayBeEnsemble || start?.Network.EnsembleSize > 1),
             "training data");
         if (train.DroppedRows > 0)
         {
@@ -108,7 +139,7 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
             // The validation set's weights weigh the validation loss when it has the weight column (ML.NET's weight role is the training set's).
             string? validationWeights = options.ExampleWeightColumnName is { } weights && context.ValidationSet.Data.Schema.GetColumnOrNull(weights) is not null ? weights : null;
             var validationSource = new DataViewRowSource(Host, context.ValidationSet.Data, options.FeatureColumnName, options.LabelColumnName, task.Label,
-                options.DropNonFiniteRows, "validation data", validationWeights, missingFeatures: options.MissingValues != AutoClipNetMissingValues.Error);
+                options.DropNonFiniteRows, "validation data", validationWeights, missingFeatures);
             if (validationSource.FeatureCount != source.FeatureCount)
             {
                 throw new ArgumentOutOfRangeException("validationData", validationSource.FeatureCount,
@@ -125,10 +156,93 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
         ReportMissingValues(train, options, monitor);
 
         var recipe = Recipe.Resolve(options, task, train.TrainingRows);
+        if (start is not null)
+        {
+            recipe = recipe with { EnsembleSize = start.Network.EnsembleSize };
+        }
         channel.Info($"Recipe: {recipe}.");
-        using var objective = task.CreateObjective(train, classCount, recipe);
-        var result = Ensembles.Train(recipe, seed, train, validation, objective, () => task.CreateObjective(train, classCount, recipe), monitor, out var validations);
-        return CreateModel(result, task.CreateHead(objective, train, recipe, objective.OutputCount), validations, recipe, monitor);
+        Objective NewObjective() => start is null ? task.CreateObjective(train, classCount, recipe) : task.ContinueObjective(start.Head, train, classCount, recipe);
+        using var objective = NewObjective();
+        if (start is not null && start.Network.OutputSize != objective.OutputCount)
+        {
+            throw new ArgumentOutOfRangeException("trainData", classCount,
+                $"The model to continue was trained on {start.Network.OutputSize} classes; the label '{options.LabelColumnName}' of the data has {classCount}. Map the label with the model's MapValueToKey transformer.");
+        }
+        var clipState = start is null ? null : ResumedClipState(start, recipe, monitor);
+        var result = Ensembles.Train(recipe, seed, train, validation, objective, NewObjective, monitor, out var validations, start?.Network, clipState);
+        var head = start is null ? task.CreateHead(objective, train, recipe, objective.OutputCount) : task.ContinueHead(start.Head, objective, train, recipe, objective.OutputCount);
+        return CreateModel(result, head, validations, recipe, monitor);
+    }
+
+    /// <summary>The AutoClipNet model inside what ML.NET passes as the initial predictor (the binary trainer's is calibrated).</summary>
+    private static IContinuableModel Continuable(IPredictor predictor) => predictor switch
+    {
+        IContinuableModel model => model,
+        Calibrators.CalibratedModelParametersBase<AutoClipNetBinaryModelParameters, Calibrators.PlattCalibrator> calibrated => calibrated.SubModel,
+        _ => throw new ArgumentException($"AutoClipNet continues AutoClipNet models only, not {predictor.GetType().Name}.", "modelParameters"),
+    };
+
+    /// <summary>The model can continue on these rows with these options: the same features, a network that trains, options that agree with it.</summary>
+    private static void CheckContinuable(IContinuableModel start, int featureCount, TOptions options, ITrainingMonitor monitor)
+    {
+        var network = start.Network;
+        if (network.Layers.Any(l => l is Model.Legacy.Format11Layer))
+        {
+            throw new NotSupportedException("The model to continue was saved in format 1.1, whose network cannot be trained further. Train a new model.");
+        }
+        if (network.InputSize != featureCount)
+        {
+            throw new ArgumentOutOfRangeException("trainData", featureCount,
+                $"The model to continue was trained on {network.InputSize} features in '{options.FeatureColumnName}'; the data has {featureCount}. Featurize it with the model's pipeline.");
+        }
+        if (options.EnsembleSize is { } members && members != network.EnsembleSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options.EnsembleSize), members,
+                $"The model to continue is an ensemble of {network.EnsembleSize}; EnsembleSize asks for {members}. Leave it unset to continue the model's members.");
+        }
+        var first = Ensembles.Split(network)[0];
+        var hidden = first.Layers.OfType<DenseLayer>().SkipLast(1).Select(d => d.OutputSize).ToArray();
+        if (options.HiddenLayerSizes is { } sizes && !sizes.SequenceEqual(hidden))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options.HiddenLayerSizes), $"{{{string.Join(", ", sizes)}}}",
+                $"The model to continue has hidden layers {{{string.Join(", ", hidden)}}}; HiddenLayerSizes asks for {{{string.Join(", ", sizes)}}}. Leave it unset to continue the model's network.");
+        }
+        var unused = new List<string>();
+        if (options.FeatureScaling is not null) unused.Add(nameof(options.FeatureScaling));
+        if (options.EmbeddingFrequencies is not null) unused.Add(nameof(options.EmbeddingFrequencies));
+        if (options.PiecewiseLinearBins is not null) unused.Add(nameof(options.PiecewiseLinearBins));
+        if (options.Activation is not null) unused.Add(nameof(options.Activation));
+        if (unused.Count > 0)
+        {
+            monitor.Warning($"Continuing a model: its network keeps its own layers; {string.Join(", ", unused)} {(unused.Count == 1 ? "is" : "are")} not used.");
+        }
+    }
+
+    /// <summary>The model's AutoClip state when it kept one and the options clip the same way; otherwise null (a new history), said in the log.</summary>
+    private static AutoClipperState? ResumedClipState(IContinuableModel start, Recipe recipe, ITrainingMonitor monitor)
+    {
+        if (recipe.Clipping != AutoClipNetClipping.AutoClip)
+        {
+            return null;
+        }
+        var state = start.AutoClipState;
+        if (state is null)
+        {
+            monitor.Info("Continuing a model that kept no AutoClip state (HistoryDetail was not EveryStep): AutoClip starts a new history of gradient norms.");
+            return null;
+        }
+        var kept = state.Options;
+        var now = recipe.AutoClip;
+        if (kept.Percentile != now.Percentile || kept.HistoryWindow != now.HistoryWindow || kept.Scope != now.Scope || kept.WarmupSteps != now.WarmupSteps
+            || kept.NonFiniteGradients != now.NonFiniteGradients)
+        {
+            monitor.Warning($"Continuing a model whose AutoClip ran with {kept}; the options ask for {now}: AutoClip starts a new history of gradient norms.");
+            return null;
+        }
+        monitor.Info(string.Format(System.Globalization.CultureInfo.InvariantCulture,
+            "Continuing the model's AutoClip history: {0} gradient norms, threshold {1:G5}{2}.", state.RecordedSteps, state.Threshold,
+            start.Network.EnsembleSize > 1 ? " (the first member's, the one the model kept, for every member)" : ""));
+        return state;
     }
 
     /// <summary>Says which features had missing values in the training rows, and warns about a feature that never had a value.</summary>

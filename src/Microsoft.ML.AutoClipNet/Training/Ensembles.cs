@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.ML.AutoClip;
 using Microsoft.ML.AutoClipNet.Data;
 using Microsoft.ML.AutoClipNet.Network;
 
@@ -21,13 +22,20 @@ internal static class Ensembles
     /// quartiles come from the statistics' sample, released afterwards). With a hold-out, member k holds out the k-th of K
     /// slices of the rows; with an explicit validation set, or none, every member trains on every row.
     /// <paramref name="validations"/> gets, per member, its trained network and the rows it was validated on.
+    /// With a warm start, <paramref name="start"/> is the model's network, whose members continue training (the recipe's
+    /// EnsembleSize must be their number), and <paramref name="clipState"/> the AutoClip state every member continues from
+    /// (null: a new history).
     /// </summary>
     public static TrainingResult Train(Recipe recipe, int seed, TrainingSet train, TrainingSet? validation, Objective objective, Func<Objective> memberObjective,
-        ITrainingMonitor monitor, out (NetworkDescription Network, ValidationRows Rows)[] validations)
+        ITrainingMonitor monitor, out (NetworkDescription Network, ValidationRows Rows)[] validations, NetworkDescription? start = null, AutoClipperState? clipState = null)
     {
         int members = recipe.EnsembleSize;
-        var initial = new NetworkDescription[members];
-        for (int k = 0; k < members; k++)
+        var initial = start is null ? new NetworkDescription[members] : Split(start);
+        if (initial.Length != members)
+        {
+            throw new ArgumentException($"The network to continue has {initial.Length} members; the recipe says {members}.", nameof(start));
+        }
+        for (int k = 0; k < members && start is null; k++)
         {
             initial[k] = NetworkBuilder.Build(recipe, train.Features, objective.OutputCount, new Random(MemberSeed(seed, k)));
         }
@@ -41,7 +49,7 @@ internal static class Ensembles
             ITrainingMonitor memberMonitor = members == 1 ? monitor : new MemberMonitor(monitor, k, members, gate);
             // Each member its own objective (they keep LibTorch tensors, and members may train side by side).
             using var own = members == 1 ? null : memberObjective();
-            using var run = new TrainingRun(recipe, MemberSeed(seed, k), initial[k], own ?? objective, memberTrain, validation, memberMonitor);
+            using var run = new TrainingRun(recipe, MemberSeed(seed, k), initial[k], own ?? objective, memberTrain, validation, memberMonitor, clipState, continued: start is not null);
             TrainingResult trained;
             try
             {
@@ -87,6 +95,23 @@ internal static class Ensembles
         var prefix = members[0].Layers.Take(shared).ToArray();
         var rest = members.Select(m => new NetworkDescription(prefix[^1].OutputSize, m.Layers.Skip(shared).ToArray())).ToArray();
         return new NetworkDescription(members[0].InputSize, prefix.Append(new EnsembleLayer(rest)).ToArray());
+    }
+
+    /// <summary>The member networks of a model's network (the inverse of <see cref="Combine"/>): the shared prefix before each member's layers.</summary>
+    public static NetworkDescription[] Split(NetworkDescription network)
+    {
+        var layers = network.Layers;
+        int at = layers.ToList().FindIndex(l => l is EnsembleLayer);
+        if (at < 0)
+        {
+            return new[] { network };
+        }
+        if (at != layers.Count - 1)
+        {
+            throw new NotSupportedException("This network's ensemble is not its last layer; it cannot be trained further.");
+        }
+        var prefix = layers.Take(at).ToArray();
+        return ((EnsembleLayer)layers[at]).Members.Select(m => new NetworkDescription(network.InputSize, prefix.Concat(m.Layers).ToArray())).ToArray();
     }
 
     /// <summary>Whether two fixed layers that can lead a network are the same (their values, bit for bit).</summary>

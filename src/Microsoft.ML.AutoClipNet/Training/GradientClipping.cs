@@ -20,12 +20,13 @@ internal sealed class GradientClipping
     private readonly Func<double, double> _fixedThreshold;
     private long _steps;
 
-    public GradientClipping(AutoClipNetClipping mode, AutoClipOptions autoClip, double fixedNorm)
+    /// <summary>Clipping as <paramref name="mode"/> says; AutoClip continues from <paramref name="resume"/> when given (a warm start), else starts a new history.</summary>
+    public GradientClipping(AutoClipNetClipping mode, AutoClipOptions autoClip, double fixedNorm, AutoClipperState? resume = null)
     {
         _mode = mode;
         _fixedNorm = fixedNorm;
         _policy = autoClip.NonFiniteGradients;
-        _clipper = mode == AutoClipNetClipping.AutoClip ? new AutoClipper(autoClip) : null;
+        _clipper = mode != AutoClipNetClipping.AutoClip ? null : resume is not null ? new AutoClipper(resume) : new AutoClipper(autoClip);
         _fixedThreshold = _ => _fixedNorm;
     }
 

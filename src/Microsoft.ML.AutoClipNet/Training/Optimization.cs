@@ -26,14 +26,14 @@ internal sealed class Optimization : IDisposable
     private Tensor? _previousWeights;
     private Tensor? _previousGradient;
 
-    public Optimization(Recipe recipe, TrainingModule module, TrainingStep step, ITrainingMonitor monitor)
+    public Optimization(Recipe recipe, TrainingModule module, TrainingStep step, ITrainingMonitor monitor, AutoClipperState? resume = null)
     {
         _recipe = recipe;
         _module = module;
         _step = step;
         _monitor = monitor;
         _optimizer = FlatOptimizer.Create(recipe.Optimizer, module, recipe.Momentum, recipe.AdamBeta2);
-        _clipping = new GradientClipping(recipe.Clipping, recipe.AutoClip, recipe.FixedClipNorm);
+        _clipping = new GradientClipping(recipe.Clipping, recipe.AutoClip, recipe.FixedClipNorm, resume);
         _steps = new HistoryRecorder<AutoClipNetTrainingStep>(recipe.HistoryDetail);
         _diagnostics = new HistoryRecorder<AutoClipNetDiagnostic>(recipe.HistoryDetail);
     }

@@ -48,6 +48,7 @@ internal sealed class TrainingRun : IDisposable
     private readonly BatchFeeder _feeder;
     private readonly Validator _validator;
     private readonly List<AutoClipNetEpoch> _epochs = new();
+    private readonly bool _continued;
 
     /// <param name="recipe">Every value the run reads.</param>
     /// <param name="seed">The member's seed: the shuffling (the initial network was made with it too).</param>
@@ -56,8 +57,13 @@ internal sealed class TrainingRun : IDisposable
     /// <param name="train">The training rows (for an ensemble's member, its own view of them).</param>
     /// <param name="validation">An explicit validation set, or null for the training set's held-out rows.</param>
     /// <param name="monitor">Progress and cancellation.</param>
-    public TrainingRun(Recipe recipe, int seed, NetworkDescription initial, Objective objective, TrainingSet train, TrainingSet? validation, ITrainingMonitor monitor)
+    /// <param name="clipState">AutoClip's state to continue from (warm start), or null for a new history.</param>
+    /// <param name="continued">Whether <paramref name="initial"/> is a trained model being continued (warm start): then it is
+    /// validated first, as epoch 0, and kept if no epoch does better on the validation rows.</param>
+    public TrainingRun(Recipe recipe, int seed, NetworkDescription initial, Objective objective, TrainingSet train, TrainingSet? validation, ITrainingMonitor monitor,
+        AutoClipperState? clipState = null, bool continued = false)
     {
+        _continued = continued;
         if (initial.OutputSize != objective.OutputCount)
         {
             throw new ArgumentException($"The network has {initial.OutputSize} outputs; the objective needs {objective.OutputCount}.");
@@ -70,7 +76,7 @@ internal sealed class TrainingRun : IDisposable
         _initial = initial;
         _module = new TrainingModule(initial);
         _step = new TrainingStep(_module, objective, recipe.BatchSize);
-        _optimization = new Optimization(recipe, _module, _step, monitor);
+        _optimization = new Optimization(recipe, _module, _step, monitor, clipState);
         _feeder = new BatchFeeder(train, objective, recipe, seed);
         _validator = new Validator(new ValidationRows(train, validation), objective, _module, train.FeatureCount);
     }
@@ -96,6 +102,18 @@ internal sealed class TrainingRun : IDisposable
         bool byError = recipe.EpochSelection == AutoClipNetEpochSelection.ValidationError;
         try
         {
+            if (_continued && HasValidation)
+            {
+                // The model being continued is the candidate to beat: epoch 0.
+                var (startLoss, startError) = _validator.Run(_monitor);
+                bestScore = byError ? startError : startLoss;
+                best = empty_like(_module.Values).DetachFromDisposeScope();
+                using (var noGrad = no_grad())
+                {
+                    best.copy_(_module.Values);
+                }
+                _monitor.Info(string.Format(CultureInfo.InvariantCulture, "The model continued (epoch 0): validation loss {0:G5}, error {1:G4}.", startLoss, startError));
+            }
             for (int epoch = 1; epoch <= recipe.Epochs; epoch++)
             {
                 _optimization.StartEpoch(epoch);
