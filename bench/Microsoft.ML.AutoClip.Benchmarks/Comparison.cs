@@ -21,7 +21,11 @@ internal static class Comparison
     /// 1 when the row is classified right, else 0); for AutoClipNet, the floating-point work of its fit.
     /// </summary>
     public sealed record Result(string Data, DataTask Task, int TrainingRows, int Features, string Trainer, double FitSeconds, double Metric, double Secondary,
-        double[] Labels, double[] Scores, double FitFlops = double.NaN);
+        double[] Labels, double[] Scores, double FitFlops = double.NaN)
+    {
+        /// <summary>For a regression model with a prediction interval (AutoClipNet's default 90%): the share of held-out labels inside it; else NaN.</summary>
+        public double Coverage { get; init; } = double.NaN;
+    }
 
     /// <summary>The headline metric of rows <paramref name="rows"/> (a resample) of a result's held-out rows.</summary>
     public static double MetricOf(DataTask task, double[] labels, double[] scores, int[] rows)
@@ -213,11 +217,24 @@ internal static class Comparison
                 var (labels, scores) = RowScores(set.Task, scored);
                 double flops = name == AutoClipNet ? FitFlops(AutoClipNetTasks.ModelOf(model is TransformerChain<ITransformer> chain ? chain.LastTransformer : model)) : double.NaN;
                 (model as IDisposable)?.Dispose();
-                results.Add(new Result(set.Name, set.Task, rows, features, name, seconds, metric, secondary, labels, scores, flops));
+                results.Add(new Result(set.Name, set.Task, rows, features, name, seconds, metric, secondary, labels, scores, flops) { Coverage = Coverage(scored) });
                 Console.WriteLine($"{set.Name,-14} {name,-24} fit {seconds,7:F2} s  {MetricName(set.Task)} {metric,7:F4}  {SecondaryName(set.Task)} {secondary,10:F4}");
             }
         }
         return results;
+    }
+
+    /// <summary>The share of held-out labels inside [LowerBound, UpperBound], when the scored view has them.</summary>
+    private static double Coverage(IDataView scored)
+    {
+        if (scored.Schema.GetColumnOrNull("LowerBound") is null)
+        {
+            return double.NaN;
+        }
+        var labels = scored.GetColumn<float>("Label").ToArray();
+        var lower = scored.GetColumn<float>("LowerBound").ToArray();
+        var upper = scored.GetColumn<float>("UpperBound").ToArray();
+        return Enumerable.Range(0, labels.Length).Count(i => lower[i] <= labels[i] && labels[i] <= upper[i]) / (double)labels.Length;
     }
 
     /// <summary>Every held-out row's label and score (multiclass: whether the predicted class is the label).</summary>

@@ -93,7 +93,7 @@ internal static class BundledData
     /// ablation): 20% of the rows held out by TrainTestSplit with seed 1, the featurizer fitted on the training rows,
     /// both sides cached. <paramref name="rows"/> keeps only that many shuffled rows first (the quick modes).
     /// </summary>
-    public static (IDataView Train, IDataView Test) HeldOutSplit(MLContext ml, BundledDataSet set, int? rows = null)
+    public static (IDataView Train, IDataView Test) HeldOutSplit(MLContext ml, BundledDataSet set, int? rows = null, bool keepMissing = false)
     {
         var raw = Load(ml, set);
         if (rows is int n)
@@ -101,7 +101,7 @@ internal static class BundledData
             raw = ml.Data.TakeRows(ml.Data.ShuffleRows(raw, seed: 1), n);
         }
         var split = ml.Data.TrainTestSplit(ml.Data.Cache(raw), testFraction: 0.2, seed: 1);
-        var featurizer = Featurizer(ml, set).Fit(split.TrainSet);
+        var featurizer = Featurizer(ml, set, keepMissing).Fit(split.TrainSet);
         return (ml.Data.Cache(featurizer.Transform(split.TrainSet)), ml.Data.Cache(featurizer.Transform(split.TestSet)));
     }
 

@@ -35,10 +35,15 @@ internal static class RepositoryChecks
     }
 
     /// <summary>Checks that README.md shows the snippet between <c>// &lt;quickstart&gt;</c> markers of <paramref name="program"/> (a path from the root).</summary>
-    public static string AssertReadmeShows(string program)
+    public static string AssertReadmeShows(string program, string marker = "quickstart")
     {
         string text = File.ReadAllText(Path.Combine(RepoRoot, program));
-        string snippet = Region(text, "// <quickstart>\n", "// </quickstart>");
+        string snippet = Region(text, $"// <{marker}>\n", $"// </{marker}>");
+        if (marker != "quickstart")
+        {
+            // A region inside a method: its lines lose the method's indentation in the README.
+            snippet = string.Join('\n', snippet.Split('\n').Select(line => line.StartsWith("    ", StringComparison.Ordinal) ? line[4..] : line)).TrimEnd(' ');
+        }
         string readme = File.ReadAllText(Path.Combine(RepoRoot, "README.md"));
         StringAssert.Contains(readme, "```csharp\n" + snippet + "```", $"README.md's code differs from {program}");
         return snippet;

@@ -41,6 +41,18 @@ Console.WriteLine($"AutoClipNet: R² {metrics.RSquared:F4}, RMSE {metrics.RootMe
 mlContext.Model.Save(model, data.Schema, modelPath);
 var loaded = new MLContext().Model.Load(modelPath, out DataViewSchema inputSchema);
 var engine = new MLContext().Model.CreatePredictionEngine<Diamond, PricePrediction>(loaded);
+
+// Explain one prediction: each feature's share of the predicted price, measured from a typical diamond of the training
+// rows (integrated gradients: the shares add up to the price minus the typical diamond's). The model also gives a 90%
+// prediction interval (LowerBound, UpperBound) beside every Score.
+IDataView scored = model.Transform(split.TestSet);
+var explained = mlContext.Transforms.CalculateFeatureContribution(model.LastTransformer, normalize: false).Fit(scored).Transform(scored);
+var first = mlContext.Data.CreateEnumerable<ExplainedPrice>(explained, reuseRowObject: false).First();
+VBuffer<ReadOnlyMemory<char>> slots = default;
+scored.Schema["Features"].GetSlotNames(ref slots);
+var names = slots.DenseValues().Select(n => n.ToString()).ToArray();
+Console.WriteLine($"Price {first.Price:F0}: predicted {first.Score:F0}, 90% interval {first.LowerBound:F0} to {first.UpperBound:F0}; " +
+    string.Join(", ", first.FeatureContributions.Select((c, j) => (c, j)).OrderByDescending(t => Math.Abs(t.c)).Take(3).Select(t => $"{names[t.j]} {t.c:+0;-0}")));
 // </quickstart>
 
 // The trainers ML.NET users would pick instead, on the same features (fit time: Fit of the whole pipeline).
@@ -111,12 +123,78 @@ plot.ShowLegend();
 plot.SavePng(picture, 1000, 550);
 Console.WriteLine($"Training dynamics drawn to {picture}.");
 
+FromLightGbm();
+
 if (reloadedMetrics.RootMeanSquaredError != metrics.RootMeanSquaredError)
 {
     Console.Error.WriteLine("The reloaded model does not predict as the trained one.");
     return 1;
 }
 return 0;
+
+// From LightGbm to AutoClipNet: the same pipeline, with missing values, example weights, explanations and an interval.
+static void FromLightGbm()
+{
+    // <fromlightgbm>
+    var mlContext = new MLContext(seed: 0);
+    // Fuel economy of 398 cars (data/cars.csv); 6 have no horsepower: they stay NaN, no ReplaceMissingValues step.
+    IDataView cars = mlContext.Data.LoadFromTextFile<Car>(Path.Combine(AppContext.BaseDirectory, "data", "cars.csv"),
+        new TextLoader.Options { Separators = new[] { ',' }, HasHeader = true, AllowQuoting = true, MissingRealsAsNaNs = true });
+    cars = mlContext.Data.FilterRowsByMissingValues(cars, "Mpg"); // 8 cars without a label
+    var split = mlContext.Data.TrainTestSplit(cars, testFraction: 0.2, seed: 1);
+
+    // The cars of the 1980s count twice (an example weight column, as every ML.NET trainer takes it).
+    var importance = Enumerable.Range(1970, 13).ToDictionary(year => $"{year}-01-01", year => year >= 1980 ? 2f : 1f);
+    var featurize = mlContext.Transforms.Conversion.MapValue("Importance", importance, "Year")
+        .Append(mlContext.Transforms.Categorical.OneHotEncoding(new[] { new InputOutputColumnPair("Origin"), new InputOutputColumnPair("ModelYear", "Year") }))
+        .Append(mlContext.Transforms.Concatenate("Features", "Cylinders", "Displacement", "Horsepower", "Weight", "Acceleration", "ModelYear", "Origin"));
+    var lightGbm = featurize.Append(mlContext.Regression.Trainers.LightGbm(labelColumnName: "Mpg", exampleWeightColumnName: "Importance")).Fit(split.TrainSet);
+    var autoClipNet = featurize.Append(mlContext.Regression.Trainers.AutoClipNet(labelColumnName: "Mpg", exampleWeightColumnName: "Importance")).Fit(split.TrainSet);
+
+    // Evaluated alike, and explained alike: CalculateFeatureContribution takes either model.
+    IDataView byLightGbm = lightGbm.Transform(split.TestSet), byAutoClipNet = autoClipNet.Transform(split.TestSet);
+    Console.WriteLine($"Cars: LightGbm R² {mlContext.Regression.Evaluate(byLightGbm, labelColumnName: "Mpg").RSquared:F3}, " +
+        $"AutoClipNet R² {mlContext.Regression.Evaluate(byAutoClipNet, labelColumnName: "Mpg").RSquared:F3}");
+    var lightGbmWhy = mlContext.Transforms.CalculateFeatureContribution(lightGbm.LastTransformer).Fit(byLightGbm).Transform(byLightGbm);
+    var autoClipNetWhy = mlContext.Transforms.CalculateFeatureContribution(autoClipNet.LastTransformer).Fit(byAutoClipNet).Transform(byAutoClipNet);
+
+    // The first held-out car without a horsepower: both predictions, AutoClipNet's 90% interval, each model's three largest contributions.
+    VBuffer<ReadOnlyMemory<char>> slots = default;
+    byAutoClipNet.Schema["Features"].GetSlotNames(ref slots);
+    var names = slots.DenseValues().Select(n => n.ToString()).ToArray();
+    var car = mlContext.Data.CreateEnumerable<ExplainedCar>(autoClipNetWhy, reuseRowObject: false).Select((c, row) => (c, row)).First(t => float.IsNaN(t.c.Horsepower));
+    var tree = mlContext.Data.CreateEnumerable<ExplainedCar>(lightGbmWhy, reuseRowObject: false, ignoreMissingColumns: true).ElementAt(car.row);
+    string Top(float[] contributions) => string.Join(", ", contributions.Select((c, j) => (c, j)).OrderByDescending(t => Math.Abs(t.c)).Take(3).Select(t => $"{names[t.j]} {t.c:+0.00;-0.00}"));
+    Console.WriteLine($"{car.c.Name} ({car.c.Mpg} mpg, horsepower missing): LightGbm {tree.Score:F1} ({Top(tree.FeatureContributions)}); " +
+        $"AutoClipNet {car.c.Score:F1}, 90% interval {car.c.LowerBound:F1} to {car.c.UpperBound:F1} ({Top(car.c.FeatureContributions)})");
+    // </fromlightgbm>
+}
+
+/// <summary>A row of data/cars.csv.</summary>
+public sealed class Car
+{
+    [LoadColumn(0)] public string Name { get; set; } = "";
+    [LoadColumn(1)] public float Mpg { get; set; }
+    [LoadColumn(2)] public float Cylinders { get; set; }
+    [LoadColumn(3)] public float Displacement { get; set; }
+    [LoadColumn(4)] public float Horsepower { get; set; }
+    [LoadColumn(5)] public float Weight { get; set; }
+    [LoadColumn(6)] public float Acceleration { get; set; }
+    [LoadColumn(7)] public string Year { get; set; } = "";
+    [LoadColumn(8)] public string Origin { get; set; } = "";
+}
+
+/// <summary>A car's prediction, interval (AutoClipNet's) and contributions (normalized as ML.NET does by default).</summary>
+public sealed class ExplainedCar
+{
+    public string Name { get; set; } = "";
+    public float Mpg { get; set; }
+    public float Horsepower { get; set; }
+    public float Score { get; set; }
+    public float LowerBound { get; set; }
+    public float UpperBound { get; set; }
+    public float[] FeatureContributions { get; set; } = Array.Empty<float>();
+}
 
 /// <summary>A row of data/diamonds.csv.</summary>
 public sealed class Diamond
@@ -131,6 +209,16 @@ public sealed class Diamond
     [LoadColumn(7)] public float X { get; set; }
     [LoadColumn(8)] public float Y { get; set; }
     [LoadColumn(9)] public float Z { get; set; }
+}
+
+/// <summary>A diamond's prediction, its interval and its features' contributions.</summary>
+public sealed class ExplainedPrice
+{
+    public float Price { get; set; }
+    public float Score { get; set; }
+    public float LowerBound { get; set; }
+    public float UpperBound { get; set; }
+    public float[] FeatureContributions { get; set; } = Array.Empty<float>();
 }
 
 /// <summary>The model's output.</summary>

@@ -4,6 +4,7 @@
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- lr-study   (docs/lr-study.md, docs/figures/lr-study-*.png)
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- ablation   (docs/ablation.md; --sets a,b and --variants x,y (or x|y) for a part, --output name for name.md, --resume)
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- resolution (docs/resolution.md: LightGbm with fewer bins where it leads)
+//   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- dropin     (docs/dropin.md: missing values, probabilities, intervals, warm starts, explanations)
 //
 // Add --quick for a fast smoke run that writes into the temp folder instead.
 using System;
@@ -36,9 +37,13 @@ if (args.Contains("resolution"))
 {
     Resolution.Run(docs, quick);
 }
-if (!args.Contains("dynamics") && !args.Contains("lr-study") && !args.Contains("ablation") && !args.Contains("resolution"))
+if (args.Contains("dropin"))
 {
-    Console.Error.WriteLine("usage: Microsoft.ML.AutoClip.Studies dynamics|lr-study|ablation|resolution [--quick]");
+    DropIn.Run(docs, quick);
+}
+if (!args.Contains("dynamics") && !args.Contains("lr-study") && !args.Contains("ablation") && !args.Contains("resolution") && !args.Contains("dropin"))
+{
+    Console.Error.WriteLine("usage: Microsoft.ML.AutoClip.Studies dynamics|lr-study|ablation|resolution|dropin [--quick]");
     return 2;
 }
 return 0;

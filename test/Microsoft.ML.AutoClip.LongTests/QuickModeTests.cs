@@ -43,8 +43,8 @@ public sealed class QuickModeTests
 
     [TestMethod]
     [Timeout(1_200_000, CooperativeCancellation = true)]
-    public void The_ablation_learning_rate_and_resolution_studies_run_in_their_quick_mode()
-        => RunBuilt("studies/Microsoft.ML.AutoClip.Studies", "ablation", "lr-study", "resolution", "--quick");
+    public void The_ablation_learning_rate_resolution_and_dropin_studies_run_in_their_quick_mode()
+        => RunBuilt("studies/Microsoft.ML.AutoClip.Studies", "ablation", "lr-study", "resolution", "dropin", "--quick");
 
     [TestMethod]
     [Timeout(1_200_000, CooperativeCancellation = true)]

@@ -55,7 +55,10 @@ public sealed class RecipeTests
             Invariant($"| `DropLastPartialBatch` | {real.DropLastPartialBatch.ToString().ToLowerInvariant()} | {mlp.DropLastPartialBatch.ToString().ToLowerInvariant()} |"),
             Invariant($"| `StandardizeLabel`, `ClampPredictions` (regression) | {real.StandardizeLabel.ToString().ToLowerInvariant()}, {real.ClampPredictions.ToString().ToLowerInvariant()} | {mlp.StandardizeLabel.ToString().ToLowerInvariant()}, {mlp.ClampPredictions.ToString().ToLowerInvariant()} |"),
             Invariant($"| `PositiveClassWeight`, `CalibrateProbabilities`, `LabelSmoothing` (binary) | {realBinary.PositiveClassWeight}, {realBinary.CalibrateProbabilities.ToString().ToLowerInvariant()}, {realBinary.LabelSmoothing} | |"),
-            Invariant($"| `LabelSmoothing` (multiclass) | {realMulticlass.LabelSmoothing} | {mlpMulticlass.LabelSmoothing} |"),
+            Invariant($"| `CalibrateProbabilities`, `LabelSmoothing` (multiclass) | {realMulticlass.CalibrateProbabilities.ToString().ToLowerInvariant()}, {realMulticlass.LabelSmoothing} | {mlpMulticlass.CalibrateProbabilities.ToString().ToLowerInvariant()}, {mlpMulticlass.LabelSmoothing} |"),
+            Invariant($"| `MissingValues` | `{new AutoClipNetTrainer.Options().MissingValues}` | same |"),
+            Invariant($"| `PredictionIntervalCoverage` (regression) | {new AutoClipNetTrainer.Options().PredictionIntervalCoverage} | {new AutoClipNetTrainer.Options { Architecture = AutoClipNetArchitecture.Mlp }.PredictionIntervalCoverage} |"),
+            "| `ExampleWeightColumnName` | none |",
             Invariant($"| `MaxRowsInMemory`, `ShufflePoolSize` | {AutoClipNetDefaults.MaxRowsInMemory:N0}, {real.ShufflePoolSize:N0} |"),
         };
         foreach (string row in rows)

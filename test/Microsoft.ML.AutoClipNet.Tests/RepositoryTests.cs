@@ -24,6 +24,19 @@ public sealed class RepositoryTests
     }
 
     [TestMethod]
+    public void The_READMEs_LightGbm_section_is_the_code_the_QuickStart_example_runs()
+    {
+        string snippet = RepositoryChecks.AssertReadmeShows(Path.Combine("examples", "QuickStart", "Program.cs"), "fromlightgbm");
+        StringAssert.Contains(snippet, "MissingRealsAsNaNs = true");
+        StringAssert.Contains(snippet, "mlContext.Regression.Trainers.LightGbm(labelColumnName: \"Mpg\", exampleWeightColumnName: \"Importance\")");
+        StringAssert.Contains(snippet, "mlContext.Regression.Trainers.AutoClipNet(labelColumnName: \"Mpg\", exampleWeightColumnName: \"Importance\")");
+        StringAssert.Contains(snippet, "mlContext.Transforms.CalculateFeatureContribution(autoClipNet.LastTransformer)");
+        StringAssert.Contains(snippet, "LowerBound");
+        Assert.IsFalse(snippet.Contains("ReplaceMissingValues(", StringComparison.Ordinal), "the NaN go into the model");
+        StringAssert.Contains(RepositoryChecks.AssertReadmeShows(Path.Combine("examples", "QuickStart", "Program.cs")), "CalculateFeatureContribution(", "the quick start explains a prediction");
+    }
+
+    [TestMethod]
     public void The_README_classification_example_is_the_code_the_Classification_example_runs()
     {
         string snippet = RepositoryChecks.AssertReadmeShows(Path.Combine("examples", "Classification", "Program.cs"));

@@ -277,7 +277,8 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     /// The row feature contributions are measured from: each feature's training center (the median with the default robust
     /// scaling, the mean with standard scaling: the value a missing feature is filled with), or 0 for a network without a
     /// feature transform. A row's contributions add up to its score minus this row's score (see
-    /// <see cref="ContributionBaselineScore"/>), up to 1e-4 of the network's output scale.
+    /// <see cref="ContributionBaselineScore"/>): each network's (an ensemble's member's) within 1e-4 of max(1, its own output
+    /// difference) in its output units, unless 512 quadrature points are not enough (kinked activations such as SELU's slow it).
     /// </summary>
     public IReadOnlyList<float> ContributionBaseline => Baseline();
 
