@@ -46,6 +46,12 @@ public sealed class PredictionIntervalTests
         // Too few rows to bound a 90% interval: ⌈(5 + 1)·0.9⌉ = 6 > 5.
         Assert.AreEqual(float.PositiveInfinity, ConformalInterval.HalfWidth(residuals.AsSpan(0, 5), default, 0.9));
         Assert.AreEqual(float.PositiveInfinity, ConformalInterval.HalfWidth(ReadOnlySpan<float>.Empty, default, 0.9));
+        // The fewest rows that bound it, as the trainer's warning says: 9 for 90% (⌈10·0.9⌉ = 9), 4 for 80%, 19 for 95%.
+        Assert.AreEqual(9, ConformalInterval.RowsNeeded(0.9));
+        Assert.AreEqual(4, ConformalInterval.RowsNeeded(0.8));
+        Assert.AreEqual(19, ConformalInterval.RowsNeeded(0.95));
+        Assert.AreEqual(residuals.Take(9).Max(), ConformalInterval.HalfWidth(residuals.AsSpan(0, 9), default, 0.9), "9 rows: the 9th smallest");
+        Assert.AreEqual(float.PositiveInfinity, ConformalInterval.HalfWidth(residuals.AsSpan(0, 8), default, 0.9));
     }
 
     [TestMethod]
@@ -126,6 +132,21 @@ public sealed class PredictionIntervalTests
         var ml = new MLContext(seed: 0);
         var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options { PredictionIntervalCoverage = coverage }));
         StringAssert.Contains(e.Message, "PredictionIntervalCoverage");
+    }
+
+    [TestMethod]
+    public void An_ensembles_explicit_validation_rows_count_once()
+    {
+        // Four members all validated on the same 6 rows: 6 rows, not 24, so a 90% interval (9 rows needed) is unbounded; the
+        // calibration rows are the ensemble's mean output, not each member's.
+        var ml = new MLContext(seed: 0);
+        var train = ml.Data.LoadFromEnumerable(TestData.SyntheticRows(300, seed: 2));
+        var validation = ml.Data.LoadFromEnumerable(TestData.SyntheticRows(6, seed: 3));
+        var model = ml.Regression.Trainers.AutoClipNet(TestOptions.Quick(new AutoClipNetTrainer.Options { EnsembleSize = 4 }, epochs: 2)).Fit(train, validation);
+        Assert.AreEqual(float.PositiveInfinity, model.Model.PredictionInterval!.Value.HalfWidth);
+        var enough = ml.Data.LoadFromEnumerable(TestData.SyntheticRows(40, seed: 3));
+        var bounded = ml.Regression.Trainers.AutoClipNet(TestOptions.Quick(new AutoClipNetTrainer.Options { EnsembleSize = 4 }, epochs: 2)).Fit(train, enough);
+        Assert.IsTrue(float.IsFinite(bounded.Model.PredictionInterval!.Value.HalfWidth));
     }
 
     [TestMethod]

@@ -54,4 +54,7 @@ internal interface IRowSource
     /// (rows with a missing or non-finite value, when the caller asked to skip them).
     /// </summary>
     long ForEachRow(RowAction action);
+
+    /// <summary>Rows the last pass skipped because their weight was 0 (they are not counted as dropped).</summary>
+    long ZeroWeightRows => 0;
 }

@@ -302,6 +302,7 @@ internal sealed class TrainingSet
             throw new InvalidOperationException(
                 DroppedRows > 0 ? $"Every one of the {DroppedRows} rows of the {dataName} has a missing, NaN or infinite value, so no row is left to train on."
                 : ValidationRows > 0 ? $"Every one of the {ValidationRows} rows of the {dataName} was held out for validation; lower ValidationFraction or give more rows."
+                : _source.ZeroWeightRows > 0 ? $"Every one of the {_source.ZeroWeightRows} rows of the {dataName} has weight 0 in the example weight column, so no row is left to train on."
                 : $"The {dataName} has no rows.");
         }
         if (packing)

@@ -105,6 +105,8 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     private ScoreHead _head = null!;
     private IReadOnlyList<AutoClipNetLayer>? _layers;
     private VectorDataViewType _inputType = null!;
+    private readonly object _explainerGate = new();
+    private Training.IntegratedGradients? _explainer;
 
     private protected AutoClipNetModelParametersBase(IHostEnvironment env, string registrationName, NetworkDescription network, ScoreHead head,
         AutoClipperState? autoClipState, IReadOnlyList<AutoClipNetTrainingHistory> histories)
@@ -274,9 +276,9 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     // Feature contributions (mlContext.Transforms.CalculateFeatureContribution): integrated gradients from a baseline row.
 
     /// <summary>
-    /// The row feature contributions are measured from: each feature's training center (the median with the default robust
-    /// scaling, the mean with standard scaling: the value a missing feature is filled with), or 0 for a network without a
-    /// feature transform. A row's contributions add up to its score minus this row's score (see
+    /// The row feature contributions are measured from: each feature's training center, the value a missing feature is filled
+    /// with (the median with the default robust scaling, the mean otherwise); for a network without a missing-values layer, the
+    /// feature transform's center, or 0 without one. A row's contributions add up to its score minus this row's score (see
     /// <see cref="ContributionBaselineScore"/>): each network's (an ensemble's member's) within 1e-4 of max(1, its own output
     /// difference) in its output units, unless 512 quadrature points are not enough (kinked activations such as SELU's slow it).
     /// </summary>
@@ -296,7 +298,10 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
         return new float[FeatureCount];
     }
 
-    /// <summary>The score the contributions are measured from: what the model predicts for <see cref="ContributionBaseline"/> (for the multiclass model, per class, before the softmax).</summary>
+    /// <summary>
+    /// The score the contributions are measured from: the model's score for <see cref="ContributionBaseline"/>, before a
+    /// regression's clamp to the training labels' range and before the multiclass softmax (there: per class, the scaled logits).
+    /// </summary>
     public float[] ContributionBaselineScore()
     {
         return ContributionScores(Baseline());
@@ -339,8 +344,6 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
         {
             throw new NotSupportedException("This model was saved in format 1.1, whose network cannot be explained. Train it again to explain its predictions.");
         }
-        var explainer = new Lazy<Training.IntegratedGradients>(() => new Training.IntegratedGradients(_network, Baseline()));
-        var gate = new object();
         int f = FeatureCount;
         float scale = ContributionScale;
         ValueMapper<VBuffer<float>, VBuffer<float>> map = (in VBuffer<float> features, ref VBuffer<float> contributions) =>
@@ -350,9 +353,11 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
             var row = new float[f];
             features.CopyTo(row);
             var values = new float[f];
-            lock (gate)
+            // One explainer per model (its LibTorch buffers are freed with the model), one row at a time.
+            lock (_explainerGate)
             {
-                explainer.Value.Explain(row, ExplainedOutput(outputs), values);
+                _explainer ??= new Training.IntegratedGradients(_network, Baseline());
+                _explainer.Explain(row, ExplainedOutput(outputs), values);
             }
             var editor = VBufferEditor.Create(ref contributions, f);
             for (int j = 0; j < f; j++)
@@ -381,7 +386,15 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     /// <summary>Creates a LibTorch scorer of the network's raw outputs for batches of up to <paramref name="capacity"/> rows.</summary>
     internal IBatchScorer CreateBatchScorer(int capacity) => _network.CreateBatchScorer(capacity);
 
-    void IDisposable.Dispose() => _network.Dispose();
+    void IDisposable.Dispose()
+    {
+        lock (_explainerGate)
+        {
+            _explainer?.Dispose();
+            _explainer = null;
+        }
+        _network.Dispose();
+    }
 
     // ---------------------------------------------------------------------------------------------
     // Persistence inside ML.NET's model zip (layout: see ModelFormat).

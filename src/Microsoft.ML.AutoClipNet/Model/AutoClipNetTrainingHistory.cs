@@ -93,7 +93,10 @@ public sealed class AutoClipNetTrainingHistory
     /// <summary>Steps skipped for a non-finite gradient, counted exactly.</summary>
     public long SkippedStepCount { get; }
 
-    /// <summary>The epoch whose weights the model holds (the best validation loss, or the last epoch without validation).</summary>
+    /// <summary>
+    /// The epoch whose weights the model holds (the best by validation, or the last epoch without validation); 0 when a
+    /// continued model (warm start) kept the weights it started from because no epoch did better on the validation rows.
+    /// </summary>
     public int BestEpoch { get; }
 
     /// <summary>Rows trained on.</summary>

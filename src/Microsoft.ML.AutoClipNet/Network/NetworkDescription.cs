@@ -113,6 +113,19 @@ internal sealed class NetworkDescription : IDisposable
         }
     }
 
+    /// <summary>A copy that shares nothing with this network (its layers' LibTorch tensors included): written and read back.</summary>
+    public NetworkDescription Copy()
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            Write(writer);
+        }
+        stream.Position = 0;
+        using var reader = new BinaryReader(stream);
+        return Read(reader);
+    }
+
     /// <summary>Reads what <see cref="Write"/> wrote, every kind through <see cref="LayerRegistry"/>; an ensemble's members (<paramref name="insideEnsemble"/>) hold no ensemble.</summary>
     public static NetworkDescription Read(BinaryReader reader, bool insideEnsemble = false)
     {

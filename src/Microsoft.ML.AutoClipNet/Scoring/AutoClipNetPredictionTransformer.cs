@@ -37,7 +37,8 @@ public sealed class AutoClipNetPredictionTransformer : SingleFeaturePredictionTr
     }
 
     /// <summary>
-    /// Adds the <c>Score</c> column to <paramref name="input"/>. Rows are read ahead in batches of
+    /// Adds the <c>Score</c> column to <paramref name="input"/> (and <c>LowerBound</c> and <c>UpperBound</c> when the model has a
+    /// prediction interval). Rows are read ahead in batches of
     /// 4096 (fewer for a network too wide for them: see the scorer's memory budget) and scored together; the other columns
     /// pass through unchanged.
     /// </summary>

@@ -61,6 +61,9 @@ internal abstract class AutoClipNetTask
     /// </summary>
     public virtual Objective ContinueObjective(ScoreHead start, TrainingSet train, int classCount, Recipe recipe) => CreateObjective(train, classCount, recipe);
 
+    /// <summary>Whether <paramref name="head"/> is this task's kind of head (a model of this task, which a warm start may continue).</summary>
+    public abstract bool OwnsHead(ScoreHead head);
+
     /// <summary>The head of a continued model (warm start): by default as for a new one.</summary>
     public virtual ScoreHead ContinueHead(ScoreHead start, Objective objective, TrainingSet train, Recipe recipe, int outputs) => CreateHead(objective, train, recipe, outputs);
 

@@ -43,6 +43,8 @@ internal sealed class BinaryTask : AutoClipNetTask
         }
     }
 
+    public override bool OwnsHead(ScoreHead head) => head is BinaryHead;
+
     public override ScoreHead CreateHead(Objective objective, TrainingSet train, Recipe recipe, int outputs) => new BinaryHead(outputs);
 
     // Head layout: no fields (the calibrator is ML.NET's Platt calibrator, saved beside the model).

@@ -43,6 +43,8 @@ internal sealed class MulticlassTask : AutoClipNetTask
         }
     }
 
+    public override bool OwnsHead(ScoreHead head) => head is MulticlassHead;
+
     /// <summary>The head before calibration (slope 1); the trainer fits the slope on the validation rows (<see cref="TemperatureScaling"/>).</summary>
     public override ScoreHead CreateHead(Objective objective, TrainingSet train, Recipe recipe, int outputs) => new MulticlassHead(outputs, outputs);
 

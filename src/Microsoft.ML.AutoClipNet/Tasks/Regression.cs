@@ -44,6 +44,8 @@ internal sealed class RegressionTask : AutoClipNetTask
         return new RegressionHead(regression.LabelMean, regression.LabelScale, minimum, maximum, outputs);
     }
 
+    public override bool OwnsHead(ScoreHead head) => head is RegressionHead;
+
     /// <summary>Continuing a model: the label's standardization stays the model's (its network's outputs are in those units).</summary>
     public override Objective ContinueObjective(ScoreHead start, TrainingSet train, int classCount, Recipe recipe)
     {
@@ -202,6 +204,17 @@ internal sealed class RegressionObjective : Objective
 /// </summary>
 internal static class ConformalInterval
 {
+    /// <summary>The fewest equally weighted rows that bound an interval of this coverage: the smallest n with (n + 1)·c ≤ n, as <see cref="HalfWidth"/> tests it.</summary>
+    public static int RowsNeeded(double coverage)
+    {
+        int n = 1;
+        while (coverage * (n + 1.0) * (1 - 1e-12) > n)
+        {
+            n++;
+        }
+        return n;
+    }
+
     public static float HalfWidth(ReadOnlySpan<float> residuals, ReadOnlySpan<float> weights, double coverage)
     {
         if (!(coverage > 0 && coverage < 1))

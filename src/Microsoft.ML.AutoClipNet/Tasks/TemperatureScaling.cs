@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using Microsoft.ML.AutoClipNet.Network;
 using Microsoft.ML.AutoClipNet.Training;
 
@@ -21,7 +22,8 @@ internal static class TemperatureScaling
     /// <summary>
     /// The outputs, labels and weights the slope is fitted on: each network's outputs on its own validation rows (an ensemble's
     /// member on the rows it held out, so every output is out of fold), at most <paramref name="maxRows"/> rows in all, shared
-    /// among the networks in order. Weights are rescaled to mean 1 (all 1 without example weights).
+    /// among the networks in order; with an explicit validation set, which every member saw, the members' mean output on each of
+    /// its rows (the ensemble's). Weights are rescaled to mean 1 (all 1 without example weights).
     /// </summary>
     public static CalibrationRows OutOfFold(IReadOnlyList<(NetworkDescription Network, ValidationRows Rows)> sets, int maxRows)
     {
@@ -29,7 +31,35 @@ internal static class TemperatureScaling
         var labels = new List<float>();
         var weights = new List<float>();
         int classes = sets[0].Network.OutputSize;
-        for (int i = 0; i < sets.Count; i++)
+        if (sets.Count > 1 && sets[0].Rows.IsExplicit)
+        {
+            // An explicit validation set: every member was validated on the same rows, none of them trained on. Their mean output
+            // is the ensemble's (as the model averages), each row counted once.
+            float[]? total = null;
+            float[] sharedLabels = Array.Empty<float>();
+            float[]? sharedWeights = null;
+            foreach (var (network, rows) in sets)
+            {
+                var (memberOutputs, memberLabels, memberWeights) = rows.Score(network, maxRows);
+                if (total is null)
+                {
+                    total = memberOutputs;
+                    (sharedLabels, sharedWeights) = (memberLabels, memberWeights);
+                }
+                else
+                {
+                    for (int j = 0; j < total.Length; j++)
+                    {
+                        total[j] += memberOutputs[j];
+                    }
+                }
+            }
+            float inverse = 1f / sets.Count;
+            outputs.AddRange(total!.Select(v => v * inverse));
+            labels.AddRange(sharedLabels);
+            weights.AddRange(sharedWeights ?? Enumerable.Repeat(1f, sharedLabels.Length).ToArray());
+        }
+        for (int i = 0; i < sets.Count && !(sets.Count > 1 && sets[0].Rows.IsExplicit); i++)
         {
             int share = (maxRows - labels.Count) / (sets.Count - i);
             var (rowOutputs, rowLabels, rowWeights) = sets[i].Rows.Score(sets[i].Network, share);

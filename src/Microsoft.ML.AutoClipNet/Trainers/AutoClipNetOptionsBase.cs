@@ -70,7 +70,8 @@ public abstract class AutoClipNetOptionsBase
     /// validation loss and error that pick the best epoch, in the probability calibration, and in the label's mean and scale
     /// (regression). The feature scaling's statistics (medians, quartiles, quantile bins) are the rows', unweighted, as tree
     /// trainers' bins are. A row of weight 0 is skipped entirely; a negative, NaN or infinite weight is an error naming the
-    /// row (NaN and infinity skip the row under <see cref="DropNonFiniteRows"/>).
+    /// row (NaN and infinity skip the row under <see cref="DropNonFiniteRows"/>). ML.NET requires a validation set given to
+    /// Fit to have the weight column too; its weights weigh the validation loss.
     /// </summary>
     public string? ExampleWeightColumnName;
 

@@ -112,7 +112,7 @@ public sealed class AutoClipNetTrainer : AutoClipNetTrainerBase<AutoClipNetTrain
             monitor.Warning(string.Format(CultureInfo.InvariantCulture,
                 "The {0:P0} prediction interval is unbounded (LowerBound −∞, UpperBound +∞): {1} held-out rows are too few to bound it " +
                 "(at least {2} are needed). Give a larger validation set, or set PredictionIntervalCoverage lower or to null.",
-                coverage, n, (int)Math.Ceiling(coverage / (1 - coverage))));
+                coverage, n, ConformalInterval.RowsNeeded(coverage)));
         }
         else
         {

@@ -118,7 +118,12 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
             options.DropNonFiniteRows, "training data", options.ExampleWeightColumnName, missingFeatures);
         if (start is not null)
         {
-            CheckContinuable(start, source.FeatureCount, options, monitor);
+            CheckContinuable(start, task, source.FeatureCount, options, monitor);
+            if (context.ValidationSet is null)
+            {
+                monitor.Warning("Continuing a model with a hold-out of the training data: if the model trained on these rows, the hold-out holds rows it has " +
+                    "seen, which flatters it as epoch 0 and narrows the calibration and the interval. Give a validation set of new rows, or the first fit's Seed on the same data.");
+            }
         }
         int classCount = source.ClassCount;
         var train = TrainingSet.Read(source,
@@ -169,7 +174,9 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
                 $"The model to continue was trained on {start.Network.OutputSize} classes; the label '{options.LabelColumnName}' of the data has {classCount}. Map the label with the model's MapValueToKey transformer.");
         }
         var clipState = start is null ? null : ResumedClipState(start, recipe, monitor);
-        var result = Ensembles.Train(recipe, seed, train, validation, objective, NewObjective, monitor, out var validations, start?.Network, clipState);
+        // The model continued keeps its own layers: training works on a copy (what a later step frees is not the caller's).
+        using var startNetwork = start?.Network.Copy();
+        var result = Ensembles.Train(recipe, seed, train, validation, objective, NewObjective, monitor, out var validations, startNetwork, clipState);
         var head = start is null ? task.CreateHead(objective, train, recipe, objective.OutputCount) : task.ContinueHead(start.Head, objective, train, recipe, objective.OutputCount);
         return CreateModel(result, head, validations, recipe, monitor);
     }
@@ -183,9 +190,13 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
     };
 
     /// <summary>The model can continue on these rows with these options: the same features, a network that trains, options that agree with it.</summary>
-    private static void CheckContinuable(IContinuableModel start, int featureCount, TOptions options, ITrainingMonitor monitor)
+    private static void CheckContinuable(IContinuableModel start, AutoClipNetTask task, int featureCount, TOptions options, ITrainingMonitor monitor)
     {
         var network = start.Network;
+        if (!task.OwnsHead(start.Head))
+        {
+            throw new ArgumentException($"The model to continue is not a {task.Name} model; a {task.Name} trainer continues {task.Name} models only.", "modelParameters");
+        }
         if (network.Layers.Any(l => l is Model.Legacy.Format11Layer))
         {
             throw new NotSupportedException("The model to continue was saved in format 1.1, whose network cannot be trained further. Train a new model.");

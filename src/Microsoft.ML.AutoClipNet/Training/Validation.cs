@@ -22,6 +22,9 @@ internal sealed class ValidationRows
 
     public long Count => _explicit?.TrainingRows ?? _train.ValidationRows;
 
+    /// <summary>Whether the rows are an explicit validation set (the same for every member of an ensemble), not the training set's hold-out.</summary>
+    public bool IsExplicit => _explicit is not null;
+
     /// <summary>Whether the rows carry example weights.</summary>
     public bool HasWeights => (_explicit ?? _train).HasWeights;
 

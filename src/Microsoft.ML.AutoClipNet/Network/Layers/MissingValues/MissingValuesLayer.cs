@@ -79,8 +79,9 @@ internal sealed class MissingValuesLayer : Layer
     public override Tensor Forward(Tensor input, Tensor? output)
     {
         var y = output ?? throw new ArgumentNullException(nameof(output));
-        using var contiguous = input.is_contiguous() && input.device_type == DeviceType.CPU && input.dtype == ScalarType.Float32 ? null : input.contiguous().to_type(ScalarType.Float32);
-        ForwardRows(contiguous ?? input, y, (int)input.shape[0], _fill, _indicated);
+        using var scope = NewDisposeScope(); // the contiguous copy and its conversion, when the input needs them
+        var contiguous = input.is_contiguous() && input.device_type == DeviceType.CPU && input.dtype == ScalarType.Float32 ? input : input.contiguous().to_type(ScalarType.Float32);
+        ForwardRows(contiguous, y, (int)input.shape[0], _fill, _indicated);
         return y;
     }
 
