@@ -224,7 +224,7 @@ internal static class Comparison
         return results;
     }
 
-    /// <summary>The share of held-out labels inside [LowerBound, UpperBound], when the scored view has them.</summary>
+    /// <summary>The share of held-out labels inside [LowerBound, UpperBound] when the scored view has them (+∞ for an unbounded interval: no hold-out to calibrate it), else NaN.</summary>
     private static double Coverage(IDataView scored)
     {
         if (scored.Schema.GetColumnOrNull("LowerBound") is null)
@@ -234,6 +234,10 @@ internal static class Comparison
         var labels = scored.GetColumn<float>("Label").ToArray();
         var lower = scored.GetColumn<float>("LowerBound").ToArray();
         var upper = scored.GetColumn<float>("UpperBound").ToArray();
+        if (upper.Length > 0 && float.IsPositiveInfinity(upper[0] - lower[0]))
+        {
+            return double.PositiveInfinity;
+        }
         return Enumerable.Range(0, labels.Length).Count(i => lower[i] <= labels[i] && labels[i] <= upper[i]) / (double)labels.Length;
     }
 

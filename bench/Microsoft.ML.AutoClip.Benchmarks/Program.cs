@@ -344,7 +344,7 @@ namespace Microsoft.ML.AutoClip.Benchmarks
                     var lightGbm = set.Single(r => r.Trainer == "LightGbm");
                     double limit = ours.FitFlops / matrixMultiplyRate;
                     var cells = trainers.Select(t => set.SingleOrDefault(r => r.Trainer == t) is { } r
-                        ? (r.Metric == best ? $"**{r.Metric:F4}**" : $"{r.Metric:F4}") + $" ({r.Secondary:G4}{(double.IsNaN(r.Coverage) ? "" : $"; 90% interval covers {r.Coverage:P0}")}), {r.FitSeconds:F1} s"
+                        ? (r.Metric == best ? $"**{r.Metric:F4}**" : $"{r.Metric:F4}") + $" ({r.Secondary:G4}{(double.IsNaN(r.Coverage) ? "" : double.IsPositiveInfinity(r.Coverage) ? "; interval unbounded: no hold-out" : $"; 90% interval covers {r.Coverage:P0}")}), {r.FitSeconds:F1} s"
                         : "");
                     string spread = seeds ? $" | {(mean == best ? $"**{mean:F4}**" : $"{mean:F4}")} ({runs.Min(r => r.Metric):F4}–{runs.Max(r => r.Metric):F4})" : "";
                     _body.AppendLine($"| {set.Key} | {ours.TrainingRows:N0} × {ours.Features} | " + string.Join(" | ", cells) + spread +
