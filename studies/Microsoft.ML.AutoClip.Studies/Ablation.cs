@@ -179,12 +179,7 @@ internal static class Ablation
             }
             if (missing.Contains("LightGbm"))
             {
-                Add(Measure(ml, set, "LightGbm", set.Task switch
-                {
-                    DataTask.Regression => ml.Regression.Trainers.LightGbm(),
-                    DataTask.Binary => ml.BinaryClassification.Trainers.LightGbm(),
-                    _ => ml.MulticlassClassification.Trainers.LightGbm(),
-                }, train, test));
+                Add(Measure(ml, set, "LightGbm", LightGbm(ml, set.Task), train, test));
             }
         }
         var names = sets.Select(s => s.Name).ToHashSet();
@@ -327,6 +322,14 @@ internal static class Ablation
     private static string Lower(DataTask task) => task.ToString().ToLowerInvariant();
 
     private static string Headline(DataTask task) => task switch { DataTask.Regression => "R²", DataTask.Binary => "AUC", _ => "micro accuracy" };
+
+    /// <summary>The task's LightGbm trainer with its defaults, the studies' yardstick.</summary>
+    internal static IEstimator<ITransformer> LightGbm(MLContext ml, DataTask task) => task switch
+    {
+        DataTask.Regression => ml.Regression.Trainers.LightGbm(),
+        DataTask.Binary => ml.BinaryClassification.Trainers.LightGbm(),
+        _ => ml.MulticlassClassification.Trainers.LightGbm(),
+    };
 
     private static string Secondary(DataTask task) => task switch { DataTask.Regression => "RMSE", _ => "log-loss" };
 }

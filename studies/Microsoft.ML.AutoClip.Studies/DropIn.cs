@@ -123,8 +123,8 @@ internal static class DropIn
                     nan ? nanTrain : meanTrain, nan ? nanTest : meanTest, "AutoClipNet, " + variant, seed, "missing", tsv)).ToList();
                 cells.Add(Summary(results.Select(r => r.Metric).ToList(), "F4"));
             }
-            cells.Add(Fit(ml, set, LightGbm(ml, set.Task), nanTrain, nanTest, "LightGbm, raw NaN", 0, "missing", tsv).Metric.ToString("F4", CultureInfo.InvariantCulture));
-            cells.Add(Fit(ml, set, LightGbm(ml, set.Task), meanTrain, meanTest, "LightGbm, replaced first", 0, "missing", tsv).Metric.ToString("F4", CultureInfo.InvariantCulture));
+            cells.Add(Fit(ml, set, Ablation.LightGbm(ml, set.Task), nanTrain, nanTest, "LightGbm, raw NaN", 0, "missing", tsv).Metric.ToString("F4", CultureInfo.InvariantCulture));
+            cells.Add(Fit(ml, set, Ablation.LightGbm(ml, set.Task), meanTrain, meanTest, "LightGbm, replaced first", 0, "missing", tsv).Metric.ToString("F4", CultureInfo.InvariantCulture));
             text.AppendLine($"| {name} ({missing} values) | {Metric(set.Task)} | " + string.Join(" | ", cells) + " |");
         }
         text.AppendLine();
@@ -141,13 +141,6 @@ internal static class DropIn
     }
 
     private static string Metric(DataTask task) => task switch { DataTask.Regression => "R²", DataTask.Binary => "AUC", _ => "accuracy" };
-
-    private static IEstimator<ITransformer> LightGbm(MLContext ml, DataTask task) => task switch
-    {
-        DataTask.Regression => ml.Regression.Trainers.LightGbm(),
-        DataTask.Binary => ml.BinaryClassification.Trainers.LightGbm(),
-        _ => ml.MulticlassClassification.Trainers.LightGbm(),
-    };
 
     // ---------------------------------------------------------------------------------------------
 
@@ -178,7 +171,7 @@ internal static class DropIn
                     train, test, variant, seed, "probabilities", tsv)).ToList();
                 cells.Add($"{Summary(results.Select(r => r.Metric).ToList(), "F4")} / {Summary(results.Select(r => r.Secondary).ToList(), "F4")}");
             }
-            var lightGbm = Fit(ml, set, LightGbm(ml, set.Task), train, test, "LightGbm", 0, "probabilities", tsv);
+            var lightGbm = Fit(ml, set, Ablation.LightGbm(ml, set.Task), train, test, "LightGbm", 0, "probabilities", tsv);
             cells.Add($"{lightGbm.Metric:F4} / {lightGbm.Secondary:F4}");
             text.AppendLine($"| {name} | " + string.Join(" | ", cells) + " |");
         }
@@ -201,7 +194,8 @@ internal static class DropIn
             var ml = new MLContext(seed: 0);
             var (train, test) = BundledData.HeldOutSplit(ml, set, quick ? 500 : null);
             var labels = test.GetColumn<float>("Label").ToArray();
-            double sd = Math.Sqrt(labels.Select(l => (double)l).Select(l => (l - labels.Average(x => (double)x)) * (l - labels.Average(x => (double)x))).Average());
+            double mean = labels.Average(x => (double)x);
+            double sd = Math.Sqrt(labels.Select(l => ((double)l - mean) * ((double)l - mean)).Average());
             var coverage = new List<double>();
             var widths = new List<double>();
             var r2 = new List<double>();
@@ -336,13 +330,15 @@ internal static class DropIn
             case AutoClipNetModelParameters regression:
                 explainer = ml.Transforms.CalculateFeatureContribution((AutoClipNetPredictionTransformer)(object)model, 10_000, 10_000, normalize: false).Fit(rows);
                 scale = regression.LabelStandardization.Scale;
-                baseline = features.Select(_ => (double)regression.ContributionBaselineScore()[0]).ToArray();
+                double regressionBaseline = regression.ContributionBaselineScore()[0];
+                baseline = features.Select(_ => regressionBaseline).ToArray();
                 scores = features.Select(f => (double)regression.ContributionScores(f)[0]).ToArray();
                 return (explainer, scale, baseline, scores, "regression score");
             case AutoClipNetBinaryModelParameters binary:
                 explainer = ml.Transforms.CalculateFeatureContribution(
                     (BinaryPredictionTransformer<CalibratedModelParametersBase<AutoClipNetBinaryModelParameters, PlattCalibrator>>)(object)model, 10_000, 10_000, normalize: false).Fit(rows);
-                baseline = features.Select(_ => (double)binary.ContributionBaselineScore()[0]).ToArray();
+                double binaryBaseline = binary.ContributionBaselineScore()[0];
+                baseline = features.Select(_ => binaryBaseline).ToArray();
                 scores = features.Select(f => (double)binary.ContributionScores(f)[0]).ToArray();
                 return (explainer, 1, baseline, scores, "logit");
             default:
