@@ -326,9 +326,22 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
     private protected virtual int ExplainedOutput(ReadOnlySpan<float> outputs) => 0;
 
     FeatureContributionCalculator ICalculateFeatureContribution.FeatureContributionCalculator
-        => _network.Layers.Any(l => l is Model.Legacy.Format11Layer)
-            ? throw new NotSupportedException("This model was saved in format 1.1, whose network cannot be explained. Train it again to explain its predictions.")
-            : new(this);
+    {
+        get
+        {
+            CheckExplainable();
+            return new(this);
+        }
+    }
+
+    /// <summary>Explanations need the layers' training steps, which the released format 1.1 network has not.</summary>
+    private void CheckExplainable()
+    {
+        if (_network.Layers.Any(l => l is Model.Legacy.Format11Layer))
+        {
+            throw new NotSupportedException("This model was saved in format 1.1, whose network cannot be explained. Train it again to explain its predictions.");
+        }
+    }
 
     ValueMapper<TSrc, VBuffer<float>> IFeatureContributionMapper.GetFeatureContributionMapper<TSrc, TDst>(int top, int bottom, bool normalize)
     {
@@ -340,10 +353,7 @@ public abstract class AutoClipNetModelParametersBase<TOutput> : ModelParametersB
         {
             throw new ArgumentOutOfRangeException(top < 0 ? nameof(top) : nameof(bottom), top < 0 ? top : bottom, "The numbers of contributions kept must be 0 or more.");
         }
-        if (_network.Layers.Any(l => l is Model.Legacy.Format11Layer))
-        {
-            throw new NotSupportedException("This model was saved in format 1.1, whose network cannot be explained. Train it again to explain its predictions.");
-        }
+        CheckExplainable(); // a reloaded contribution transformer asks for the mapper directly
         int f = FeatureCount;
         float scale = ContributionScale;
         ValueMapper<VBuffer<float>, VBuffer<float>> map = (in VBuffer<float> features, ref VBuffer<float> contributions) =>
