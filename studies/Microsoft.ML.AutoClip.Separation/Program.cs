@@ -4,6 +4,8 @@
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Separation -- study     the percentile sweep, docs/separation.md and its figures
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Separation -- study --quick   tiny sizes on the committed sample (CI)
 //   options of study: --seeds 1,2,3  --percentiles 10,100 (AutoClip only)  --steps N  --name report (docs/<report>.md)
+//                     --objectives mi,dc,wkm,chimera,snr (default mi; the quick mode runs all five)  --threads N (LibTorch's, default all cores)
+//                     --report-only (no training: the report from the runs the files hold)
 using System;
 using System.Globalization;
 using System.IO;
@@ -48,7 +50,7 @@ switch (command)
     {
         string corpus = Option("--corpus") ?? Path.Combine(root, "data", quick ? "speech-sample" : "speech");
         string docs = Option("--docs") ?? (quick ? Path.Combine(Path.GetTempPath(), "autoclip-separation-quick") : Path.Combine(root, "docs"));
-        return Study.Run(corpus, docs, quick, Option("--seeds"), Option("--percentiles"), Option("--steps"), Option("--name"));
+        return Study.Run(corpus, docs, quick, Option("--seeds"), Option("--percentiles"), Option("--steps"), Option("--name"), Option("--objectives"), Option("--threads"), args.Contains("--report-only"));
     }
     default:
         Console.Error.WriteLine($"Unknown command '{command}': corpus, sample or study.");

@@ -12,7 +12,7 @@ namespace Microsoft.ML.AutoClip.Separation;
 public sealed record Mixture(float[] Mix, float[] First, float[] Second);
 
 /// <summary>How the gradient is clipped in a run: AutoClip at a percentile (100: never clips), or another clipper.</summary>
-public sealed record Clipping(string Name, double? Percentile, string Key, Func<Separation.MaskNetwork, IGradientClipper>? Other = null,
+public sealed record Clipping(string Name, double? Percentile, string Key, Func<Separation.SeparationNetwork, IGradientClipper>? Other = null,
     AutoClipScope Scope = AutoClipScope.Global)
 {
     public override string ToString() => Name;
@@ -27,15 +27,15 @@ public sealed record Clipping(string Name, double? Percentile, string Key, Func<
 
     public static Clipping ZScore() => new("ZClip-style z-score (α 0.97, z 2.5)", null, "zclip", _ => new ZScoreClipper());
 
-    public static Clipping UnitWise() => new("AGC unit-wise (λ 0.01)", null, "agc", n => new UnitWiseClipper(n.OutputLayer.parameters()));
+    public static Clipping UnitWise() => new("AGC unit-wise (λ 0.01)", null, "agc", n => new UnitWiseClipper(n.OutputParameters));
 }
 
 /// <summary>One training run's outcome and its recorded dynamics (every <see cref="Separation.DiagnosticsInterval"/> steps).</summary>
-public sealed record RunResult(Clipping Clipping, int Seed, double SiSdrImprovement, double FinalLoss, int Steps, double Seconds, int ClippedSteps,
+public sealed record RunResult(Objective Objective, Clipping Clipping, int Seed, double SiSdrImprovement, double FinalLoss, int Steps, double Seconds, int ClippedSteps,
     double FinalThreshold, IReadOnlyList<(int Step, double Loss)> Losses, IReadOnlyList<(int Step, double GradientNorm, double StepSize, double Smoothness)> Diagnostics);
 
 /// <summary>Sizes of a run (the full study, or the quick mode that CI runs).</summary>
-public sealed record SeparationSettings(int Steps, int BatchSize, int Frames, int Hidden, int Layers, int TestMixtures, double LearningRate)
+public sealed record SeparationSettings(int Steps, int BatchSize, int Frames, int Hidden, int Layers, int TestMixtures, double LearningRate, int? Threads = null)
 {
     public static SeparationSettings Full => new(Steps: 1000, BatchSize: 8, Frames: 100, Hidden: 64, Layers: 2, TestMixtures: 100, LearningRate: 1e-3);
 
@@ -59,6 +59,8 @@ public static class Separation
     private static readonly Scalar Epsilon = 1e-6f.ToScalar();
     private static readonly Scalar Zero = 0f.ToScalar();
     private static readonly Scalar One = 1f.ToScalar();
+    private static readonly Scalar Tiny = 1e-12f.ToScalar();
+    private static readonly Scalar Half = 0.5f.ToScalar();
 
     /// <summary>
     /// Mixtures of two utterances of different speakers, the second scaled to a level 0 to 5 dB below the first,
@@ -104,29 +106,47 @@ public static class Separation
         }
     }
 
-    /// <summary>The BLSTM mask estimator: [batch, frames, bins] log magnitudes in, two masks [batch, frames, 2, bins] out.</summary>
-    public sealed class MaskNetwork : nn.Module<Tensor, Tensor>
+    /// <summary>
+    /// The BLSTM separator: [batch, frames, bins] log magnitudes in; a mask head (two sigmoid masks
+    /// [batch, frames, 2, bins]) and/or an embedding head (a <see cref="Objectives.EmbeddingDimension"/>-dimensional
+    /// unit-norm embedding of every bin after tanh, [batch, frames × bins, D]) on one trunk, as the objective needs.
+    /// </summary>
+    public sealed class SeparationNetwork : nn.Module<Tensor, Tensor>
     {
         private readonly LSTM _lstm;
-        private readonly Linear _output;
+        private readonly Linear? _output;
+        private readonly Linear? _embedding;
 
-        /// <summary>The output projection (AGC leaves it unclipped).</summary>
-        public Linear OutputLayer => _output;
+        /// <summary>The heads' parameters (AGC leaves them unclipped).</summary>
+        public IEnumerable<Parameter> OutputParameters => (_output?.parameters() ?? Enumerable.Empty<Parameter>()).Concat(_embedding?.parameters() ?? Enumerable.Empty<Parameter>());
 
-        public MaskNetwork(int hidden, int layers) : base(nameof(MaskNetwork))
+        // The mask head is made right after the trunk, so a mask-inference network draws the same initial weights as before the embedding head existed.
+        public SeparationNetwork(int hidden, int layers, bool masks = true, int embeddingDimension = 0) : base(nameof(SeparationNetwork))
         {
             _lstm = nn.LSTM(Bins, hidden, numLayers: layers, batchFirst: true, bidirectional: true);
-            _output = nn.Linear(2 * hidden, 2 * Bins);
+            _output = masks ? nn.Linear(2 * hidden, 2 * Bins) : null;
+            _embedding = embeddingDimension > 0 ? nn.Linear(2 * hidden, Bins * embeddingDimension) : null;
+            EmbeddingDimension = embeddingDimension;
             RegisterComponents();
         }
 
-        public override Tensor forward(Tensor input)
+        public int EmbeddingDimension { get; }
+
+        private static Tensor UnitNorm(Tensor x) => x.div(x.norm(2, keepdim: true, p: 2f).clamp_min(Tiny));
+
+        /// <summary>The masks (the mask head is required).</summary>
+        public override Tensor forward(Tensor input) => Heads(input).Masks ?? throw new InvalidOperationException("This network has no mask head.");
+
+        /// <summary>Both heads' outputs from one pass through the trunk (null for a head the network lacks).</summary>
+        public (Tensor? Masks, Tensor? Embeddings) Heads(Tensor input)
         {
             var (hidden, h, c) = _lstm.call(input);
             h.Dispose();
             c.Dispose();
-            var masks = _output.call(hidden).sigmoid();
-            return masks.view(input.shape[0], input.shape[1], 2, Bins);
+            var masks = _output?.call(hidden).sigmoid().view(input.shape[0], input.shape[1], 2, Bins);
+            var embeddings = _embedding is null ? null
+                : UnitNorm(_embedding.call(hidden).tanh().view(input.shape[0], -1, EmbeddingDimension));
+            return (masks, embeddings);
         }
     }
 
@@ -159,15 +179,15 @@ public static class Separation
         return mixture.abs().add(Epsilon, One).log().sub(mean).mul(inverse);
     }
 
-    /// <summary>One run: trains a fresh network with <paramref name="clipping"/> and scores the test mixtures.</summary>
-    public static RunResult Train(IReadOnlyList<Utterance> train, IReadOnlyList<Mixture> test, Clipping clipping, int seed, SeparationSettings settings)
+    /// <summary>One run: trains a fresh network for <paramref name="objective"/> with <paramref name="clipping"/> and scores the test mixtures.</summary>
+    public static RunResult Train(IReadOnlyList<Utterance> train, IReadOnlyList<Mixture> test, Objective objective, Clipping clipping, int seed, SeparationSettings settings)
     {
         torch.manual_seed(seed);
-        torch.set_num_threads(Environment.ProcessorCount);
+        torch.set_num_threads(settings.Threads ?? Environment.ProcessorCount);
         var random = new Random(seed);
         using var window = Window();
         var normalization = Normalization(train, window);
-        using var network = new MaskNetwork(settings.Hidden, settings.Layers);
+        using var network = new SeparationNetwork(settings.Hidden, settings.Layers, objective.HasMasks(), objective.HasEmbeddings() ? Objectives.EmbeddingDimension : 0);
         var parameters = network.parameters().ToList();
         using var adam = optim.Adam(parameters, lr: settings.LearningRate);
         AutoClipOptimizer? autoClip = clipping.Percentile is double p ? adam.WithAutoClip(new AutoClipOptions { Percentile = p, Scope = clipping.Scope }) : null;
@@ -185,9 +205,7 @@ public static class Separation
         {
             using var scope = NewDisposeScope();
             var (mix, first, second) = Batch(train, random, settings.BatchSize, samples);
-            var y = Stft(mix, window);
-            var masks = network.call(Features(y, normalization));
-            var loss = PitPsaLoss(masks, y, Stft(first, window), Stft(second, window));
+            var loss = Loss(network, objective, mix, first, second, window, normalization);
             optimizer.zero_grad();
             loss.backward();
             lastLoss = loss.item<float>();
@@ -225,10 +243,55 @@ public static class Separation
         double seconds = watch.Elapsed.TotalSeconds;
         previousWeights?.Dispose();
         previousGradient?.Dispose();
-        double improvement = Evaluate(network, test, window, normalization);
+        double improvement = Evaluate(network, objective, test, window, normalization);
         double threshold = autoClip?.Clipper.Threshold ?? double.NaN;
-        return new RunResult(clipping, seed, improvement, lastLoss, settings.Steps, seconds, clipped, threshold, losses, diagnostics);
+        return new RunResult(objective, clipping, seed, improvement, lastLoss, settings.Steps, seconds, clipped, threshold, losses, diagnostics);
     }
+
+    /// <summary>The objective's loss on one batch of excerpts [batch, samples].</summary>
+    public static Tensor Loss(SeparationNetwork network, Objective objective, Tensor mix, Tensor first, Tensor second, Tensor window, (float Mean, float Std) normalization)
+    {
+        var y = Stft(mix, window);
+        var s1 = Stft(first, window);
+        var s2 = Stft(second, window);
+        var (masks, embeddings) = network.Heads(Features(y, normalization));
+        switch (objective)
+        {
+            case Objective.MaskInference:
+                return PitPsaLoss(masks!, y, s1, s2);
+            case Objective.DeepClustering:
+            {
+                var (assignments, weights) = Objectives.Targets(y, s1, s2);
+                return Objectives.DeepClusteringLoss(embeddings!, assignments, weights);
+            }
+            case Objective.WhitenedKMeans:
+            {
+                var (assignments, weights) = Objectives.Targets(y, s1, s2);
+                return Objectives.WhitenedKMeansLoss(embeddings!, assignments, weights);
+            }
+            case Objective.Chimera:
+            {
+                // Equal weights on the two losses brought to comparable ranges: the whitened k-means loss as 1 − tr/C in [0, 1]
+                // (C = 2 speakers; D − tr lies in [D − C, D]), the PSA loss as it is (about 0.2 to 0.5 here).
+                var (assignments, weights) = Objectives.Targets(y, s1, s2);
+                var wkm = Objectives.WhitenedKMeansLoss(embeddings!, assignments, weights);
+                using var offset = ((float)(Objectives.EmbeddingDimension - 2)).ToScalar();
+                return wkm.sub(offset).mul(Half).mul(Half).add(PitPsaLoss(masks!, y, s1, s2).mul(Half), One);
+            }
+            case Objective.Snr:
+            {
+                long samples = mix.shape[1];
+                var estimates = stack(new[] { Resynthesize(y, masks!.select(2, 0), window, samples), Resynthesize(y, masks!.select(2, 1), window, samples) }, 1);
+                return Objectives.PitSnrLoss(estimates, first, second);
+            }
+            default:
+                throw new ArgumentOutOfRangeException(nameof(objective));
+        }
+    }
+
+    /// <summary>The time-domain signal [batch, samples] of the masked mixture spectrum (the mixture's phase), by the inverse STFT.</summary>
+    public static Tensor Resynthesize(Tensor mixture, Tensor mask, Tensor window, long samples)
+        => istft((mixture * mask).transpose(1, 2), FftSize, hop_length: Hop, win_length: FftSize, window: window, center: true, length: samples);
 
     /// <summary>A batch of random excerpts of random training mixtures: [batch, samples] each.</summary>
     private static (Tensor Mix, Tensor First, Tensor Second) Batch(IReadOnlyList<Utterance> train, Random random, int batchSize, int samples)
@@ -263,8 +326,12 @@ public static class Separation
         return (all.mean().item<float>(), all.std().item<float>());
     }
 
-    /// <summary>Mean SI-SDR improvement (dB) over the test mixtures, each at full length, best speaker permutation.</summary>
-    public static double Evaluate(MaskNetwork network, IReadOnlyList<Mixture> test, Tensor window, (float Mean, float Std) normalization)
+    /// <summary>
+    /// Mean SI-SDR improvement (dB) over the test mixtures, each at full length, best speaker permutation. Mask
+    /// inference, the chimera and SNR separate with the mask head; deep clustering and whitened k-means by two-means
+    /// clustering of each mixture's embeddings (<see cref="Objectives.TwoMeans"/>), the clusters as binary masks.
+    /// </summary>
+    public static double Evaluate(SeparationNetwork network, Objective objective, IReadOnlyList<Mixture> test, Tensor window, (float Mean, float Std) normalization)
     {
         network.eval();
         double total = 0;
@@ -275,13 +342,17 @@ public static class Separation
                 using var scope = NewDisposeScope();
                 int n = m.Mix.Length;
                 var y = Stft(tensor(m.Mix).unsqueeze(0), window); // [1, frames, bins]
-                var masks = network.call(Features(y, normalization));
+                var (masks, embeddings) = network.Heads(Features(y, normalization));
+                if (objective.SeparatesByClustering())
+                {
+                    var (_, weights) = Objectives.Targets(y, y, y);
+                    var clusters = Objectives.TwoMeans(embeddings!.squeeze(0), weights.squeeze(0)); // [frames × bins, 2]
+                    masks = clusters.view(1, y.shape[1], Bins, 2).permute(0, 1, 3, 2);
+                }
                 var estimates = new float[2][];
                 for (int s = 0; s < 2; s++)
                 {
-                    var spectrum = (y * masks.select(2, s)).transpose(1, 2); // [1, bins, frames]
-                    var signal = istft(spectrum, FftSize, hop_length: Hop, win_length: FftSize, window: window, center: true, length: n);
-                    estimates[s] = signal.squeeze(0).data<float>().ToArray();
+                    estimates[s] = Resynthesize(y, masks!.select(2, s), window, n).squeeze(0).data<float>().ToArray();
                 }
                 double straight = (SiSdr(estimates[0], m.First) + SiSdr(estimates[1], m.Second)) / 2;
                 double crossed = (SiSdr(estimates[0], m.Second) + SiSdr(estimates[1], m.First)) / 2;

@@ -48,8 +48,21 @@ public sealed class QuickModeTests
 
     [TestMethod]
     [Timeout(1_200_000, CooperativeCancellation = true)]
-    public void The_speech_separation_study_runs_in_its_quick_mode_on_the_committed_sample()
-        => RunBuilt("studies/Microsoft.ML.AutoClip.Separation", "study", "--quick");
+    public void The_speech_separation_study_runs_in_its_quick_mode_on_the_committed_sample_for_all_five_objectives()
+    {
+        string output = RunBuilt("studies/Microsoft.ML.AutoClip.Separation", "study", "--quick");
+        string report = File.ReadAllText(Path.Combine(Path.GetTempPath(), "autoclip-separation-quick", "separation-quick.md"));
+        foreach (string objective in new[] { "dc", "wkm", "mi", "chimera", "snr" })
+        {
+            // Each objective trained with AutoClip p = 10 and without clipping, and its row in the summary table.
+            Assert.AreEqual(2, output.Split('\n').Count(line => line.StartsWith(objective + " ", StringComparison.Ordinal) && line.Contains("SI-SDRi", StringComparison.Ordinal)), objective);
+        }
+        foreach (string title in new[] { "L_DC", "L_WKM", "L_MI (", "L_MI+WKM", "L_SNR" })
+        {
+            StringAssert.Contains(report, $"| {title}", title);
+        }
+        StringAssert.Contains(report, "L_WKM (whitened k-means): training dynamics");
+    }
 
     [TestMethod]
     [Timeout(1_200_000, CooperativeCancellation = true)]
