@@ -11,7 +11,8 @@ namespace Microsoft.ML.AutoClip.Benchmarks;
 /// <summary>
 /// AutoClipNet beside the trainers ML.NET users would pick instead, on every bundled data set of every
 /// task: the same held-out split (TrainTestSplit 20%, seed 1), the featurizer fitted on the training
-/// rows, every trainer with its defaults (the linear ones after NormalizeMinMax), one run each.
+/// rows, every trainer with its defaults (the linear ones after NormalizeMinMax), one run each; XGBoost and
+/// HistGradientBoosting on the same featurized rows when a Python with them is installed (<see cref="Anchors"/>).
 /// </summary>
 internal static class Comparison
 {
@@ -215,10 +216,26 @@ internal static class Comparison
                     _ => Multiclass(ml, scored),
                 };
                 var (labels, scores) = RowScores(set.Task, scored);
+                if (set.Task == DataTask.Multiclass)
+                {
+                    // The anchors' multiclass metrics are computed by Anchors.MulticlassMetrics: it must agree with ML.NET's evaluator.
+                    var keys = scored.GetColumn<uint>("Label").ToArray();
+                    var vectors = scored.GetColumn<float[]>("Score").SelectMany(v => v).ToArray();
+                    var (accuracy, logLoss, _) = Anchors.MulticlassMetrics(keys, vectors, vectors.Length / keys.Length);
+                    if (Math.Abs(accuracy - metric) > 1e-9 || Math.Abs(logLoss - secondary) > 1e-6 * Math.Max(1, secondary))
+                    {
+                        throw new InvalidOperationException($"{set.Name}, {name}: Anchors.MulticlassMetrics gives {accuracy}, {logLoss}; ML.NET's evaluator {metric}, {secondary}.");
+                    }
+                }
                 double flops = name == AutoClipNet ? FitFlops(AutoClipNetTasks.ModelOf(model is TransformerChain<ITransformer> chain ? chain.LastTransformer : model)) : double.NaN;
                 (model as IDisposable)?.Dispose();
                 results.Add(new Result(set.Name, set.Task, rows, features, name, seconds, metric, secondary, labels, scores, flops) { Coverage = Coverage(scored) });
                 Console.WriteLine($"{set.Name,-14} {name,-24} fit {seconds,7:F2} s  {MetricName(set.Task)} {metric,7:F4}  {SecondaryName(set.Task)} {secondary,10:F4}");
+            }
+            foreach (var anchor in Anchors.Run(ml, set, train, test, rows, features))
+            {
+                results.Add(anchor);
+                Console.WriteLine($"{set.Name,-14} {anchor.Trainer,-24} fit {anchor.FitSeconds,7:F2} s  {MetricName(set.Task)} {anchor.Metric,7:F4}  {SecondaryName(set.Task)} {anchor.Secondary,10:F4}");
             }
         }
         return results;
