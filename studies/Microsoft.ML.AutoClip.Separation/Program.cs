@@ -5,7 +5,7 @@
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Separation -- study --quick   tiny sizes on the committed sample (CI)
 //   options of study: --seeds 1,2,3  --percentiles 10,100 (AutoClip only)  --steps N  --name report (docs/<report>.md)
 //                     --objectives mi,dc,wkm,chimera,snr (default mi; the quick mode runs all five)  --threads N (LibTorch's, default all cores)
-//                     --report-only (no training: the report from the runs the files hold)
+//                     --report-only (no training: the report from the runs the files hold)  --hidden N --layers N (the BLSTM's size, default 2 x 64)
 using System;
 using System.Globalization;
 using System.IO;
@@ -50,7 +50,7 @@ switch (command)
     {
         string corpus = Option("--corpus") ?? Path.Combine(root, "data", quick ? "speech-sample" : "speech");
         string docs = Option("--docs") ?? (quick ? Path.Combine(Path.GetTempPath(), "autoclip-separation-quick") : Path.Combine(root, "docs"));
-        return Study.Run(corpus, docs, quick, Option("--seeds"), Option("--percentiles"), Option("--steps"), Option("--name"), Option("--objectives"), Option("--threads"), args.Contains("--report-only"));
+        return Study.Run(corpus, docs, quick, Option("--seeds"), Option("--percentiles"), Option("--steps"), Option("--name"), Option("--objectives"), Option("--threads"), args.Contains("--report-only"), Option("--hidden"), Option("--layers"));
     }
     default:
         Console.Error.WriteLine($"Unknown command '{command}': corpus, sample or study.");

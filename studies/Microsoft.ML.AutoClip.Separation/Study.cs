@@ -30,7 +30,7 @@ public static class Study
         ? Objectives.Parse(key[..i]) : Objective.MaskInference;
 
     public static int Run(string corpusDirectory, string docs, bool quick, string? seedsOption, string? percentilesOption, string? stepsOption, string? nameOption = null,
-        string? objectivesOption = null, string? threadsOption = null, bool reportOnly = false)
+        string? objectivesOption = null, string? threadsOption = null, bool reportOnly = false, string? hiddenOption = null, string? layersOption = null)
     {
         // The report's name: docs/<name>.md, docs/<name>-runs.tsv, docs/figures/<name>-*.png.
         string name = nameOption ?? (quick ? "separation-quick" : "separation");
@@ -38,6 +38,14 @@ public static class Study
         if (stepsOption is not null)
         {
             settings = settings with { Steps = int.Parse(stepsOption, CultureInfo.InvariantCulture) };
+        }
+        if (hiddenOption is not null)
+        {
+            settings = settings with { Hidden = int.Parse(hiddenOption, CultureInfo.InvariantCulture) };
+        }
+        if (layersOption is not null)
+        {
+            settings = settings with { Layers = int.Parse(layersOption, CultureInfo.InvariantCulture) };
         }
         if (threadsOption is not null)
         {
