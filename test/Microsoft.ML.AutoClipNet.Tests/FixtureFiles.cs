@@ -16,6 +16,51 @@ internal static class FixtureFiles
     /// <summary>The folder of a format's fixtures ("1.1", "2.1", ...).</summary>
     public static string Directory(string format) => Path.Combine(TestData.RepoRoot, "test", "Fixtures", format == "1.1" ? "regression-format-1.1" : "format-" + format);
 
+    /// <summary>
+    /// The machines whose outputs a format's fixture holds: "" for the machine that wrote it, then a subfolder per other
+    /// machine whose LibTorch products round differently (the folder's README says which and how they were recorded).
+    /// </summary>
+    public static IReadOnlyList<string> Machines(string format)
+        => new[] { "" }.Concat(System.IO.Directory.GetDirectories(Directory(format)).Select(Path.GetFileName).Where(d => d is "avx2" or "xeon-avx512").Select(d => d!)).ToList();
+
+    /// <summary>A machine's file of <paramref name="file"/>, or the writing machine's when that machine's outputs did not differ.</summary>
+    public static float[] ReadValues(string format, string machine, string file)
+        => File.Exists(Path.Combine(Directory(format), machine, file)) ? ReadValues(format, Path.Combine(machine, file)) : ReadValues(format, file);
+
+    /// <summary>
+    /// Whether <paramref name="transform"/> and <paramref name="engine"/> are, byte for byte, one recorded machine's outputs.
+    /// With AUTOCLIP_RECORD_FIXTURE_MACHINE set to a machine's folder name, outputs that match no machine are written
+    /// there instead (how the folder is recorded; see its README), and the check is made again.
+    /// </summary>
+    public static (bool Matches, string Report) MatchesAMachine(string format, string name, float[] transform, float[] engine)
+    {
+        static int Differences(float[] expected, float[] actual)
+            => expected.Length != actual.Length ? Math.Max(expected.Length, actual.Length) : expected.Zip(actual).Count(p => BitConverter.SingleToInt32Bits(p.First) != BitConverter.SingleToInt32Bits(p.Second));
+        var machines = Machines(format);
+        var differences = machines.Select(m => (Machine: m, Transform: Differences(ReadValues(format, m, name + ".transform.bin"), transform),
+            Engine: Differences(ReadValues(format, m, name + ".engine.bin"), engine))).ToList();
+        string report = string.Join("; ", differences.Select(d => $"{(d.Machine.Length == 0 ? "the writing machine" : d.Machine)}: Transform {d.Transform}, PredictionEngine {d.Engine} values differ"));
+        if (differences.Any(d => d.Transform == 0 && d.Engine == 0))
+        {
+            return (true, report);
+        }
+        if (Environment.GetEnvironmentVariable("AUTOCLIP_RECORD_FIXTURE_MACHINE") is { Length: > 0 } record)
+        {
+            string folder = Path.Combine(Directory(format), record);
+            System.IO.Directory.CreateDirectory(folder);
+            if (differences[0].Transform != 0)
+            {
+                File.WriteAllBytes(Path.Combine(folder, name + ".transform.bin"), transform.SelectMany(BitConverter.GetBytes).ToArray());
+            }
+            if (differences[0].Engine != 0)
+            {
+                File.WriteAllBytes(Path.Combine(folder, name + ".engine.bin"), engine.SelectMany(BitConverter.GetBytes).ToArray());
+            }
+            return (false, report + $" (recorded in {record}/: run again)");
+        }
+        return (false, report);
+    }
+
     /// <summary>The little-endian float32 values of one of the fixture's output files.</summary>
     public static float[] ReadValues(string format, string file)
     {

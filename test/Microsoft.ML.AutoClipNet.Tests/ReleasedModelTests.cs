@@ -20,7 +20,7 @@ public sealed class ReleasedModelTests
     private static string FixtureDirectory => Path.Combine(TestData.RepoRoot, "test", "Fixtures", "regression-format-1.1");
 
     /// <summary>The machines whose release scores the fixture holds: a folder each (the models' own, then avx2/).</summary>
-    private static readonly string[] Machines = { "", "avx2" };
+    private static string[] Machines => FixtureFiles.Machines("1.1").ToArray();
 
     private static float[] ReadScores(string machine, string file)
     {
@@ -47,11 +47,8 @@ public sealed class ReleasedModelTests
         float[] single = ml.Data.CreateEnumerable<FixtureFiles.DiamondRow>(rows, reuseRowObject: false).Select(r => engine.Predict(r).Value).ToArray();
 
         Assert.HasCount(998, transform);
-        bool matches = Machines.Any(m => Differences(ReadScores(m, $"regression-{name}.transform.bin"), transform) == 0
-            && Differences(ReadScores(m, $"regression-{name}.engine.bin"), single) == 0);
-        Assert.IsTrue(matches, "Transform and PredictionEngine score exactly as the release did on one of the recorded machines: " +
-            string.Join("; ", Machines.Select(m => $"{(m.Length == 0 ? "the models' machine" : m)}: Transform {Differences(ReadScores(m, $"regression-{name}.transform.bin"), transform)}, " +
-                $"PredictionEngine {Differences(ReadScores(m, $"regression-{name}.engine.bin"), single)} rows differ")));
+        var (matches, report) = FixtureFiles.MatchesAMachine("1.1", $"regression-{name}", transform, single);
+        Assert.IsTrue(matches, "Transform and PredictionEngine score exactly as on one of the recorded machines: " + report);
         var parameters = ((AutoClipNetPredictionTransformer)((TransformerChain<ITransformer>)model).LastTransformer).Model;
         Assert.HasCount(steps, parameters.TrainingHistory.Steps);
 

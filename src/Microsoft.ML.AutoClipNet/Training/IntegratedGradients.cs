@@ -251,7 +251,7 @@ internal sealed class IntegratedGradients : IDisposable
                 input[points * _width + j] = _baseline[j];
                 input[(points + 1) * _width + j] = _baseline[j] + delta[j];
             }
-            var x = tensor(input, new long[] { rows, _width });
+            var x = TensorMemory.Copy(input, rows, _width); // LibTorch's aligned memory: the products round alike in every process
             foreach (var step in _steps)
             {
                 x = step.Forward(x, rows);
@@ -263,7 +263,7 @@ internal sealed class IntegratedGradients : IDisposable
             {
                 seed[k * _outputs + output] = (float)weights[k];
             }
-            Tensor gradient = tensor(seed, new long[] { rows, _outputs });
+            Tensor gradient = TensorMemory.Copy(seed, rows, _outputs);
             for (int l = _steps.Length - 1; l >= 0; l--)
             {
                 gradient = _steps[l].Backward(gradient, rows)!;
