@@ -271,6 +271,10 @@ public static class Study
         [Objective.Snr] = (9.9, 10.4, 9.9, 8.3),
     };
 
+    /// <summary>The shortest training time among the runs whose time is recorded (a run paused from outside has NaN in the runs file).</summary>
+    private static string FastestRun(IEnumerable<Row> runs)
+        => runs.Where(r => double.IsFinite(r.Seconds)).Select(r => r.Seconds).DefaultIfEmpty(double.NaN).Min() is var s && double.IsFinite(s) ? $"{s:F0} s" : "not recorded";
+
     private static string Signed(double x) => Math.Round(x, 2) == 0 ? "0.00" : x.ToString("+0.00;-0.00", CultureInfo.InvariantCulture);
 
     /// <summary>Each run minus no clipping with the same seed (and objective): mean (min to max), or empty.</summary>
@@ -345,7 +349,7 @@ public static class Study
             {
                 var v = group.Select(r => r.Improvement).ToArray();
                 string against = group.First().ClippingKey == "p100" ? "" : Against(group, none);
-                md.AppendLine($"| {group.First().Clipping} | {v.Average():F2} | {v.Min():F2} | {v.Max():F2} | {v.Length} | {group.Average(r => r.ClippedSteps):F0} of {s.Steps:N0} | {group.Min(r => r.Seconds):F0} s | {against} |");
+                md.AppendLine($"| {group.First().Clipping} | {v.Average():F2} | {v.Min():F2} | {v.Max():F2} | {v.Length} | {group.Average(r => r.ClippedSteps):F0} of {s.Steps:N0} | {FastestRun(group)} | {against} |");
             }
             md.AppendLine();
             if (single)

@@ -178,7 +178,8 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
         using var startNetwork = start?.Network.Copy();
         var result = Ensembles.Train(recipe, seed, train, validation, objective, NewObjective, monitor, out var validations, startNetwork, clipState);
         var head = start is null ? task.CreateHead(objective, train, recipe, objective.OutputCount) : task.ContinueHead(start.Head, objective, train, recipe, objective.OutputCount);
-        return CreateModel(result, head, validations, recipe, monitor);
+        // Calibration and intervals score the validation rows: with one LibTorch thread, as the members trained (Ensembles.WithOneThread).
+        return Ensembles.WithOneThread(() => CreateModel(result, head, validations, recipe, monitor));
     }
 
     /// <summary>The AutoClipNet model inside what ML.NET passes as the initial predictor (the binary trainer's is calibrated).</summary>

@@ -123,6 +123,27 @@ internal static class Ensembles
     };
 
     /// <summary>
+    /// Runs <paramref name="work"/> with one LibTorch thread and sets the count back afterwards: the scoring that follows
+    /// training (temperature scaling, the conformal interval) then computes the same bits whatever the cores and the load.
+    /// With the caller's thread count, a binary model's fitted slope once differed in the last bits between two fresh
+    /// processes of the determinism test (an Intel Xeon with AVX-512, another process busy); its weights were the same.
+    /// </summary>
+    public static T WithOneThread<T>(Func<T> work)
+    {
+        AutoClip.TorchSharpNative.EnsureLoadable();
+        int previous = TorchSharp.torch.get_num_threads();
+        TorchSharp.torch.set_num_threads(1);
+        try
+        {
+            return work();
+        }
+        finally
+        {
+            TorchSharp.torch.set_num_threads(previous);
+        }
+    }
+
+    /// <summary>
     /// Trains members 0 to <paramref name="members"/> − 1 with <paramref name="train"/> and returns their results in member
     /// order. With more than one member and more than one core, the members train side by side on
     /// min(members, <paramref name="cores"/>) threads of their own (each takes the next member not yet taken), each with
