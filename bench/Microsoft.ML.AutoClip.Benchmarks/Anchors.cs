@@ -34,7 +34,7 @@ internal static class Anchors
         {
             try
             {
-                string output = RunProcess(python, new[] { "-c", "import xgboost, sklearn; print(xgboost.__version__, sklearn.__version__)" }, out int exit);
+                string output = Programs.Run(python, new[] { "-c", "import xgboost, sklearn; print(xgboost.__version__, sklearn.__version__)" }, out int exit);
                 if (exit == 0)
                 {
                     var versions = output.Trim().Split(' ');
@@ -71,7 +71,7 @@ internal static class Anchors
                 ["task"] = task, ["classes"] = classes, ["features"] = features, ["train_rows"] = rows, ["test_rows"] = testRows,
             }));
             string script = Path.Combine(Benchmarks.Run.RepoRoot(), "bench", "anchors.py");
-            string output = RunProcess(Probe.Value.Python!, new[] { script, folder }, out int exit);
+            string output = Programs.Run(Probe.Value.Python!, new[] { script, folder }, out int exit);
             if (exit != 0)
             {
                 throw new InvalidOperationException($"bench/anchors.py failed on {set.Name} (exit code {exit}):\n{output}");
@@ -230,20 +230,5 @@ internal static class Anchors
             }
         }
         return new Comparison.Result(set.Name, set.Task, rows, features, name, seconds, metric, secondary, labels, rowScores);
-    }
-
-    private static string RunProcess(string program, IEnumerable<string> arguments, out int exitCode)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        exitCode = process.ExitCode;
-        return output + error.Result;
     }
 }

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using Microsoft.ML.AutoClip.Shared;
 
 namespace Microsoft.ML.AutoClip.Separation;
 
@@ -93,7 +94,7 @@ public static class Corpus
             foreach (int speaker in new[] { first, second })
             {
                 var (voice, pitch, speed) = Speakers[speaker];
-                Run("espeak-ng", $"-v {voice} -p {pitch} -s {speed} -w \"{temp}\" \"{sentences[i]}\"");
+                Programs.RunOrThrow("espeak-ng", new[] { "-v", voice, "-p", pitch.ToString(CultureInfo.InvariantCulture), "-s", speed.ToString(CultureInfo.InvariantCulture), "-w", temp, sentences[i] });
                 var (rate, samples) = Wav.Read(temp);
                 var resampled = Trim(Resample(samples, rate, SampleRate));
                 string split = i < trainSentences ? "train" : "test";
@@ -137,7 +138,7 @@ public static class Corpus
     {
         try
         {
-            string text = Run("espeak-ng", "--version").Trim(); // "eSpeak NG text-to-speech: 1.51  Data at: ..."
+            string text = Programs.RunOrThrow("espeak-ng", new[] { "--version" }).Trim(); // "eSpeak NG text-to-speech: 1.51  Data at: ..."
             int data = text.IndexOf("  Data at", StringComparison.Ordinal);
             return data > 0 ? text[..data] : text;
         }
@@ -145,20 +146,6 @@ public static class Corpus
         {
             return "espeak-ng not found";
         }
-    }
-
-    private static string Run(string program, string arguments)
-    {
-        var start = new ProcessStartInfo(program, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{program} did not start.");
-        string output = process.StandardOutput.ReadToEnd();
-        string error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{program} {arguments} failed ({process.ExitCode}): {error}");
-        }
-        return output;
     }
 
     /// <summary>Windowed-sinc resampling (Hann window, ±48 input samples), low-passed at 45% of the lower rate.</summary>

@@ -79,7 +79,7 @@ public static class Objectives
 
     /// <summary>
     /// The ideal binary assignment of every bin to its dominant source, Y [batch, frames × bins, 2] (one-hot), and the
-    /// bins' weights [batch, frames × bins]: 1 where the mixture is within <see cref="SilenceDb"/> of the excerpt's loudest bin, else 0.
+    /// bins' weights [batch, frames × bins] from <see cref="SilenceWeights"/>.
     /// </summary>
     public static (Tensor Assignments, Tensor Weights) Targets(Tensor mixture, Tensor first, Tensor second)
     {
@@ -87,11 +87,22 @@ public static class Objectives
         long batch = mixture.shape[0];
         var dominant = first.abs().ge(second.abs()).reshape(batch, -1).to_type(ScalarType.Float32);
         var assignments = stack(new[] { dominant, dominant.neg().add(One, One) }, 2);
-        var magnitude = mixture.abs().reshape(batch, -1);
+        var weights = SilenceWeights(mixture);
+        return (assignments.MoveToOuterDisposeScope(), weights.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// The bins' weights [batch, frames × bins] of a mixture's spectrogram [batch, frames, bins]: 1 where the mixture is
+    /// within <see cref="SilenceDb"/> of the excerpt's loudest bin, else 0 (the training losses and the test-time
+    /// clustering both leave the near-silent bins out).
+    /// </summary>
+    public static Tensor SilenceWeights(Tensor mixture)
+    {
+        using var scope = NewDisposeScope();
+        var magnitude = mixture.abs().reshape(mixture.shape[0], -1);
         var loudest = magnitude.amax(new long[] { 1 }, keepdim: true);
         using var floor = ((float)Math.Pow(10, -SilenceDb / 20)).ToScalar();
-        var weights = magnitude.ge(loudest.mul(floor)).to_type(ScalarType.Float32);
-        return (assignments.MoveToOuterDisposeScope(), weights.MoveToOuterDisposeScope());
+        return magnitude.ge(loudest.mul(floor)).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
     /// <summary>

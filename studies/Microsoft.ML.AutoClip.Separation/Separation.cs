@@ -345,7 +345,7 @@ public static class Separation
                 var (masks, embeddings) = network.Heads(Features(y, normalization));
                 if (objective.SeparatesByClustering())
                 {
-                    var (_, weights) = Objectives.Targets(y, y, y);
+                    var weights = Objectives.SilenceWeights(y);
                     var clusters = Objectives.TwoMeans(embeddings!.squeeze(0), weights.squeeze(0)); // [frames × bins, 2]
                     masks = clusters.view(1, y.shape[1], Bins, 2).permute(0, 1, 3, 2);
                 }

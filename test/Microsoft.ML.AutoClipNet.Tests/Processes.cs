@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using Microsoft.ML.AutoClip.Shared;
 
 namespace Microsoft.ML.AutoClipNet.Tests;
 
@@ -10,28 +11,12 @@ internal static class Processes
     public static string Run(string directory, string file, IEnumerable<string> args, out int exitCode, bool throwOnFailure = true,
         IReadOnlyDictionary<string, string>? environment = null)
     {
-        var start = new ProcessStartInfo(file) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string arg in args)
+        if (throwOnFailure)
         {
-            start.ArgumentList.Add(arg);
+            exitCode = 0;
+            return Programs.RunOrThrow(file, args, directory, environment);
         }
-        if (environment is not null)
-        {
-            foreach (var (key, value) in environment)
-            {
-                start.Environment[key] = value;
-            }
-        }
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd() + error.Result;
-        process.WaitForExit();
-        exitCode = process.ExitCode;
-        if (throwOnFailure && exitCode != 0)
-        {
-            throw new InvalidOperationException($"'{file} {string.Join(' ', args)}' in {directory} exited with {exitCode}:\n{output}");
-        }
-        return output;
+        return Programs.Run(file, args, out exitCode, directory, environment);
     }
 
     public static string Run(string directory, string file, params string[] args) => Run(directory, file, args, out _);

@@ -164,25 +164,20 @@ internal static class Ensembles
             results[0] = train(0);
             return results;
         }
-        AutoClip.TorchSharpNative.EnsureLoadable();
-        int previous = TorchSharp.torch.get_num_threads();
         if (threads <= 1)
         {
             // One core: the members one after the other, still with one LibTorch thread each, so that they compute the same bits.
-            TorchSharp.torch.set_num_threads(1);
-            try
+            return WithOneThread(() =>
             {
                 for (int k = 0; k < members; k++)
                 {
                     results[k] = train(k);
                 }
-            }
-            finally
-            {
-                TorchSharp.torch.set_num_threads(previous);
-            }
-            return results;
+                return results;
+            });
         }
+        AutoClip.TorchSharpNative.EnsureLoadable();
+        int previous = TorchSharp.torch.get_num_threads();
         var failures = new Exception?[members];
         int stop = 0;
         int next = -1;
