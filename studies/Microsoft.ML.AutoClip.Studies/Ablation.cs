@@ -75,7 +75,7 @@ internal static class Ablation
     };
 
     /// <summary>
-    /// A variant written as settings, "epochs=32;width=128;activation=Selu;batch=512;lr=0.05;scaling=Standardize;embeddings=0;
+    /// A variant written as settings, "effort=Fast;epochs=32;width=128;activation=Selu;batch=512;lr=0.05;scaling=Standardize;embeddings=0;
     /// sigma=0.1;ensemble=1;ple=32;clipping=None;beta2=0.999;schedule=Constant;holdout=0.2;smoothing=0": for exploring beyond the listed variants.
     /// </summary>
     internal static Variant Parse(string name) => new(name, o =>
@@ -92,6 +92,7 @@ internal static class Ablation
             switch (parts[0])
             {
                 case "epochs": o.NumberOfEpochs = (int)number(); break;
+                case "effort": o.Effort = Enum.Parse<AutoClipNetEffort>(value); break;
                 case "seed": o.Seed = (int)number(); break;
                 case "scalelayer": o.RecipeOverride = Chain(o.RecipeOverride, r => r with { FeatureScaleLayer = bool.Parse(value) }); break;
                 case "steps":

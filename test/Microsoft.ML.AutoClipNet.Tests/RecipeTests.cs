@@ -59,8 +59,14 @@ public sealed class RecipeTests
             Invariant($"| `MissingValues` | `{new AutoClipNetTrainer.Options().MissingValues}` | same |"),
             Invariant($"| `PredictionIntervalCoverage` (regression) | {new AutoClipNetTrainer.Options().PredictionIntervalCoverage} | {new AutoClipNetTrainer.Options { Architecture = AutoClipNetArchitecture.Mlp }.PredictionIntervalCoverage} |"),
             "| `ExampleWeightColumnName` | none |",
+            Invariant($"| `Effort` | `{real.Effort}` | `{mlp.Effort}` only |"),
             Invariant($"| `MaxRowsInMemory`, `ShufflePoolSize` | {AutoClipNetDefaults.MaxRowsInMemory:N0}, {real.ShufflePoolSize:N0} |"),
         };
+        foreach (var effort in Enum.GetValues<AutoClipNetEffort>())
+        {
+            var p = EffortProfile.Of(effort);
+            rows = rows.Append(Invariant($"| `{effort}` | {{{p.Width}, {p.Width}, {p.Width}}} | about {p.StepBudget:N0} steps: {Recipe.MinimumDefaultEpochs} to {p.MaxEpochs} epochs | {p.SmallDataMembers} up to {Recipe.DefaultEnsembleMaxRows:N0} training rows, else 1 |")).ToArray();
+        }
         foreach (string row in rows)
         {
             StringAssert.Contains(readme, row, "the README's table of options");
@@ -90,6 +96,9 @@ public sealed class RecipeTests
             new AutoClipNetTrainer.Options { ValidationFraction = 0.3, EnsembleSize = 1 },
             new AutoClipNetBinaryTrainer.Options { StandardizeFeatures = false, PiecewiseLinearBins = 8 },
             new AutoClipNetMulticlassTrainer.Options { FeatureScaling = AutoClipNetFeatureScaling.Standardize, EnsembleSize = 3 },
+            new AutoClipNetTrainer.Options { Effort = AutoClipNetEffort.Fastest },
+            new AutoClipNetTrainer.Options { Effort = AutoClipNetEffort.Fastest, EnsembleSize = 2 },
+            new AutoClipNetTrainer.Options { Effort = AutoClipNetEffort.Fast },
         })
         {
             var plan = Recipe.Plan(options);
@@ -98,6 +107,74 @@ public sealed class RecipeTests
             Assert.AreEqual(recipe.FeatureScaling == AutoClipNetFeatureScaling.RobustSmoothClip || recipe.PiecewiseLinearBins > 0, plan.SampleQuantiles);
             Assert.IsTrue(plan.MayBeEnsemble || recipe.EnsembleSize == 1, "an ensemble is only resolved where the plan kept the rows' positions");
         }
+    }
+
+    [TestMethod]
+    public void Each_effort_sets_the_width_the_steps_and_the_ensemble_and_explicit_options_still_win()
+    {
+        // Small data (1,000 rows, batch 256, 3 steps an epoch) meets the epoch cap; large data (1,000,000 rows) the step budget.
+        var small = new Dictionary<AutoClipNetEffort, Recipe>();
+        foreach (var effort in Enum.GetValues<AutoClipNetEffort>())
+        {
+            var s = small[effort] = Recipe.Resolve(new AutoClipNetBinaryTrainer.Options { Effort = effort }, BinaryTask.Instance, 1_000);
+            var large = Recipe.Resolve(new AutoClipNetBinaryTrainer.Options { Effort = effort }, BinaryTask.Instance, 1_000_000);
+            Assert.AreEqual(effort, s.Effort);
+            CollectionAssert.AreEqual(Enumerable.Repeat(EffortProfile.Of(effort).Width, 3).ToArray(), s.HiddenLayerSizes, effort.ToString());
+            Assert.AreEqual(Math.Min(EffortProfile.Of(effort).MaxEpochs, (EffortProfile.Of(effort).StepBudget + 2) / 3), s.Epochs, effort + ": small data");
+            Assert.AreEqual(Recipe.MinimumDefaultEpochs, large.Epochs, effort + ": a million rows get the fewest epochs at every effort");
+            Assert.AreEqual(EffortProfile.Of(effort).SmallDataMembers, s.EnsembleSize, effort + ": small data");
+            Assert.AreEqual(1, large.EnsembleSize, effort + ": large data");
+            Assert.AreEqual(effort == AutoClipNetEffort.Best, !s.ToString().Contains("effort", StringComparison.Ordinal), "the log names any effort but the default: " + s);
+        }
+        // Best is today's default, and every step down costs less: fewer or equal epochs, widths and members, one of them fewer.
+        var best = Recipe.Resolve(new AutoClipNetBinaryTrainer.Options(), BinaryTask.Instance, 1_000);
+        Assert.AreEqual(256, best.HiddenLayerSizes[0]);
+        Assert.AreEqual(256, best.Epochs);
+        Assert.AreEqual(5, best.EnsembleSize);
+        var order = new[] { AutoClipNetEffort.Best, AutoClipNetEffort.Balanced, AutoClipNetEffort.Fast, AutoClipNetEffort.Fastest };
+        for (int i = 1; i < order.Length; i++)
+        {
+            var (more, less) = (small[order[i - 1]], small[order[i]]);
+            long Work(Recipe r) => (long)r.Epochs * r.EnsembleSize * r.HiddenLayerSizes[0] * r.HiddenLayerSizes[0];
+            Assert.IsLessThan(Work(more), Work(less), $"{order[i]} does less work than {order[i - 1]}");
+        }
+        // An option set explicitly wins over the effort's default.
+        var mine = Recipe.Resolve(new AutoClipNetTrainer.Options { Effort = AutoClipNetEffort.Fastest, HiddenLayerSizes = new[] { 32 }, NumberOfEpochs = 9, EnsembleSize = 3 },
+            RegressionTask.Instance, 1_000);
+        CollectionAssert.AreEqual(new[] { 32 }, mine.HiddenLayerSizes);
+        Assert.AreEqual(9, mine.Epochs);
+        Assert.AreEqual(3, mine.EnsembleSize);
+        // The previous network has its own defaults: an effort other than Best is refused, by name.
+        var refused = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() =>
+            new AutoClipNetTrainer.Options { Architecture = AutoClipNetArchitecture.Mlp, Effort = AutoClipNetEffort.Fast }.Validate());
+        StringAssert.Contains(refused.Message, "AutoClipNetTrainer.Options.Effort");
+        StringAssert.Contains(refused.Message, "Fast");
+        var undefined = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new AutoClipNetTrainer.Options { Effort = (AutoClipNetEffort)9 }.Validate());
+        StringAssert.Contains(undefined.Message, "Fastest, Fast, Balanced or Best");
+    }
+
+    [TestMethod]
+    public void The_fastest_effort_trains_one_narrow_network_and_says_so_in_the_log()
+    {
+        var ml = new MLContext(seed: 0);
+        var log = new List<string>();
+        ml.Log += (_, e) =>
+        {
+            lock (log)
+            {
+                log.Add(e.Message);
+            }
+        };
+        var data = TestData.Featurized(ml, BundledData.BreastCancerSet, 300);
+        var model = ml.BinaryClassification.Trainers.AutoClipNet(new AutoClipNetBinaryTrainer.Options { Effort = AutoClipNetEffort.Fastest, Seed = 1 }).Fit(data);
+        var parameters = model.Model.SubModel;
+        Assert.AreEqual(1, parameters.EnsembleSize);
+        var dense = parameters.NetworkLayers.Where(l => l.Kind == AutoClipNetLayerKind.Dense).ToArray();
+        CollectionAssert.AreEqual(new[] { 128, 128, 128, 1 }, dense.Select(l => l.OutputSize).ToArray());
+        Assert.AreEqual(EffortProfile.Of(AutoClipNetEffort.Fastest).MaxEpochs, parameters.TrainingHistory.Epochs.Count, "240 rows: one step an epoch, the effort's epoch cap");
+        Assert.IsTrue(log.Any(m => m.Contains("Recipe: RealMlp (effort Fastest)", StringComparison.Ordinal)), "the log's recipe names the effort");
+        var auc = ml.BinaryClassification.Evaluate(model.Transform(data)).AreaUnderRocCurve;
+        Assert.IsGreaterThan(0.9, auc, "a narrow network still learns breast cancer's training rows");
     }
 
     [TestMethod]

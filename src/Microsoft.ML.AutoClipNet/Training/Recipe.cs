@@ -40,6 +40,44 @@ namespace Microsoft.ML.AutoClipNet
         None = 2,
     }
 
+    /// <summary>
+    /// How much training the RealMlp recipe spends, in named steps from the fastest fit to the most accurate one
+    /// (<see cref="AutoClipNetOptionsBase.Effort"/>). Each step sets the defaults of the network's width, the step budget, the
+    /// epoch cap and the ensemble; an option set explicitly still wins. docs/effort.md measures fit time against accuracy
+    /// over the bundled data sets, step by step.
+    /// </summary>
+    public enum AutoClipNetEffort
+    {
+        /// <summary>One network of three hidden layers of 128, about 256 optimizer steps (at most 64 epochs): the cheapest fit.</summary>
+        Fastest = 0,
+
+        /// <summary>Hidden layers of 128, about 512 steps (at most 128 epochs), the ensemble on small data as in <see cref="Best"/>.</summary>
+        Fast = 1,
+
+        /// <summary>Hidden layers of 256, about 512 steps (at most 128 epochs), the ensemble on small data as in <see cref="Best"/>.</summary>
+        Balanced = 2,
+
+        /// <summary>The default: hidden layers of 256, about 1,024 steps (at most 256 epochs), an ensemble of five networks on small data.</summary>
+        Best = 3,
+    }
+
+    /// <summary>What a network's defaults become at one <see cref="AutoClipNetEffort"/>.</summary>
+    /// <param name="Width">The hidden layers' size (three of them).</param>
+    /// <param name="StepBudget">The optimizer steps the epochs aim at.</param>
+    /// <param name="MaxEpochs">The most epochs the budget may give (small data reaches it first).</param>
+    /// <param name="SmallDataMembers">Networks averaged up to <c>Recipe.DefaultEnsembleMaxRows</c> training rows (one above).</param>
+    internal sealed record EffortProfile(int Width, int StepBudget, int MaxEpochs, int SmallDataMembers)
+    {
+        public static EffortProfile Of(AutoClipNetEffort effort) => effort switch
+        {
+            AutoClipNetEffort.Fastest => new(128, 256, 64, 1),
+            AutoClipNetEffort.Fast => new(128, 512, 128, 5),
+            AutoClipNetEffort.Balanced => new(256, 512, 128, 5),
+            AutoClipNetEffort.Best => new(256, 1024, 256, 5),
+            _ => throw new ArgumentOutOfRangeException(nameof(effort), effort, "Fastest, Fast, Balanced or Best"),
+        };
+    }
+
     /// <summary>What picks the epoch whose weights the model keeps, when there are validation rows.</summary>
     public enum AutoClipNetEpochSelection
     {
@@ -70,6 +108,9 @@ namespace Microsoft.ML.AutoClipNet.Training
         // ---- The network (NetworkBuilder) ----
 
         public required AutoClipNetArchitecture Architecture { get; init; }
+
+        /// <summary>The effort whose defaults the recipe took (<see cref="AutoClipNetEffort.Best"/> for Mlp, which has its own).</summary>
+        public AutoClipNetEffort Effort { get; init; } = AutoClipNetEffort.Best;
 
         public required AutoClipNetFeatureScaling FeatureScaling { get; init; }
 
@@ -181,24 +222,26 @@ namespace Microsoft.ML.AutoClipNet.Training
         {
             bool real = IsTabular(options);
             return new ReadPlan(ValidationFractionOf(options, real), FeatureScalingOf(options, real) == AutoClipNetFeatureScaling.RobustSmoothClip || (options.PiecewiseLinearBins ?? 0) > 0,
-                options.EnsembleSize is > 1 || (options.EnsembleSize is null && real));
+                options.EnsembleSize is > 1 || (options.EnsembleSize is null && real && EffortProfile.Of(options.Effort).SmallDataMembers > 1));
         }
 
         /// <summary>Every value of the run: what the options ask for, else the architecture's and the task's default, some by data size.</summary>
         public static Recipe Resolve(AutoClipNetOptionsBase options, AutoClipNetTask task, long trainingRows)
         {
             bool real = IsTabular(options);
+            var effort = EffortProfile.Of(options.Effort);
             int batch = options.BatchSize ?? (real ? DefaultBatchSize(trainingRows) : 64);
             bool dropLast = options.DropLastPartialBatch ?? real;
             var recipe = new Recipe
             {
                 Architecture = options.Architecture,
+                Effort = options.Effort,
                 FeatureScaling = FeatureScalingOf(options, real),
                 MissingValues = options.MissingValues,
                 EmbeddingFrequencies = options.EmbeddingFrequencies ?? (real ? 16 : 0),
                 PiecewiseLinearBins = options.PiecewiseLinearBins ?? 0,
                 FeatureScaleLayer = real,
-                HiddenLayerSizes = (int[]?)options.HiddenLayerSizes?.Clone() ?? (real ? new[] { 256, 256, 256 } : new[] { 64, 64 }),
+                HiddenLayerSizes = (int[]?)options.HiddenLayerSizes?.Clone() ?? (real ? new[] { effort.Width, effort.Width, effort.Width } : new[] { 64, 64 }),
                 Activation = options.Activation ?? (real ? AutoClipNetActivation.Selu : AutoClipNetActivation.ReLU),
                 HiddenInit = real ? Network.DenseInit.NtkNormal : Network.DenseInit.Uniform,
                 OutputInit = real ? Network.DenseInit.NtkZero : Network.DenseInit.Uniform,
@@ -206,7 +249,7 @@ namespace Microsoft.ML.AutoClipNet.Training
                 BiasLearningRateFactor = real ? 0.1f : 1f,
                 EmbeddingLearningRateFactor = real ? 0.1f : 1f,
                 BiasWeightDecayFactor = real ? 0f : 1f,
-                Epochs = options.NumberOfEpochs ?? (real ? DefaultEpochs(trainingRows, batch, dropLast) : 30),
+                Epochs = options.NumberOfEpochs ?? (real ? DefaultEpochs(trainingRows, batch, dropLast, effort.StepBudget, effort.MaxEpochs) : 30),
                 BatchSize = batch,
                 DropLastPartialBatch = dropLast,
                 LearningRate = options.LearningRate ?? (real ? task.DefaultLearningRate : 1e-3),
@@ -226,7 +269,7 @@ namespace Microsoft.ML.AutoClipNet.Training
                 FixedClipNorm = options.FixedClipNorm,
                 ShufflePoolSize = options.ShufflePoolSize,
                 ValidationFraction = ValidationFractionOf(options, real),
-                EnsembleSize = options.EnsembleSize ?? (real ? DefaultEnsembleSize(trainingRows) : 1),
+                EnsembleSize = options.EnsembleSize ?? (real ? DefaultEnsembleSize(trainingRows, effort.SmallDataMembers) : 1),
                 EarlyStoppingPatience = options.EarlyStoppingPatience ?? (real ? 0 : 5),
                 EpochSelection = options.EpochSelection ?? (real ? AutoClipNetEpochSelection.ValidationError : AutoClipNetEpochSelection.ValidationLoss),
                 DiagnosticsInterval = options.DiagnosticsInterval,
@@ -257,7 +300,7 @@ namespace Microsoft.ML.AutoClipNet.Training
         /// Networks averaged by data size: 5 up to <see cref="DefaultEnsembleMaxRows"/> training rows, where a seed alone moves
         /// a single network's held-out metric by hundredths and a network trains in a few seconds; 1 above (docs/ensembles.md).
         /// </summary>
-        public static int DefaultEnsembleSize(long trainingRows) => trainingRows <= DefaultEnsembleMaxRows ? DefaultEnsembleMembers : 1;
+        public static int DefaultEnsembleSize(long trainingRows, int members = DefaultEnsembleMembers) => trainingRows <= DefaultEnsembleMaxRows ? members : 1;
 
         /// <summary>Rows per step by data size: 256, or all the rows when there are fewer.</summary>
         public static int DefaultBatchSize(long trainingRows) => (int)Math.Clamp(trainingRows, 1, 256);
@@ -269,13 +312,14 @@ namespace Microsoft.ML.AutoClipNet.Training
         public const int MinimumDefaultEpochs = 4, MaximumDefaultEpochs = 256;
 
         /// <summary>
-        /// Epochs by data size: enough for <paramref name="stepBudget"/> optimizer steps, between 4 and 256 (RealMLP's
-        /// count). 1,000 rows in batches of 256 get 256 epochs; 35,000 rows get 8; 130,000 rows get 4.
+        /// Epochs by data size: enough for <paramref name="stepBudget"/> optimizer steps, between 4 and
+        /// <paramref name="maxEpochs"/> (by default 256, RealMLP's count). 1,000 rows in batches of 256 get 256 epochs; 35,000
+        /// rows get 8; 130,000 rows get 4.
         /// </summary>
-        public static int DefaultEpochs(long trainingRows, int batchSize, bool dropLastPartialBatch, int stepBudget = DefaultStepBudget)
+        public static int DefaultEpochs(long trainingRows, int batchSize, bool dropLastPartialBatch, int stepBudget = DefaultStepBudget, int maxEpochs = MaximumDefaultEpochs)
         {
             long steps = Math.Max(1, dropLastPartialBatch ? trainingRows / batchSize : (trainingRows + batchSize - 1) / batchSize);
-            return (int)Math.Clamp((stepBudget + steps - 1) / steps, MinimumDefaultEpochs, MaximumDefaultEpochs);
+            return (int)Math.Clamp((stepBudget + steps - 1) / steps, MinimumDefaultEpochs, Math.Max(MinimumDefaultEpochs, maxEpochs));
         }
 
         /// <summary>The optimizer as the log shows it: "Adam(β1 0.9, β2 0.95)", "AdamW(β1 0.9, β2 0.95, decay 0.01)", "Sgd(momentum 0.9)".</summary>
@@ -285,7 +329,7 @@ namespace Microsoft.ML.AutoClipNet.Training
             + (WeightDecay > 0 ? FormattableString.Invariant($", weight decay {WeightDecay})") : ")");
 
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-            $"{Architecture}, {FeatureScaling}, {(PiecewiseLinearBins > 0 ? $"piecewise-linear encodings of {PiecewiseLinearBins} bins, " : "")}embeddings {EmbeddingFrequencies}, hidden {string.Join("-", HiddenLayerSizes)} {Activation}, " +
+            $"{Architecture}{(Effort != AutoClipNetEffort.Best ? $" (effort {Effort})" : "")}, {FeatureScaling}, {(PiecewiseLinearBins > 0 ? $"piecewise-linear encodings of {PiecewiseLinearBins} bins, " : "")}embeddings {EmbeddingFrequencies}, hidden {string.Join("-", HiddenLayerSizes)} {Activation}, " +
             $"{DescribeOptimizer()} at {LearningRate} {Schedule}, batch {BatchSize}{(DropLastPartialBatch ? " (last partial dropped)" : "")}, {Epochs} epochs of {TrainingRows} rows, " +
             $"hold-out {ValidationFraction}, best epoch by {EpochSelection}, label smoothing {LabelSmoothing}{(EnsembleSize > 1 ? $", an ensemble of {EnsembleSize} networks" : "")}");
     }
