@@ -277,8 +277,9 @@ internal static class Ablation
                 baseline[set.Name] = (runs.Average(r => r.Metric), runs.Min(r => r.Metric), runs.Max(r => r.Metric), first.Seconds);
             }
         }
-        text.AppendLine("| variant | " + string.Join(" | ", tasks.Select(t => $"{Lower(t)}: mean change")) + " | beyond the seeds: better / worse on | fit time / default's |");
-        text.AppendLine("|---|" + string.Concat(tasks.Select(_ => "---:|")) + "---:|---:|");
+        text.AppendLine("| variant | " + string.Join(" | ", tasks.Select(t => $"{Lower(t)}: mean change")) + " | beyond the seeds: better / worse on | fit time / default's | fit time / LightGbm's: median, highest |");
+        text.AppendLine("|---|" + string.Concat(tasks.Select(_ => "---:|")) + "---:|---:|---:|");
+        var curve = new List<(string Variant, DataTask Task, double Change, double TimeVsLightGbm)>();
         foreach (string variant in variants)
         {
             var pairs = sets.Where(s => baseline.ContainsKey(s.Name))
@@ -290,7 +291,44 @@ internal static class Ablation
             int above = pairs.Count(p => p.Other!.Metric > p.Base.High);
             int below = pairs.Count(p => p.Other!.Metric < p.Base.Low);
             string beyond = seedRows.Contains(variant) ? "" : $"{above} / {below} of {pairs.Count}";
-            text.AppendLine($"| {variant} | " + string.Join(" | ", perTask) + $" | {beyond} | {time.ToString("F2", CultureInfo.InvariantCulture)} |");
+            // Against LightGbm in the same run, set by set: what issue 20's targets are written in (median at most 10x, none above 30x).
+            var againstLightGbm = pairs.Select(p => (p.Set, Ratio: Find(results, p.Set.Name, "LightGbm") is { Error: null } l && l.Seconds > 0 ? p.Other!.Seconds / l.Seconds : double.NaN))
+                .Where(p => !double.IsNaN(p.Ratio)).ToList();
+            string lightGbm = againstLightGbm.Count == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
+                $"{Median(againstLightGbm.Select(p => p.Ratio).ToList()):F1}x, {againstLightGbm.Max(p => p.Ratio):F0}x ({againstLightGbm.MaxBy(p => p.Ratio).Set.Name})");
+            text.AppendLine($"| {variant} | " + string.Join(" | ", perTask) + $" | {beyond} | {time.ToString("F2", CultureInfo.InvariantCulture)} | {lightGbm} |");
+            if (variant != "LightGbm")
+            {
+                foreach (var task in tasks)
+                {
+                    var taskPairs = pairs.Where(p => p.Set.Task == task).ToList();
+                    var taskRatios = againstLightGbm.Where(p => p.Set.Task == task).Select(p => p.Ratio).ToList();
+                    if (taskPairs.Count > 0 && taskRatios.Count > 0)
+                    {
+                        curve.Add((variant, task, taskPairs.Average(p => p.Other!.Metric - p.Base.Mean), Median(taskRatios)));
+                    }
+                }
+            }
+        }
+        if (args.Contains("--figure") && curve.Count > 0)
+        {
+            // Each task's variants, from the cheapest to the dearest: the curve a user picks a point on.
+            string figure = Path.Combine(docs, "figures", stem + "-curve.png");
+            Directory.CreateDirectory(Path.GetDirectoryName(figure)!);
+            Shared.StudyTools.SaveLines(figure, "Fit time against accuracy, by task (each point one variant)", "mean change of the headline metric against the default",
+                tasks.Select(t => curve.Where(c => c.Task == t).OrderBy(c => c.TimeVsLightGbm).ToArray())
+                    .Where(points => points.Length > 0)
+                    .Select(points => (Lower(points[0].Task), points.Select(c => Math.Log10(c.TimeVsLightGbm)).ToArray(), points.Select(c => c.Change).ToArray())),
+                xLabel: "log10 of the median fit time over LightGbm's", markerSize: 7);
+            text.AppendLine();
+            text.AppendLine($"![Fit time against accuracy](figures/{stem}-curve.png)");
+            text.AppendLine();
+            text.AppendLine("| variant | task | mean change | median fit time / LightGbm's |");
+            text.AppendLine("|---|---|---:|---:|");
+            foreach (var c in curve.OrderBy(c => c.Task).ThenBy(c => c.TimeVsLightGbm))
+            {
+                text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {c.Variant} | {Lower(c.Task)} | {c.Change:+0.0000;-0.0000;0} | {c.TimeVsLightGbm:F1}x |"));
+            }
         }
         foreach (var task in tasks)
         {
@@ -315,6 +353,13 @@ internal static class Ablation
         string path = Path.Combine(docs, quick ? stem + "-quick.md" : stem + ".md");
         File.WriteAllText(path, text.ToString());
         Console.WriteLine($"Written to {path}");
+    }
+
+    private static double Median(List<double> values)
+    {
+        values.Sort();
+        int n = values.Count;
+        return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
     }
 
     private static Result? Find(List<Result> results, string data, string variant) =>

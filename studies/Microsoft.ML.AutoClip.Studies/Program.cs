@@ -2,7 +2,8 @@
 //
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- dynamics   (docs/training-dynamics.md, docs/figures/dynamics-*.png)
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- lr-study   (docs/lr-study.md, docs/figures/lr-study-*.png)
-//   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- ablation   (docs/ablation.md; --sets a,b and --variants x,y (or x|y) for a part, --output name for name.md, --resume)
+//   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- ablation   (docs/ablation.md; --sets a,b and --variants x,y (or x|y) for a part, --output name for name.md, --resume, --figure for the fit-time-against-accuracy curve)
+//   ... -- ablation --variants "default|effort=Balanced|effort=Fast|effort=Fastest" --output effort --figure   (docs/effort.md: the Effort option's curve)
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- resolution (docs/resolution.md: LightGbm with fewer bins where it leads)
 //   dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- dropin     (docs/dropin.md: missing values, probabilities, intervals, warm starts, explanations)
 //

@@ -67,6 +67,26 @@ public sealed class QuickModeTests
 
     [TestMethod]
     [Timeout(1_200_000, CooperativeCancellation = true)]
+    public void The_effort_curve_runs_in_its_quick_mode_with_its_figure_and_the_times_against_LightGbm()
+    {
+        string figure = Path.Combine(Path.GetTempPath(), "autoclip-studies", "figures", "effort-curve.png");
+        if (File.Exists(figure))
+        {
+            File.Delete(figure);
+        }
+        RunBuilt("studies/Microsoft.ML.AutoClip.Studies", "ablation", "--quick", "--variants", "default|effort=Balanced|effort=Fastest", "--output", "effort", "--figure");
+        string report = File.ReadAllText(Path.Combine(Path.GetTempPath(), "autoclip-studies", "effort-quick.md"));
+        StringAssert.Contains(report, "fit time / LightGbm's: median, highest");
+        StringAssert.Contains(report, "![Fit time against accuracy](figures/effort-curve.png)");
+        foreach (string task in new[] { "binary", "multiclass", "regression" })
+        {
+            StringAssert.Contains(report, $"| effort=Fastest | {task} |", task);
+        }
+        Assert.IsTrue(new FileInfo(figure).Length > 1000, "the curve's figure was written");
+    }
+
+    [TestMethod]
+    [Timeout(1_200_000, CooperativeCancellation = true)]
     public void The_speech_separation_study_runs_in_its_quick_mode_on_the_committed_sample_for_all_five_objectives()
     {
         string output = RunBuilt("studies/Microsoft.ML.AutoClip.Separation", "study", "--quick");
