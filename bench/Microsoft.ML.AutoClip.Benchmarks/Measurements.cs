@@ -426,7 +426,7 @@ public static class Measurements
     /// On Linux, resets the process's peak resident set size (VmHWM) so that the peak read afterwards
     /// covers training alone, not the measurements that ran before it in this process.
     /// </summary>
-    private static bool ResetPeakWorkingSet()
+    internal static bool ResetPeakWorkingSet()
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -444,7 +444,7 @@ public static class Measurements
     }
 
     /// <summary>VmHWM from /proc/self/status, in MB.</summary>
-    private static double? PeakWorkingSetSinceReset()
+    internal static double? PeakWorkingSetSinceReset()
     {
         foreach (string line in System.IO.File.ReadLines("/proc/self/status"))
         {

@@ -62,6 +62,10 @@ if (Wanted("size"))
 {
     report.ModelSizes(ModelSize.Measure(Run.Quick));
 }
+if (Wanted("scaling"))
+{
+    report.Scaling(Scaling.Measure(Run.Quick));
+}
 
 Directory.CreateDirectory(Path.GetDirectoryName(resultsPath)!);
 File.WriteAllText(resultsPath, report.ToMarkdown(string.Join(' ', args)));
@@ -301,6 +305,32 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             _body.AppendLine();
         }
 
+        internal void Scaling(List<Scaling.Result> results)
+        {
+            _body.AppendLine("## 8. Fit time and memory against the data's size");
+            _body.AppendLine();
+            _body.AppendLine("Synthetic regression rows (bench/Microsoft.ML.AutoClip.Benchmarks/Scaling.cs: standard normal features, the label a nonlinear");
+            _body.AppendLine("function of the first ten plus noise, the other features noise), cached in memory; the default AutoClipNet, its fastest");
+            _body.AppendLine("effort (`Effort = Fastest`: one network of 3 x 128, about 256 steps) and LightGbm with its defaults, one after the other");
+            _body.AppendLine("in this process, seed 1, one run each. Fit time is `Fit` alone; \"peak\" is the process's peak working set during the fit");
+            _body.AppendLine("(the kernel's peak RSS, reset just before it; it includes the cached rows and the natives already loaded); R² on 20,000");
+            _body.AppendLine("fresh rows (the noise is about 8% of the label's variance, so about 0.92 is the best R² possible).");
+            _body.AppendLine();
+            var trainers = results.Select(r => r.Trainer).Distinct().ToArray();
+            var sizes = results.Select(r => (r.Rows, r.Features)).Distinct().ToArray();
+            _body.AppendLine("| rows × features | " + string.Join(" | ", trainers.Select(t => $"{t}: fit, peak, R²")) + " | " + string.Join(" | ", trainers.Where(t => t != "LightGbm").Select(t => $"{t} / LightGbm")) + " |");
+            _body.AppendLine("|---|" + string.Concat(trainers.Select(_ => "---|")) + string.Concat(trainers.Where(t => t != "LightGbm").Select(_ => "---|")));
+            foreach (var (rows, features) in sizes)
+            {
+                Scaling.Result? Cell(string trainer) => results.FirstOrDefault(r => r.Rows == rows && r.Features == features && r.Trainer == trainer);
+                var lightGbm = Cell("LightGbm");
+                var cells = trainers.Select(t => Cell(t) is { } r ? $"{r.Seconds:F1} s, {r.PeakMB:N0} MB{(r.PeakIsFitOnly ? "" : " (process)")}, {r.RSquared:F3}" : "");
+                var ratios = trainers.Where(t => t != "LightGbm").Select(t => Cell(t) is { } r && lightGbm is not null ? $"{r.Seconds / lightGbm.Seconds:F1}x" : "");
+                _body.AppendLine($"| {rows:N0} × {features:N0} | " + string.Join(" | ", cells) + " | " + string.Join(" | ", ratios) + " |");
+            }
+            _body.AppendLine();
+        }
+
         internal void Trainers(List<Comparison.Result> results, double matrixMultiplyRate)
         {
             _body.AppendLine("## 6. Against the trainers ML.NET users would pick instead");
@@ -399,7 +429,7 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             text.AppendLine($"Command: `dotnet run -c Release --project bench/Microsoft.ML.AutoClip.Benchmarks{(arguments.Length > 0 ? " -- " + arguments : "")}`  ");
             text.AppendLine($"Date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC  ");
             text.AppendLine($"Machine: {Cpu()}, {Environment.ProcessorCount} logical cores, {MemoryGiB():F0} GiB RAM, {RuntimeInformation.OSDescription}  ");
-            text.AppendLine($"Runtime: {RuntimeInformation.FrameworkDescription}, TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version} (LibTorch {TorchSharp.torch.__version__}, {TorchSharp.torch.get_num_threads()} threads), Microsoft.ML 5.0.1");
+            text.AppendLine($"Runtime: {RuntimeInformation.FrameworkDescription}, TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version} (LibTorch {TorchSharp.torch.__version__}, {TorchSharp.torch.get_num_threads()} threads), Microsoft.ML {typeof(Microsoft.ML.MLContext).Assembly.GetName().Version}");
             text.AppendLine();
             text.Append(_body);
             return text.ToString();

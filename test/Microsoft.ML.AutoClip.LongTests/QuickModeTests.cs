@@ -43,6 +43,8 @@ public sealed class QuickModeTests
     {
         RunBuilt("bench/Microsoft.ML.AutoClip.Benchmarks", "--quick");
         string results = File.ReadAllText(Path.Combine(Path.GetTempPath(), "autoclip-bench-quick", "RESULTS.md"));
+        StringAssert.Contains(results, "## 8. Fit time and memory against the data's size");
+        StringAssert.Contains(results, "| 2,000 × 50 |");
         // .ci/run installs Debian's python3-xgboost and python3-sklearn when it can; without them the section must say how.
         int exitCode = 1;
         if (File.Exists("/usr/bin/python3"))
