@@ -22,7 +22,32 @@ internal static class Ablation
     /// <summary>A variant of the recipe: its name and how it changes a task's options.</summary>
     internal sealed record Variant(string Name, Action<AutoClipNetOptionsBase> Change);
 
-    private sealed record Result(string Data, DataTask Task, string Variant, double Metric, double Secondary, double Seconds, string? Error);
+    private sealed record Result(string Data, DataTask Task, string Variant, double Metric, double Secondary, double Seconds, string? Error, string Members = "");
+
+    /// <summary>
+    /// Where an AutoClipNet fit's members kept their best epoch, one "best/epochs/kept3/kept2" per member (separated by
+    /// spaces): kept3 and kept2 are the lowest validation error up to the end of CosLog4's third and second cycles (t = 7/15
+    /// and 3/15 of the epochs) over the lowest of the whole run, i.e. what a stop at that cycle boundary would have kept.
+    /// </summary>
+    private static string MemberEpochs(ITransformer model)
+    {
+        IAutoClipNetModel parameters;
+        try
+        {
+            parameters = AutoClipNetTasks.ModelOf(model);
+        }
+        catch (ArgumentException)
+        {
+            return "";
+        }
+        return string.Join(' ', parameters.MemberTrainingHistories.Select(h =>
+        {
+            var errors = h.Epochs.Select(e => e.ValidationError).ToArray();
+            double best = errors.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
+            double Kept(double t) => errors.Take(Math.Max(1, (int)Math.Ceiling(t * errors.Length))).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min() / best;
+            return string.Create(CultureInfo.InvariantCulture, $"{h.BestEpoch}/{errors.Length}/{Kept(7.0 / 15):R}/{Kept(3.0 / 15):R}");
+        }));
+    }
 
     private static Func<Recipe, Recipe> Chain(Func<Recipe, Recipe>? first, Func<Recipe, Recipe> second) => r => second(first?.Invoke(r) ?? r);
 
@@ -193,11 +218,11 @@ internal static class Ablation
         }
     }
 
-    private const string Header = "data\ttask\tvariant\tmetric\tsecondary\tseconds\terror";
+    private const string Header = "data\ttask\tvariant\tmetric\tsecondary\tseconds\terror\tmembers";
 
     private static string Line(Result r) => string.Join('\t', r.Data, r.Task, r.Variant,
         r.Metric.ToString("R", CultureInfo.InvariantCulture), r.Secondary.ToString("R", CultureInfo.InvariantCulture),
-        r.Seconds.ToString("F3", CultureInfo.InvariantCulture), r.Error?.ReplaceLineEndings(" ").Replace('\t', ' ') ?? "");
+        r.Seconds.ToString("F3", CultureInfo.InvariantCulture), r.Error?.ReplaceLineEndings(" ").Replace('\t', ' ') ?? "", r.Members);
 
     private static void WriteResults(string path, List<Result> results) =>
         File.WriteAllLines(path, results.Select(Line).Prepend(Header));
@@ -207,7 +232,7 @@ internal static class Ablation
         .Select(line => line.Split('\t'))
         .Select(f => new Result(f[0], Enum.Parse<DataTask>(f[1]), f[2],
             double.Parse(f[3], CultureInfo.InvariantCulture), double.Parse(f[4], CultureInfo.InvariantCulture),
-            double.Parse(f[5], CultureInfo.InvariantCulture), f.Length > 6 && f[6].Length > 0 ? f[6] : null))
+            double.Parse(f[5], CultureInfo.InvariantCulture), f.Length > 6 && f[6].Length > 0 ? f[6] : null, f.Length > 7 ? f[7] : ""))
         .ToList();
 
     private static void Touch(IDataView data)
@@ -226,9 +251,10 @@ internal static class Ablation
             var model = trainer.Fit(train);
             double seconds = watch.Elapsed.TotalSeconds;
             var (metric, secondary) = AutoClipNetTasks.Metrics(ml, set.Task, model.Transform(test));
+            string members = name == "LightGbm" ? "" : MemberEpochs(model);
             (model as IDisposable)?.Dispose();
             Console.WriteLine($"{set.Name,-14} {name,-32} {metric,8:F4} {secondary,10:G5} {seconds,8:F2} s");
-            return new Result(set.Name, set.Task, name, metric, secondary, seconds, null);
+            return new Result(set.Name, set.Task, name, metric, secondary, seconds, null, members);
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
@@ -330,6 +356,7 @@ internal static class Ablation
                 text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {c.Variant} | {Lower(c.Task)} | {c.Change:+0.0000;-0.0000;0} | {c.TimeVsLightGbm:F1}x |"));
             }
         }
+        BestEpochs(text, results, variants);
         foreach (var task in tasks)
         {
             var taskSets = sets.Where(s => s.Task == task).ToArray();
@@ -353,6 +380,55 @@ internal static class Ablation
         string path = Path.Combine(docs, quick ? stem + "-quick.md" : stem + ".md");
         File.WriteAllText(path, text.ToString());
         Console.WriteLine($"Written to {path}");
+    }
+
+    /// <summary>
+    /// Where each variant's members kept their best epoch, by CosLog4's cycles (the learning rate returns to zero at t = 1/15,
+    /// 3/15, 7/15 and 1 of the epochs), and what a stop at the end of the third or second cycle would have kept: the lowest
+    /// validation error up to there over the run's lowest (1 when the best epoch came before the stop).
+    /// </summary>
+    private static void BestEpochs(StringBuilder text, List<Result> results, string[] variants)
+    {
+        var rows = new List<string>();
+        foreach (string variant in variants)
+        {
+            var members = results.Where(r => r.Variant == variant && r.Members.Length > 0)
+                .SelectMany(r => r.Members.Split(' ')).Select(m => m.Split('/'))
+                .Select(f => (Best: int.Parse(f[0], CultureInfo.InvariantCulture), Epochs: int.Parse(f[1], CultureInfo.InvariantCulture),
+                    Kept3: double.Parse(f[2], CultureInfo.InvariantCulture), Kept2: double.Parse(f[3], CultureInfo.InvariantCulture)))
+                .Where(m => m.Epochs > 0 && double.IsFinite(m.Kept3) && double.IsFinite(m.Kept2)).ToList();
+            if (members.Count == 0)
+            {
+                continue;
+            }
+            double Share(double from, double to) => members.Count(m => m.Best > from * m.Epochs && m.Best <= to * m.Epochs) / (double)members.Count;
+            double Quantile(IEnumerable<double> values, double q)
+            {
+                var sorted = values.OrderBy(v => v).ToArray();
+                return sorted[Math.Min(sorted.Length - 1, (int)Math.Floor(q * sorted.Length))];
+            }
+            rows.Add(string.Create(CultureInfo.InvariantCulture,
+                $"| {variant} | {members.Count} | {Share(0, 1.0 / 15):P0} | {Share(1.0 / 15, 3.0 / 15):P0} | {Share(3.0 / 15, 7.0 / 15):P0} | {Share(7.0 / 15, 1):P0} | " +
+                $"{Quantile(members.Select(m => m.Kept3), 0.5):F3}, {Quantile(members.Select(m => m.Kept3), 0.9):F3} | {Quantile(members.Select(m => m.Kept2), 0.5):F3}, {Quantile(members.Select(m => m.Kept2), 0.9):F3} |"));
+        }
+        if (rows.Count == 0)
+        {
+            return;
+        }
+        text.AppendLine();
+        text.AppendLine("## Where the members kept their best epoch");
+        text.AppendLine();
+        text.AppendLine("Every network of every fit (each ensemble member on its own hold-out), by the cycle of the CosLog4 schedule its best");
+        text.AppendLine("epoch fell in (the learning rate returns to zero at t = 1/15, 3/15, 7/15 and 1 of the epochs; a variant with another");
+        text.AppendLine("schedule is counted the same way). The last two columns say what stopping at the end of the third or the second cycle");
+        text.AppendLine("would have kept: the lowest validation error up to there over the run's lowest (median, 90th percentile; 1 = nothing lost).");
+        text.AppendLine();
+        text.AppendLine("| variant | networks | best in cycle 1 | cycle 2 | cycle 3 | cycle 4 | stop after cycle 3: error kept / best (median, 90%) | stop after cycle 2 (median, 90%) |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (string row in rows)
+        {
+            text.AppendLine(row);
+        }
     }
 
     private static double Median(List<double> values)

@@ -80,6 +80,8 @@ public sealed class QuickModeTests
         string report = File.ReadAllText(Path.Combine(Path.GetTempPath(), "autoclip-studies", "effort-quick.md"));
         StringAssert.Contains(report, "fit time / LightGbm's: median, highest");
         StringAssert.Contains(report, "![Fit time against accuracy](figures/effort-curve.png)");
+        StringAssert.Contains(report, "## Where the members kept their best epoch");
+        StringAssert.Contains(report, "| effort=Fastest | 3 |", "one network per set at the fastest effort, on the quick mode's three sets");
         foreach (string task in new[] { "binary", "multiclass", "regression" })
         {
             StringAssert.Contains(report, $"| effort=Fastest | {task} |", task);
