@@ -59,6 +59,7 @@ public sealed class RecipeTests
             Invariant($"| `MissingValues` | `{new AutoClipNetTrainer.Options().MissingValues}` | same |"),
             Invariant($"| `PredictionIntervalCoverage` (regression) | {new AutoClipNetTrainer.Options().PredictionIntervalCoverage} | {new AutoClipNetTrainer.Options { Architecture = AutoClipNetArchitecture.Mlp }.PredictionIntervalCoverage} |"),
             "| `ExampleWeightColumnName` | none |",
+            Invariant($"| `NumberOfThreads` | {(real.Threads is null ? "every core" : "?")} | {(mlp.Threads is null ? "same" : "?")} |"),
             Invariant($"| `Effort` | `{real.Effort}` | `{mlp.Effort}` only |"),
             Invariant($"| `MaxRowsInMemory`, `ShufflePoolSize` | {AutoClipNetDefaults.MaxRowsInMemory:N0}, {real.ShufflePoolSize:N0} |"),
         };
@@ -175,6 +176,31 @@ public sealed class RecipeTests
         Assert.IsTrue(log.Any(m => m.Contains("Recipe: RealMlp (effort Fastest)", StringComparison.Ordinal)), "the log's recipe names the effort");
         var auc = ml.BinaryClassification.Evaluate(model.Transform(data)).AreaUnderRocCurve;
         Assert.IsGreaterThan(0.9, auc, "a narrow network still learns breast cancer's training rows");
+    }
+
+    [TestMethod]
+    public void NumberOfThreads_sets_a_single_networks_LibTorch_threads_while_it_trains_and_sets_them_back()
+    {
+        var ml = new MLContext(seed: 0);
+        var seen = new List<int>();
+        ml.Log += (_, e) =>
+        {
+            if (e.RawMessage.StartsWith("Epoch ", StringComparison.Ordinal))
+            {
+                seen.Add(get_num_threads()); // the log is written on the training thread, between epochs
+            }
+        };
+        var data = TestData.Featurized(ml, BundledData.CarsSet, 200);
+        int before = get_num_threads();
+        using var model = ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options
+        {
+            NumberOfThreads = 1, EnsembleSize = 1, NumberOfEpochs = 3, HiddenLayerSizes = new[] { 16 }, Seed = 1,
+        }).Fit(data);
+        Assert.IsNotEmpty(seen, "the epochs were logged");
+        Assert.IsTrue(seen.All(t => t == 1), "LibTorch threads while training: " + string.Join(", ", seen));
+        Assert.AreEqual(before, get_num_threads(), "the caller's thread count is set back");
+        var refused = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new AutoClipNetTrainer.Options { NumberOfThreads = 0 }.Validate());
+        StringAssert.Contains(refused.Message, "AutoClipNetTrainer.Options.NumberOfThreads must be null (every core) or at least 1, but was 0");
     }
 
     [TestMethod]

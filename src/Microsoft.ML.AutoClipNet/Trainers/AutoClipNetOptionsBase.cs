@@ -175,6 +175,14 @@ public abstract class AutoClipNetOptionsBase
     public int? EnsembleSize;
 
     /// <summary>
+    /// The most cores training uses, as LightGbm's <c>NumberOfThreads</c>: an ensemble trains up to this many members side by
+    /// side (each with one LibTorch thread, so their bits do not depend on it), and a single network gets this many LibTorch
+    /// threads. Default null: every core, and a single network LibTorch's own thread count. A single network's last bits can
+    /// differ between thread counts (LibTorch's products round differently); an ensemble's do not.
+    /// </summary>
+    public int? NumberOfThreads;
+
+    /// <summary>
     /// With validation data: stop after this many epochs without a better validation score (0: never stop early; the
     /// best epoch's weights are kept either way). Default null: the recipe's (never for RealMlp, whose schedule runs to its end).
     /// </summary>
@@ -271,6 +279,7 @@ public abstract class AutoClipNetOptionsBase
         Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "0 or more");
         Check(ValidationFraction is null || (ValidationFraction >= 0 && ValidationFraction <= 0.5), nameof(ValidationFraction), ValidationFraction, "null or between 0 and 0.5");
         Check(EnsembleSize is null or (>= 1 and <= Network.EnsembleLayer.MaxMembers), nameof(EnsembleSize), EnsembleSize, $"null or 1 to {Network.EnsembleLayer.MaxMembers}");
+        Check(NumberOfThreads is null or >= 1, nameof(NumberOfThreads), NumberOfThreads, "null (every core) or at least 1");
         Check(EarlyStoppingPatience is null or >= 0, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "null, or 0 or more");
         Check(EpochSelection is null || Enum.IsDefined(EpochSelection.Value), nameof(EpochSelection), EpochSelection, "null, ValidationLoss or ValidationError");
         Check(MaxRowsInMemory >= 1, nameof(MaxRowsInMemory), MaxRowsInMemory, "at least 1");

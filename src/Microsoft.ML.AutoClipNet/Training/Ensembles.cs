@@ -43,7 +43,8 @@ internal static class Ensembles
         bool ownHoldOut = validation is null && train.ValidationRows > 0;
         var gate = new object();
         var rows = new (NetworkDescription Network, ValidationRows Rows)[members];
-        var results = Run(members, Environment.ProcessorCount, k =>
+        // NumberOfThreads caps the members trained side by side, and a single network's LibTorch threads (unset: LibTorch's own count).
+        TrainingResult TrainMember(int k)
         {
             var memberTrain = ownHoldOut ? train.ForMember(k, members) : train;
             ITrainingMonitor memberMonitor = members == 1 ? monitor : new MemberMonitor(monitor, k, members, gate);
@@ -61,7 +62,10 @@ internal static class Ensembles
             }
             rows[k] = (trained.Network, new ValidationRows(memberTrain, validation));
             return trained;
-        });
+        }
+        var results = members == 1 && recipe.Threads is int threads
+            ? new[] { WithThreads(threads, () => TrainMember(0)) }
+            : Run(members, recipe.Threads ?? Environment.ProcessorCount, TrainMember);
         validations = rows;
         return members == 1 ? results[0] : new TrainingResult(Combine(results.Select(r => r.Network).ToArray()), results[0].History, results[0].AutoClipState)
         {
@@ -128,11 +132,14 @@ internal static class Ensembles
     /// With the caller's thread count, a binary model's fitted slope once differed in the last bits between two fresh
     /// processes of the determinism test (an Intel Xeon with AVX-512, another process busy); its weights were the same.
     /// </summary>
-    public static T WithOneThread<T>(Func<T> work)
+    public static T WithOneThread<T>(Func<T> work) => WithThreads(1, work);
+
+    /// <summary>Runs <paramref name="work"/> with <paramref name="threads"/> LibTorch threads on this thread and sets the count back afterwards.</summary>
+    public static T WithThreads<T>(int threads, Func<T> work)
     {
         AutoClip.TorchSharpNative.EnsureLoadable();
         int previous = TorchSharp.torch.get_num_threads();
-        TorchSharp.torch.set_num_threads(1);
+        TorchSharp.torch.set_num_threads(threads);
         try
         {
             return work();

@@ -186,6 +186,9 @@ namespace Microsoft.ML.AutoClipNet.Training
         /// <summary>Networks trained and averaged (1: a single network).</summary>
         public required int EnsembleSize { get; init; }
 
+        /// <summary>The most cores training uses (members side by side; a single network's LibTorch threads); null: every core.</summary>
+        public int? Threads { get; init; }
+
         /// <summary>With validation rows: stop after this many epochs without a better validation score (0: never).</summary>
         public required int EarlyStoppingPatience { get; init; }
 
@@ -270,6 +273,7 @@ namespace Microsoft.ML.AutoClipNet.Training
                 ShufflePoolSize = options.ShufflePoolSize,
                 ValidationFraction = ValidationFractionOf(options, real),
                 EnsembleSize = options.EnsembleSize ?? (real ? DefaultEnsembleSize(trainingRows, effort.SmallDataMembers) : 1),
+                Threads = options.NumberOfThreads,
                 EarlyStoppingPatience = options.EarlyStoppingPatience ?? (real ? 0 : 5),
                 EpochSelection = options.EpochSelection ?? (real ? AutoClipNetEpochSelection.ValidationError : AutoClipNetEpochSelection.ValidationLoss),
                 DiagnosticsInterval = options.DiagnosticsInterval,
