@@ -66,6 +66,10 @@ if (Wanted("scaling"))
 {
     report.Scaling(Scaling.Measure(Run.Quick));
 }
+if (Wanted("threads"))
+{
+    report.Threads(Scaling.Threads(Run.Quick));
+}
 
 Directory.CreateDirectory(Path.GetDirectoryName(resultsPath)!);
 File.WriteAllText(resultsPath, report.ToMarkdown(string.Join(' ', args)));
@@ -327,6 +331,26 @@ namespace Microsoft.ML.AutoClip.Benchmarks
                 var cells = trainers.Select(t => Cell(t) is { } r ? $"{r.Seconds:F1} s, {r.PeakMB:N0} MB{(r.PeakIsFitOnly ? "" : " (process)")}, {r.RSquared:F3}" : "");
                 var ratios = trainers.Where(t => t != "LightGbm").Select(t => Cell(t) is { } r && lightGbm is not null ? $"{r.Seconds / lightGbm.Seconds:F1}x" : "");
                 _body.AppendLine($"| {rows:N0} × {features:N0} | " + string.Join(" | ", cells) + " | " + string.Join(" | ", ratios) + " |");
+            }
+            _body.AppendLine();
+        }
+
+        internal void Threads(List<Scaling.ThreadResult> results)
+        {
+            _body.AppendLine("## 9. One thread against two");
+            _body.AppendLine();
+            _body.AppendLine("Fit time with each trainer's `NumberOfThreads` at 1 and at 2, in interleaved rounds (median; the speed-up is the");
+            _body.AppendLine("median of the per-round ratios, lowest and highest in brackets). diamonds trains one AutoClipNet network (more than");
+            _body.AppendLine("4,000 rows), whose products get the LibTorch threads; credit trains the default ensemble of five, two members side by");
+            _body.AppendLine("side at two threads (each on one LibTorch thread), so at most 5/3 = 1.67x (one worker trains three).");
+            _body.AppendLine();
+            _body.AppendLine("| data | trainer | 1 thread | 2 threads | speed-up |");
+            _body.AppendLine("|---|---|---|---|---|");
+            foreach (var r in results)
+            {
+                var sorted = r.Ratios.OrderBy(v => v).ToArray();
+                double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+                _body.AppendLine($"| {r.Data} | {r.Trainer} | {r.OneThread:F2} s | {r.TwoThreads:F2} s | {median:F2}x ({sorted[0]:F2}–{sorted[^1]:F2}) |");
             }
             _body.AppendLine();
         }

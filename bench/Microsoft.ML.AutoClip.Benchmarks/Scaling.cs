@@ -52,6 +52,66 @@ public static class Scaling
         return results;
     }
 
+    /// <summary>One data set's fit times at 1 and 2 threads (medians over interleaved rounds) for one trainer.</summary>
+    public sealed record ThreadResult(string Data, string Trainer, double OneThread, double TwoThreads, double[] Ratios);
+
+    /// <summary>
+    /// Fit time at one and at two threads, in interleaved rounds (1, 2, 1, 2, ...): the default AutoClipNet on diamonds (one
+    /// network above 4,000 rows: LibTorch's threads inside each product) and on credit (five members: two trained side by
+    /// side, each on one thread), and LightGbm on both, through each trainer's <c>NumberOfThreads</c>; one unmeasured fit first.
+    /// </summary>
+    public static List<ThreadResult> Threads(bool quick)
+    {
+        var results = new List<ThreadResult>();
+        int rounds = quick ? 1 : 3;
+        foreach (var set in new[] { Shared.BundledData.DiamondsSet, Shared.BundledData.CreditSet })
+        {
+            var ml = new MLContext(seed: 0);
+            var (train, _) = Shared.BundledData.HeldOutSplit(ml, set, quick ? 600 : null);
+            train = ml.Data.Cache(train);
+            Touch(train);
+            foreach (string trainer in new[] { "AutoClipNet", "LightGbm" })
+            {
+                var times = new[] { new List<double>(), new List<double>() };
+                (Estimator(ml, set.Task, trainer, 2, quick).Fit(train) as IDisposable)?.Dispose(); // unmeasured: compilation and the natives' first use
+                for (int round = 0; round < rounds; round++)
+                {
+                    for (int threads = 1; threads <= 2; threads++)
+                    {
+                        var estimator = Estimator(ml, set.Task, trainer, threads, quick);
+                        GC.Collect();
+                        var watch = Stopwatch.StartNew();
+                        var model = estimator.Fit(train);
+                        times[threads - 1].Add(watch.Elapsed.TotalSeconds);
+                        (model as IDisposable)?.Dispose();
+                        Console.WriteLine($"threads {set.Name,-10} {trainer,-12} {threads} thread(s): {times[threads - 1][^1]:F2} s");
+                    }
+                }
+                results.Add(new ThreadResult(set.Name, trainer, Median(times[0]), Median(times[1]),
+                    times[0].Zip(times[1], (one, two) => one / two).ToArray()));
+            }
+        }
+        return results;
+    }
+
+    private static IEstimator<ITransformer> Estimator(MLContext ml, Shared.DataTask task, string trainer, int threads, bool quick)
+    {
+        int? epochs = quick ? 2 : null;
+        return (task, trainer) switch
+        {
+            (Shared.DataTask.Regression, "AutoClipNet") => ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options { Seed = 1, NumberOfThreads = threads, NumberOfEpochs = epochs }),
+            (Shared.DataTask.Binary, "AutoClipNet") => ml.BinaryClassification.Trainers.AutoClipNet(new AutoClipNetBinaryTrainer.Options { Seed = 1, NumberOfThreads = threads, NumberOfEpochs = epochs }),
+            (Shared.DataTask.Regression, _) => ml.Regression.Trainers.LightGbm(new Microsoft.ML.Trainers.LightGbm.LightGbmRegressionTrainer.Options { NumberOfThreads = threads }),
+            _ => ml.BinaryClassification.Trainers.LightGbm(new Microsoft.ML.Trainers.LightGbm.LightGbmBinaryTrainer.Options { NumberOfThreads = threads }),
+        };
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.OrderBy(v => v).ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
     private static IEnumerable<(string Name, IEstimator<ITransformer> Trainer)> Trainers(MLContext ml, bool quick)
     {
         yield return ("AutoClipNet", ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options { Seed = 1, NumberOfEpochs = quick ? 2 : null }));

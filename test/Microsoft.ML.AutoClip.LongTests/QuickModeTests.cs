@@ -45,6 +45,8 @@ public sealed class QuickModeTests
         string results = File.ReadAllText(Path.Combine(Path.GetTempPath(), "autoclip-bench-quick", "RESULTS.md"));
         StringAssert.Contains(results, "## 8. Fit time and memory against the data's size");
         StringAssert.Contains(results, "| 2,000 × 50 |");
+        StringAssert.Contains(results, "## 9. One thread against two");
+        StringAssert.Contains(results, "| credit | AutoClipNet |");
         // .ci/run installs Debian's python3-xgboost and python3-sklearn when it can; without them the section must say how.
         int exitCode = 1;
         if (File.Exists("/usr/bin/python3"))
