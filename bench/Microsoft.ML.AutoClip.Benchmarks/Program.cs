@@ -348,9 +348,7 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             _body.AppendLine("|---|---|---|---|---|");
             foreach (var r in results)
             {
-                var sorted = r.Ratios.OrderBy(v => v).ToArray();
-                double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-                _body.AppendLine($"| {r.Data} | {r.Trainer} | {r.OneThread:F2} s | {r.TwoThreads:F2} s | {median:F2}x ({sorted[0]:F2}–{sorted[^1]:F2}) |");
+                _body.AppendLine($"| {r.Data} | {r.Trainer} | {r.OneThread:F2} s | {r.TwoThreads:F2} s | {Microsoft.ML.AutoClip.Benchmarks.Scaling.Median(r.Ratios):F2}x ({r.Ratios.Min():F2}–{r.Ratios.Max():F2}) |");
             }
             _body.AppendLine();
         }
@@ -421,7 +419,7 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             int aheadOfAll = summaries.Count(s => s.Mean > s.Best);
             int withinTime = summaries.Count(s => s.Seconds <= 10 * s.LightGbmSeconds);
             var timeRatios = summaries.Select(s => s.Seconds / s.LightGbmSeconds).OrderBy(r => r).ToArray();
-            double medianTime = timeRatios.Length % 2 == 1 ? timeRatios[timeRatios.Length / 2] : (timeRatios[timeRatios.Length / 2 - 1] + timeRatios[timeRatios.Length / 2]) / 2;
+            double medianTime = Microsoft.ML.AutoClip.Benchmarks.Scaling.Median(timeRatios);
             int above30 = timeRatios.Count(r => r > 30);
             int withinTimeAtLimit = summaries.Count(s => s.LimitSeconds <= 10 * s.LightGbmSeconds);
             _body.AppendLine();
