@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text;
+using Microsoft.ML.AutoClip.Shared;
 using ScottPlot;
 
 namespace Microsoft.ML.AutoClip.Separation;
@@ -84,7 +85,7 @@ public static class Study
         var done = File.Exists(runsPath) ? File.ReadLines(runsPath).Skip(1).Select(Parse).ToList() : new List<Row>();
         if (!File.Exists(runsPath))
         {
-            File.WriteAllText(runsPath, "key\tclipping\tseed\tsteps\tsi_sdr_improvement_db\tfinal_loss\tclipped_steps\tfinal_threshold\tseconds\n");
+            File.WriteAllText(runsPath, "key\tclipping\tseed\tsteps\tsi_sdr_improvement_db\tfinal_loss\tclipped_steps\tfinal_threshold\tseconds\tmachine\n");
         }
         var dynamics = Dynamics.Load(dynamicsPath).Where(d => d.Steps == settings.Steps && d.Seed == seeds[0]).ToDictionary(d => d.Key);
         foreach (int seed in seeds)
@@ -114,7 +115,7 @@ public static class Study
                         $"clipped {result.ClippedSteps} of {result.Steps}, {result.Seconds:F0} s");
                     if (!recorded)
                     {
-                        var row = new Row(key, clipping.Name, seed, settings.Steps, result.SiSdrImprovement, result.FinalLoss, result.ClippedSteps, result.FinalThreshold, result.Seconds);
+                        var row = new Row(key, clipping.Name, seed, settings.Steps, result.SiSdrImprovement, result.FinalLoss, result.ClippedSteps, result.FinalThreshold, result.Seconds, StudyTools.CpuModel());
                         File.AppendAllText(runsPath, Format(row) + "\n");
                         done.Add(row);
                     }
@@ -140,12 +141,14 @@ public static class Study
             string figures = Figures(docs, objective, withClipping, without, prefix, out string dynamicsTable);
             sections.Add(new Section(objective, objectiveRows, dynamicsTable, figures));
         }
-        File.WriteAllText(Path.Combine(docs, name + ".md"), Report(sections, single, settings, seeds, train, testUtterances, test));
+        var machines = sections.SelectMany(x => x.Rows).GroupBy(r => r.Machine.Length == 0 ? "not recorded" : r.Machine)
+            .Select(g => $"{g.Count()} on {g.Key}").ToArray();
+        File.WriteAllText(Path.Combine(docs, name + ".md"), Report(sections, single, settings, seeds, train, testUtterances, test, machines));
         Console.WriteLine($"Wrote {Path.Combine(docs, name + ".md")}");
         return 0;
     }
 
-    private sealed record Row(string Key, string Clipping, int Seed, int Steps, double Improvement, double FinalLoss, int ClippedSteps, double FinalThreshold, double Seconds)
+    private sealed record Row(string Key, string Clipping, int Seed, int Steps, double Improvement, double FinalLoss, int ClippedSteps, double FinalThreshold, double Seconds, string Machine = "")
     {
         public Objective Objective => ObjectiveOf(Key);
 
@@ -157,13 +160,13 @@ public static class Study
 
     private static string Format(Row r) => string.Join('\t', r.Key, r.Clipping, r.Seed, r.Steps,
         r.Improvement.ToString("R", CultureInfo.InvariantCulture), r.FinalLoss.ToString("R", CultureInfo.InvariantCulture), r.ClippedSteps,
-        r.FinalThreshold.ToString("R", CultureInfo.InvariantCulture), r.Seconds.ToString("F1", CultureInfo.InvariantCulture));
+        r.FinalThreshold.ToString("R", CultureInfo.InvariantCulture), r.Seconds.ToString("F1", CultureInfo.InvariantCulture), r.Machine);
 
     private static Row Parse(string line)
     {
         var f = line.Split('\t');
         double D(int i) => double.Parse(f[i], CultureInfo.InvariantCulture);
-        return new Row(f[0], f[1], int.Parse(f[2], CultureInfo.InvariantCulture), int.Parse(f[3], CultureInfo.InvariantCulture), D(4), D(5), int.Parse(f[6], CultureInfo.InvariantCulture), D(7), D(8));
+        return new Row(f[0], f[1], int.Parse(f[2], CultureInfo.InvariantCulture), int.Parse(f[3], CultureInfo.InvariantCulture), D(4), D(5), int.Parse(f[6], CultureInfo.InvariantCulture), D(7), D(8), f.Length > 9 ? f[9] : "");
     }
 
     /// <summary>
@@ -284,7 +287,7 @@ public static class Study
         return paired.Length == 0 ? "" : $"{Signed(paired.Average())} ({Signed(paired.Min())} to {Signed(paired.Max())})";
     }
 
-    private static string Report(List<Section> sections, bool single, SeparationSettings s, int[] seeds, List<Utterance> train, List<Utterance> testUtterances, List<Mixture> test)
+    private static string Report(List<Section> sections, bool single, SeparationSettings s, int[] seeds, List<Utterance> train, List<Utterance> testUtterances, List<Mixture> test, string[] machines)
     {
         var md = new StringBuilder();
         md.AppendLine(single ? "# AutoClip in the paper's setting: two-speaker speech separation" : "# AutoClip in the paper's setting: the five separation objectives");
@@ -292,6 +295,7 @@ public static class Study
         string arguments = string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
         md.AppendLine($"Generated by `dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Separation -- {arguments}` (the corpus first: `-- corpus`, which needs");
         md.AppendLine($"Debian's `espeak-ng`; {Corpus.Version()}). Plain TorchSharp, no ML.NET; clipping through `AutoClipOptimizer` (`WithAutoClip`).");
+        md.AppendLine($"Runs (each with {(s.Threads is int t ? $"{t} LibTorch thread{(t == 1 ? "" : "s")}" : "every core")}; the runs file names each run's CPU): {string.Join(", ", machines)}.");
         md.AppendLine();
         md.AppendLine($"Data: {train.Count} training utterances of {train.Select(u => u.Sentence).Distinct().Count()} sentences and {testUtterances.Count} test utterances of " +
             $"{testUtterances.Select(u => u.Sentence).Distinct().Count()} other sentences, {Corpus.Speakers.Length} synthetic speakers (espeak-ng voice variants, pitches and speeds), 8 kHz.");
