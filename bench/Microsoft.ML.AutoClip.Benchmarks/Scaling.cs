@@ -16,7 +16,7 @@ namespace Microsoft.ML.AutoClip.Benchmarks;
 public static class Scaling
 {
     /// <summary>One trainer's fit on one size: seconds in <c>Fit</c>, the process's peak working set during it, and R² on 20,000 fresh rows.</summary>
-    public sealed record Result(int Rows, int Features, string Trainer, double Seconds, double PeakMB, bool PeakIsFitOnly, double RSquared);
+    public sealed record Result(int Rows, int Features, string Trainer, double Seconds, double PeakMB, bool PeakIsFitOnly, double RSquared, double BeforeMB);
 
     private const int Informative = 10;
 
@@ -38,6 +38,8 @@ public static class Scaling
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
                 GC.Collect();
+                var self = Process.GetCurrentProcess();
+                double before = self.WorkingSet64 / 1048576.0;
                 bool reset = Measurements.ResetPeakWorkingSet();
                 var watch = Stopwatch.StartNew();
                 var model = trainer.Fit(train);
@@ -45,8 +47,8 @@ public static class Scaling
                 double peak = (reset ? Measurements.PeakWorkingSetSinceReset() : null) ?? Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0;
                 double r2 = ml.Regression.Evaluate(model.Transform(test)).RSquared;
                 (model as IDisposable)?.Dispose();
-                Console.WriteLine($"scaling {rows,9:N0} rows x {features,5:N0} features  {name,-26} {seconds,8:F2} s  peak {peak,7:N0} MB  R² {r2:F4}");
-                results.Add(new Result(rows, features, name, seconds, peak, reset, r2));
+                Console.WriteLine($"scaling {rows,9:N0} rows x {features,5:N0} features  {name,-26} {seconds,8:F2} s  peak {peak,7:N0} MB (before {before:N0})  R² {r2:F4}");
+                results.Add(new Result(rows, features, name, seconds, peak, reset, r2, before));
             }
         }
         return results;
