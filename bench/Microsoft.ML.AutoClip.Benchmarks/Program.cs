@@ -340,8 +340,8 @@ namespace Microsoft.ML.AutoClip.Benchmarks
         {
             _body.AppendLine("## 9. One thread against two");
             _body.AppendLine();
-            _body.AppendLine("Fit time with each trainer's `NumberOfThreads` at 1 and at 2, in interleaved rounds (median; the speed-up is the");
-            _body.AppendLine("median of the per-round ratios, lowest and highest in brackets). diamonds trains one AutoClipNet network (more than");
+            _body.AppendLine("Fit time with each trainer's `NumberOfThreads` at 1 and at 2, in interleaved rounds after one unmeasured round (median;");
+            _body.AppendLine("the speed-up is the median of the per-round ratios, lower and upper quartiles in brackets). diamonds trains one AutoClipNet network (more than");
             _body.AppendLine("4,000 rows), whose products get the LibTorch threads; credit trains the default ensemble of five, two members side by");
             _body.AppendLine("side at two threads (each on one LibTorch thread), so at most 5/3 = 1.67x (one worker trains three).");
             _body.AppendLine();
@@ -349,7 +349,7 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             _body.AppendLine("|---|---|---|---|---|");
             foreach (var r in results)
             {
-                _body.AppendLine($"| {r.Data} | {r.Trainer} | {r.OneThread:F2} s | {r.TwoThreads:F2} s | {Microsoft.ML.AutoClip.Benchmarks.Scaling.Median(r.Ratios):F2}x ({r.Ratios.Min():F2}–{r.Ratios.Max():F2}) |");
+                _body.AppendLine($"| {r.Data} | {r.Trainer} | {r.OneThread:F2} s | {r.TwoThreads:F2} s | {r.Speed.Median:F2}x ({r.Speed.Low:F2}–{r.Speed.High:F2}) |");
             }
             _body.AppendLine();
         }
@@ -420,7 +420,7 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             int aheadOfAll = summaries.Count(s => s.Mean > s.Best);
             int withinTime = summaries.Count(s => s.Seconds <= 10 * s.LightGbmSeconds);
             var timeRatios = summaries.Select(s => s.Seconds / s.LightGbmSeconds).OrderBy(r => r).ToArray();
-            double medianTime = Microsoft.ML.AutoClip.Benchmarks.Scaling.Median(timeRatios);
+            double medianTime = Measurements.Median(timeRatios);
             int above30 = timeRatios.Count(r => r > 30);
             int withinTimeAtLimit = summaries.Count(s => s.LimitSeconds <= 10 * s.LightGbmSeconds);
             _body.AppendLine();
@@ -465,17 +465,7 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             return text.ToString();
         }
 
-        private static string Cpu()
-        {
-            try
-            {
-                return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? RuntimeInformation.ProcessArchitecture.ToString();
-            }
-            catch (IOException)
-            {
-                return RuntimeInformation.ProcessArchitecture.ToString();
-            }
-        }
+        private static string Cpu() => MachineInfo.CpuModel() ?? RuntimeInformation.ProcessArchitecture.ToString();
 
         private static double MemoryGiB()
         {

@@ -31,8 +31,8 @@ public static class Scaling
             var ml = new MLContext(seed: 0);
             var train = ml.Data.Cache(Synthetic(ml, rows, features, seed: 1));
             var test = ml.Data.Cache(Synthetic(ml, quick ? 1_000 : 20_000, features, seed: 2));
-            Touch(train);
-            Touch(test);
+            Shared.BundledData.ReadEveryRow(train);
+            Shared.BundledData.ReadEveryRow(test);
             foreach (var (name, trainer) in Trainers(ml, quick))
             {
                 GC.Collect();
@@ -44,7 +44,8 @@ public static class Scaling
                 var watch = Stopwatch.StartNew();
                 var model = trainer.Fit(train);
                 double seconds = watch.Elapsed.TotalSeconds;
-                double peak = (reset ? Measurements.PeakWorkingSetSinceReset() : null) ?? Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0;
+                self.Refresh();
+                double peak = (reset ? Measurements.PeakWorkingSetSinceReset() : null) ?? self.PeakWorkingSet64 / 1048576.0;
                 double r2 = ml.Regression.Evaluate(model.Transform(test)).RSquared;
                 (model as IDisposable)?.Dispose();
                 Console.WriteLine($"scaling {rows,9:N0} rows x {features,5:N0} features  {name,-26} {seconds,8:F2} s  peak {peak,7:N0} MB (before {before:N0})  R² {r2:F4}");
@@ -54,13 +55,13 @@ public static class Scaling
         return results;
     }
 
-    /// <summary>One data set's fit times at 1 and 2 threads (medians over interleaved rounds) for one trainer.</summary>
-    public sealed record ThreadResult(string Data, string Trainer, double OneThread, double TwoThreads, double[] Ratios);
+    /// <summary>One data set's fit times at 1 and 2 threads (medians over interleaved rounds) for one trainer, and the speed-up (median and quartiles of the rounds' ratios).</summary>
+    public sealed record ThreadResult(string Data, string Trainer, double OneThread, double TwoThreads, (double Median, double Low, double High) Speed);
 
     /// <summary>
     /// Fit time at one and at two threads, in interleaved rounds (1, 2, 1, 2, ...): the default AutoClipNet on diamonds (one
     /// network above 4,000 rows: LibTorch's threads inside each product) and on credit (five members: two trained side by
-    /// side, each on one thread), and LightGbm on both, through each trainer's <c>NumberOfThreads</c>; one unmeasured fit first.
+    /// side, each on one thread), and LightGbm on both, through each trainer's <c>NumberOfThreads</c>; one unmeasured round first.
     /// </summary>
     public static List<ThreadResult> Threads(bool quick)
     {
@@ -69,28 +70,17 @@ public static class Scaling
         foreach (var set in new[] { Shared.BundledData.DiamondsSet, Shared.BundledData.CreditSet })
         {
             var ml = new MLContext(seed: 0);
-            var (train, _) = Shared.BundledData.HeldOutSplit(ml, set, quick ? 600 : null);
-            train = ml.Data.Cache(train);
-            Touch(train);
+            var (train, _) = Shared.BundledData.HeldOutSplit(ml, set, quick ? 600 : null); // cached
+            Shared.BundledData.ReadEveryRow(train);
             foreach (string trainer in new[] { "AutoClipNet", "LightGbm" })
             {
-                var times = new[] { new List<double>(), new List<double>() };
-                (Estimator(ml, set.Task, trainer, 2, quick).Fit(train) as IDisposable)?.Dispose(); // unmeasured: compilation and the natives' first use
-                for (int round = 0; round < rounds; round++)
+                Action Fit(int threads) => () =>
                 {
-                    for (int threads = 1; threads <= 2; threads++)
-                    {
-                        var estimator = Estimator(ml, set.Task, trainer, threads, quick);
-                        GC.Collect();
-                        var watch = Stopwatch.StartNew();
-                        var model = estimator.Fit(train);
-                        times[threads - 1].Add(watch.Elapsed.TotalSeconds);
-                        (model as IDisposable)?.Dispose();
-                        Console.WriteLine($"threads {set.Name,-10} {trainer,-12} {threads} thread(s): {times[threads - 1][^1]:F2} s");
-                    }
-                }
-                results.Add(new ThreadResult(set.Name, trainer, Median(times[0]), Median(times[1]),
-                    times[0].Zip(times[1], (one, two) => one / two).ToArray()));
+                    (Estimator(ml, set.Task, trainer, threads, quick).Fit(train) as IDisposable)?.Dispose();
+                    Console.WriteLine($"threads {set.Name,-10} {trainer,-12} {threads} thread(s)");
+                };
+                var measured = Measurements.Interleaved(rounds, warmupRounds: 1, Fit(1), Fit(2)); // the warm-up: compilation and the natives' first use
+                results.Add(new ThreadResult(set.Name, trainer, measured.Median(0), measured.Median(1), measured.Speed(1, 0)));
             }
         }
         return results;
@@ -106,13 +96,6 @@ public static class Scaling
             (Shared.DataTask.Regression, _) => ml.Regression.Trainers.LightGbm(new Microsoft.ML.Trainers.LightGbm.LightGbmRegressionTrainer.Options { NumberOfThreads = threads }),
             _ => ml.BinaryClassification.Trainers.LightGbm(new Microsoft.ML.Trainers.LightGbm.LightGbmBinaryTrainer.Options { NumberOfThreads = threads }),
         };
-    }
-
-    /// <summary>The median (the mean of the middle two for an even count).</summary>
-    internal static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.OrderBy(v => v).ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     private static IEnumerable<(string Name, IEstimator<ITransformer> Trainer)> Trainers(MLContext ml, bool quick)
@@ -154,13 +137,5 @@ public static class Scaling
         var schema = SchemaDefinition.Create(typeof(Row));
         schema[nameof(Row.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, features);
         return ml.Data.LoadFromEnumerable(data, schema);
-    }
-
-    private static void Touch(IDataView data)
-    {
-        using var cursor = data.GetRowCursor(data.Schema);
-        while (cursor.MoveNext())
-        {
-        }
     }
 }

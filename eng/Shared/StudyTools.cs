@@ -36,22 +36,7 @@ internal static class StudyTools
         $"{CpuModel()}, {Environment.ProcessorCount} logical cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}";
 
     /// <summary>The processor's model name as Linux reports it (/proc/cpuinfo), e.g. "AMD EPYC"; "unknown CPU" elsewhere.</summary>
-    public static string CpuModel()
-    {
-        try
-        {
-            string? line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-            return line is null ? "unknown CPU" : line[(line.IndexOf(':') + 1)..].Trim();
-        }
-        catch (IOException)
-        {
-            return "unknown CPU";
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return "unknown CPU";
-        }
-    }
+    public static string CpuModel() => MachineInfo.CpuModel() ?? "unknown CPU";
 
     /// <summary>One line per run over the iterations (or over <paramref name="xLabel"/>, with markers of <paramref name="markerSize"/>), saved as an 800 × 450 PNG.</summary>
     public static void SaveLines(string path, string title, string yLabel, IEnumerable<(string Name, double[] X, double[] Y)> series, string xLabel = "iteration", float markerSize = 0)

@@ -189,8 +189,8 @@ internal static class Ablation
             }
             var ml = new MLContext(seed: 0);
             var (train, test) = BundledData.HeldOutSplit(ml, set, quick ? 400 : null);
-            Touch(train);
-            Touch(test);
+            BundledData.ReadEveryRow(train);
+            BundledData.ReadEveryRow(test);
             foreach (var variant in variants.Where(v => missing.Contains(v.Name)))
             {
                 var options = AutoClipNetTasks.NewOptions(set.Task);
@@ -234,14 +234,6 @@ internal static class Ablation
             double.Parse(f[3], CultureInfo.InvariantCulture), double.Parse(f[4], CultureInfo.InvariantCulture),
             double.Parse(f[5], CultureInfo.InvariantCulture), f.Length > 6 && f[6].Length > 0 ? f[6] : null, f.Length > 7 ? f[7] : ""))
         .ToList();
-
-    private static void Touch(IDataView data)
-    {
-        using var cursor = data.GetRowCursor(data.Schema);
-        while (cursor.MoveNext())
-        {
-        }
-    }
 
     private static Result Measure(MLContext ml, BundledDataSet set, string name, IEstimator<ITransformer> trainer, IDataView train, IDataView test)
     {
