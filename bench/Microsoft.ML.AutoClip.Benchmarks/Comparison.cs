@@ -205,6 +205,7 @@ internal static class Comparison
             int features = ((VectorDataViewType)train.Schema["Features"].Type).Size;
             foreach (var (name, trainer) in Trainers(ml, set.Task, quick))
             {
+                FitTiming.Settle();
                 var watch = Stopwatch.StartNew();
                 var model = trainer.Fit(train);
                 double seconds = watch.Elapsed.TotalSeconds;

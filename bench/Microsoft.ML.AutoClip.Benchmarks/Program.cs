@@ -26,6 +26,7 @@ Run.Quick = args.Contains("--quick");
 string? only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
 string resultsPath = args.SkipWhile(a => a != "--results").Skip(1).FirstOrDefault()
     ?? (Run.Quick ? Path.Combine(Path.GetTempPath(), "autoclip-bench-quick", "RESULTS.md") : Path.Combine(Run.RepoRoot(), "bench", "RESULTS.md"));
+string? setNames = args.SkipWhile(a => a != "--sets").Skip(1).FirstOrDefault();
 bool Wanted(string name) => only is null || only.Split(',').Contains(name);
 
 var report = new Report(Run.Quick);
@@ -54,7 +55,8 @@ if (Wanted("memory"))
 if (Wanted("trainers"))
 {
     double before = Comparison.MatrixMultiplyRate(Run.Quick);
-    var compared = Comparison.Run(Run.Quick, Run.Quick ? new[] { BundledData.DiamondsSet, BundledData.TelcoChurnSet, BundledData.SatelliteSet } : BundledData.All);
+    var compared = Comparison.Run(Run.Quick, setNames is not null ? setNames.Split(',').Select(BundledData.Named).ToArray()
+        : Run.Quick ? new[] { BundledData.DiamondsSet, BundledData.TelcoChurnSet, BundledData.SatelliteSet } : BundledData.All);
     double after = Comparison.MatrixMultiplyRate(Run.Quick);
     report.Trainers(compared, Math.Max(before, after));
 }

@@ -35,9 +35,7 @@ public static class Scaling
             Shared.BundledData.ReadEveryRow(test);
             foreach (var (name, trainer) in Trainers(ml, quick))
             {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-                GC.Collect();
+                Shared.FitTiming.Settle();
                 var self = Process.GetCurrentProcess();
                 double before = self.WorkingSet64 / 1048576.0;
                 bool reset = Measurements.ResetPeakWorkingSet();

@@ -5,6 +5,7 @@ using System.Linq;
 using Microsoft.ML.AutoClip.Shared;
 using Microsoft.ML.AutoClipNet.Data;
 using Microsoft.ML.AutoClipNet.Network;
+using Microsoft.ML.AutoClipNet.Tasks;
 using Microsoft.ML.AutoClipNet.Training;
 using Microsoft.ML.Data;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -148,8 +149,8 @@ public sealed class EnsembleTests
         Assert.AreEqual(1, Recipe.Resolve(new AutoClipNetBinaryTrainer.Options(), binary, 40_000).EnsembleSize);
         Assert.AreEqual(1, Recipe.Resolve(new AutoClipNetBinaryTrainer.Options { Architecture = AutoClipNetArchitecture.Mlp }, binary, 300).EnsembleSize, "the previous network stays one network");
         Assert.AreEqual(2, Recipe.Resolve(new AutoClipNetBinaryTrainer.Options { EnsembleSize = 2 }, binary, 40_000).EnsembleSize);
-        Assert.IsTrue(Recipe.Plan(new AutoClipNetBinaryTrainer.Options()).MayBeEnsemble, "the default may be an ensemble: rows keep their positions");
-        Assert.IsFalse(Recipe.Plan(new AutoClipNetBinaryTrainer.Options { EnsembleSize = 1 }).MayBeEnsemble);
+        Assert.IsTrue(Recipe.Plan(new AutoClipNetBinaryTrainer.Options(), BinaryTask.Instance).MayBeEnsemble, "the default may be an ensemble: rows keep their positions");
+        Assert.IsFalse(Recipe.Plan(new AutoClipNetBinaryTrainer.Options { EnsembleSize = 1 }, BinaryTask.Instance).MayBeEnsemble);
 
         var ml = new MLContext(seed: 0);
         var small = TestData.Featurized(ml, BundledData.BreastCancerSet, 569);

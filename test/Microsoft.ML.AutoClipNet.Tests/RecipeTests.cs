@@ -38,14 +38,17 @@ public sealed class RecipeTests
         var realBinary = realClassifier;
         Assert.AreEqual(realClassifier.LearningRate, realMulticlass.LearningRate, "the classification rate the table quotes is both classification tasks'");
         string Sizes(int[] sizes) => "{" + string.Join(", ", sizes) + "}";
-        string Epochs(Recipe r) => r == real ? Invariant($"about {Recipe.DefaultStepBudget:N0} steps: {Recipe.MinimumDefaultEpochs} to {Recipe.MaximumDefaultEpochs} epochs by data size") : Invariant($"{r.Epochs}");
+        string Steps(Recipe r) => Invariant($"about {EffortProfile.Of(r.Effort).StepBudget:N0} steps: {Recipe.MinimumDefaultEpochs} to {EffortProfile.Of(r.Effort).MaxEpochs} epochs");
+        string Epochs(Recipe r) => r == real ? Invariant($"{Steps(real)} regression and binary, {Steps(realMulticlass)} multiclass, by data size") : Invariant($"{r.Epochs}");
+        Assert.AreEqual(real.Effort, realBinary.Effort, "the table quotes one effort for regression and binary");
+        CollectionAssert.AreEqual(real.HiddenLayerSizes, realBinary.HiddenLayerSizes);
         string Selection(Recipe r) => r.EpochSelection == AutoClipNetEpochSelection.ValidationError ? "by validation error" : "by loss";
         var rows = new[]
         {
             Invariant($"| `FeatureScaling` | `{real.FeatureScaling}` | `{mlp.FeatureScaling}` |"),
             Invariant($"| `EmbeddingFrequencies` | {real.EmbeddingFrequencies} | {mlp.EmbeddingFrequencies} |"),
             Invariant($"| `PiecewiseLinearBins` | {real.PiecewiseLinearBins} (off) | {mlp.PiecewiseLinearBins} |"),
-            Invariant($"| `HiddenLayerSizes`, `Activation` | {Sizes(real.HiddenLayerSizes)}, `{real.Activation}` | {Sizes(mlp.HiddenLayerSizes)}, `{mlp.Activation}` |"),
+            Invariant($"| `HiddenLayerSizes`, `Activation` | {Sizes(real.HiddenLayerSizes)} regression and binary, {Sizes(realMulticlass.HiddenLayerSizes)} multiclass; `{real.Activation}` | {Sizes(mlp.HiddenLayerSizes)}, `{mlp.Activation}` |"),
             Invariant($"| `NumberOfEpochs` | {Epochs(real)} | {Epochs(mlp)} |"),
             Invariant($"| `BatchSize` | {real.BatchSize} (or all rows when fewer) | {mlp.BatchSize} |"),
             Invariant($"| `LearningRate`, `LearningRateSchedule` | {real.LearningRate} regression, {realClassifier.LearningRate} classification; `{real.Schedule}` | {mlp.LearningRate:0.000}, constant |"),
@@ -60,7 +63,7 @@ public sealed class RecipeTests
             Invariant($"| `PredictionIntervalCoverage` (regression) | {new AutoClipNetTrainer.Options().PredictionIntervalCoverage} | {new AutoClipNetTrainer.Options { Architecture = AutoClipNetArchitecture.Mlp }.PredictionIntervalCoverage} |"),
             "| `ExampleWeightColumnName` | none |",
             Invariant($"| `NumberOfThreads` | {(real.Threads is null ? "every core" : "?")} | {(mlp.Threads is null ? "same" : "?")} |"),
-            Invariant($"| `Effort` | `{real.Effort}` | `{mlp.Effort}` only |"),
+            Invariant($"| `Effort` | `{real.Effort}` regression and binary, `{realMulticlass.Effort}` multiclass | `{mlp.Effort}` only |"),
             Invariant($"| `MaxRowsInMemory`, `ShufflePoolSize` | {AutoClipNetDefaults.MaxRowsInMemory:N0}, {real.ShufflePoolSize:N0} |"),
         };
         foreach (var effort in Enum.GetValues<AutoClipNetEffort>())
@@ -102,7 +105,7 @@ public sealed class RecipeTests
             new AutoClipNetTrainer.Options { Effort = AutoClipNetEffort.Fast },
         })
         {
-            var plan = Recipe.Plan(options);
+            var plan = Recipe.Plan(options, RegressionTask.Instance);
             var recipe = Recipe.Resolve(options, RegressionTask.Instance, 500);
             Assert.AreEqual(recipe.ValidationFraction, plan.ValidationFraction);
             Assert.AreEqual(recipe.FeatureScaling == AutoClipNetFeatureScaling.RobustSmoothClip || recipe.PiecewiseLinearBins > 0, plan.SampleQuantiles);
@@ -125,13 +128,23 @@ public sealed class RecipeTests
             Assert.AreEqual(Recipe.MinimumDefaultEpochs, large.Epochs, effort + ": a million rows get the fewest epochs at every effort");
             Assert.AreEqual(EffortProfile.Of(effort).SmallDataMembers, s.EnsembleSize, effort + ": small data");
             Assert.AreEqual(1, large.EnsembleSize, effort + ": large data");
-            Assert.AreEqual(effort == AutoClipNetEffort.Best, !s.ToString().Contains("effort", StringComparison.Ordinal), "the log names any effort but the default: " + s);
+            StringAssert.Contains(s.ToString(), $"RealMlp (effort {effort})", "the log names the effort");
         }
-        // Best is today's default, and every step down costs less: fewer or equal epochs, widths and members, one of them fewer.
-        var best = Recipe.Resolve(new AutoClipNetBinaryTrainer.Options(), BinaryTask.Instance, 1_000);
-        Assert.AreEqual(256, best.HiddenLayerSizes[0]);
-        Assert.AreEqual(256, best.Epochs);
-        Assert.AreEqual(5, best.EnsembleSize);
+        // Unset, the effort is the task's: Fast for regression and binary, Best for multiclass; Mlp's recipe records Best and ignores it.
+        Assert.AreEqual(AutoClipNetEffort.Fast, Recipe.Resolve(new AutoClipNetTrainer.Options(), RegressionTask.Instance, 1_000).Effort);
+        var binary = Recipe.Resolve(new AutoClipNetBinaryTrainer.Options(), BinaryTask.Instance, 1_000);
+        Assert.AreEqual(AutoClipNetEffort.Fast, binary.Effort);
+        CollectionAssert.AreEqual(small[AutoClipNetEffort.Fast].HiddenLayerSizes, binary.HiddenLayerSizes, "the binary default is the Fast recipe");
+        Assert.AreEqual(small[AutoClipNetEffort.Fast].Epochs, binary.Epochs);
+        Assert.AreEqual(small[AutoClipNetEffort.Fast].EnsembleSize, binary.EnsembleSize);
+        var multiclass = Recipe.Resolve(new AutoClipNetMulticlassTrainer.Options(), MulticlassTask.Instance, 1_000);
+        Assert.AreEqual(AutoClipNetEffort.Best, multiclass.Effort);
+        Assert.AreEqual(256, multiclass.HiddenLayerSizes[0]);
+        Assert.AreEqual(256, multiclass.Epochs);
+        Assert.AreEqual(5, multiclass.EnsembleSize);
+        Assert.AreEqual(AutoClipNetEffort.Best, Recipe.Resolve(new AutoClipNetTrainer.Options { Architecture = AutoClipNetArchitecture.Mlp }, RegressionTask.Instance, 1_000).Effort);
+        new AutoClipNetTrainer.Options { Architecture = AutoClipNetArchitecture.Mlp, Effort = AutoClipNetEffort.Best }.Validate();
+        // Every step down costs less: fewer or equal epochs, widths and members, one of them fewer.
         var order = new[] { AutoClipNetEffort.Best, AutoClipNetEffort.Balanced, AutoClipNetEffort.Fast, AutoClipNetEffort.Fastest };
         for (int i = 1; i < order.Length; i++)
         {
@@ -151,7 +164,7 @@ public sealed class RecipeTests
         StringAssert.Contains(refused.Message, "AutoClipNetTrainer.Options.Effort");
         StringAssert.Contains(refused.Message, "Fast");
         var undefined = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new AutoClipNetTrainer.Options { Effort = (AutoClipNetEffort)9 }.Validate());
-        StringAssert.Contains(undefined.Message, "Fastest, Fast, Balanced or Best");
+        StringAssert.Contains(undefined.Message, "null, Fastest, Fast, Balanced or Best");
     }
 
     [TestMethod]

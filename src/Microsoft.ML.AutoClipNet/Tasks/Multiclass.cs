@@ -31,6 +31,8 @@ internal sealed class MulticlassTask : AutoClipNetTask
 
     public override double DefaultLabelSmoothing => 0.1;
 
+    public override AutoClipNetEffort DefaultEffort => AutoClipNetEffort.Best;
+
     public override Objective CreateObjective(TrainingSet train, int classCount, Recipe recipe) => new MulticlassObjective(classCount, recipe.LabelSmoothing);
 
     public override void CheckTrainingRows(TrainingSet train, int classCount, string labelColumn, ITrainingMonitor monitor)

@@ -103,13 +103,15 @@ public abstract class AutoClipNetOptionsBase
     public AutoClipNetArchitecture Architecture = AutoClipNetArchitecture.RealMlp;
 
     /// <summary>
-    /// How much training RealMlp spends: <see cref="AutoClipNetEffort.Best"/> (the default), <see cref="AutoClipNetEffort.Balanced"/>,
+    /// How much training RealMlp spends: <see cref="AutoClipNetEffort.Best"/>, <see cref="AutoClipNetEffort.Balanced"/>,
     /// <see cref="AutoClipNetEffort.Fast"/> or <see cref="AutoClipNetEffort.Fastest"/>. Each step down sets cheaper defaults for
     /// <see cref="HiddenLayerSizes"/>, <see cref="NumberOfEpochs"/> and <see cref="EnsembleSize"/> (an option set explicitly
     /// still wins); docs/effort.md measures fit time against accuracy over the bundled data sets, and the README's table
-    /// lists each step's values. Mlp has its own defaults and takes only <see cref="AutoClipNetEffort.Best"/>.
+    /// lists each step's values. Default null: the task's, <see cref="AutoClipNetEffort.Fast"/> for regression and binary
+    /// classification, <see cref="AutoClipNetEffort.Best"/> for multiclass (docs/effort.md, over three seeds). Mlp has its own
+    /// defaults and takes only null or <see cref="AutoClipNetEffort.Best"/>.
     /// </summary>
-    public AutoClipNetEffort Effort = AutoClipNetEffort.Best;
+    public AutoClipNetEffort? Effort;
 
     /// <summary>How features are scaled inside the trainer (statistics saved with the model). Default null: the recipe's (robust scaling with smooth clipping for RealMlp, standardization for Mlp).</summary>
     public AutoClipNetFeatureScaling? FeatureScaling;
@@ -254,9 +256,9 @@ public abstract class AutoClipNetOptionsBase
         Check(Enum.IsDefined(Clipping), nameof(Clipping), Clipping, "AutoClip, FixedNorm or None");
         Check(FixedClipNorm > 0 && double.IsFinite(FixedClipNorm), nameof(FixedClipNorm), FixedClipNorm, "a positive number");
         Check(Enum.IsDefined(Architecture), nameof(Architecture), Architecture, "RealMlp or Mlp");
-        Check(Enum.IsDefined(Effort), nameof(Effort), Effort, "Fastest, Fast, Balanced or Best");
-        Check(Effort == AutoClipNetEffort.Best || Architecture == AutoClipNetArchitecture.RealMlp, nameof(Effort), Effort,
-            "Best with Architecture = Mlp (its own defaults; the effort steps are RealMlp's)");
+        Check(Effort is null || Enum.IsDefined(Effort.Value), nameof(Effort), Effort, "null, Fastest, Fast, Balanced or Best");
+        Check(Effort is null or AutoClipNetEffort.Best || Architecture == AutoClipNetArchitecture.RealMlp, nameof(Effort), Effort,
+            "null or Best with Architecture = Mlp (its own defaults; the effort steps are RealMlp's)");
         Check(Enum.IsDefined(MissingValues), nameof(MissingValues), MissingValues, "FillAndIndicate, Fill or Error");
         Check(FeatureScaling is null || Enum.IsDefined(FeatureScaling.Value), nameof(FeatureScaling), FeatureScaling, "null, Standardize, RobustSmoothClip or None");
         Check(EmbeddingFrequencies is null or (>= 0 and <= 1024), nameof(EmbeddingFrequencies), EmbeddingFrequencies, "null or 0 to 1024");

@@ -113,7 +113,7 @@ public abstract class AutoClipNetTrainerBase<TOptions, TTransformer, TModel> : T
         bool missingFeatures = start is null ? options.MissingValues != AutoClipNetMissingValues.Error : start.Network.Layers.Any(l => l is MissingValuesLayer);
 
         // What the hold-out and the statistics need is known before the rows are read; the rest of the recipe depends on their number.
-        var plan = Recipe.Plan(options);
+        var plan = Recipe.Plan(options, task);
         var source = new DataViewRowSource(Host, context.TrainingSet.Data, options.FeatureColumnName, options.LabelColumnName, task.Label,
             options.DropNonFiniteRows, "training data", options.ExampleWeightColumnName, missingFeatures);
         if (start is not null)

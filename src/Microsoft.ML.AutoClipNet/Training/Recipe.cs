@@ -51,13 +51,16 @@ namespace Microsoft.ML.AutoClipNet
         /// <summary>One network of three hidden layers of 128, about 256 optimizer steps (at most 64 epochs): the cheapest fit.</summary>
         Fastest = 0,
 
-        /// <summary>Hidden layers of 128, about 512 steps (at most 128 epochs), the ensemble on small data as in <see cref="Best"/>.</summary>
+        /// <summary>
+        /// Hidden layers of 128, about 512 steps (at most 128 epochs), the ensemble on small data as in <see cref="Best"/>: the
+        /// default for regression and binary classification.
+        /// </summary>
         Fast = 1,
 
         /// <summary>Hidden layers of 256, about 512 steps (at most 128 epochs), the ensemble on small data as in <see cref="Best"/>.</summary>
         Balanced = 2,
 
-        /// <summary>The default: hidden layers of 256, about 1,024 steps (at most 256 epochs), an ensemble of five networks on small data.</summary>
+        /// <summary>Hidden layers of 256, about 1,024 steps (at most 256 epochs), an ensemble of five networks on small data: the default for multiclass classification.</summary>
         Best = 3,
     }
 
@@ -109,7 +112,7 @@ namespace Microsoft.ML.AutoClipNet.Training
 
         public required AutoClipNetArchitecture Architecture { get; init; }
 
-        /// <summary>The effort whose defaults the recipe took (<see cref="AutoClipNetEffort.Best"/> for Mlp, which has its own).</summary>
+        /// <summary>The effort whose defaults the recipe took: the options', else the task's (<see cref="AutoClipNetEffort.Best"/> for Mlp, which has its own).</summary>
         public AutoClipNetEffort Effort { get; init; } = AutoClipNetEffort.Best;
 
         public required AutoClipNetFeatureScaling FeatureScaling { get; init; }
@@ -221,24 +224,29 @@ namespace Microsoft.ML.AutoClipNet.Training
         public long TrainingRows { get; init; }
 
         /// <summary>What reading the rows needs, before their number is known (the same rules as <see cref="Resolve"/>).</summary>
-        public static ReadPlan Plan(AutoClipNetOptionsBase options)
+        public static ReadPlan Plan(AutoClipNetOptionsBase options, AutoClipNetTask task)
         {
             bool real = IsTabular(options);
             return new ReadPlan(ValidationFractionOf(options, real), FeatureScalingOf(options, real) == AutoClipNetFeatureScaling.RobustSmoothClip || (options.PiecewiseLinearBins ?? 0) > 0,
-                options.EnsembleSize is > 1 || (options.EnsembleSize is null && real && EffortProfile.Of(options.Effort).SmallDataMembers > 1));
+                options.EnsembleSize is > 1 || (options.EnsembleSize is null && real && EffortProfile.Of(EffortOf(options, task)).SmallDataMembers > 1));
         }
+
+        /// <summary>The effort the recipe takes: the options', else the task's default (Mlp: Best, which its own defaults ignore).</summary>
+        public static AutoClipNetEffort EffortOf(AutoClipNetOptionsBase options, AutoClipNetTask task)
+            => options.Effort ?? (IsTabular(options) ? task.DefaultEffort : AutoClipNetEffort.Best);
 
         /// <summary>Every value of the run: what the options ask for, else the architecture's and the task's default, some by data size.</summary>
         public static Recipe Resolve(AutoClipNetOptionsBase options, AutoClipNetTask task, long trainingRows)
         {
             bool real = IsTabular(options);
-            var effort = EffortProfile.Of(options.Effort);
+            var effortStep = EffortOf(options, task);
+            var effort = EffortProfile.Of(effortStep);
             int batch = options.BatchSize ?? (real ? DefaultBatchSize(trainingRows) : 64);
             bool dropLast = options.DropLastPartialBatch ?? real;
             var recipe = new Recipe
             {
                 Architecture = options.Architecture,
-                Effort = options.Effort,
+                Effort = effortStep,
                 FeatureScaling = FeatureScalingOf(options, real),
                 MissingValues = options.MissingValues,
                 EmbeddingFrequencies = options.EmbeddingFrequencies ?? (real ? 16 : 0),
@@ -333,7 +341,7 @@ namespace Microsoft.ML.AutoClipNet.Training
             + (WeightDecay > 0 ? FormattableString.Invariant($", weight decay {WeightDecay})") : ")");
 
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-            $"{Architecture}{(Effort != AutoClipNetEffort.Best ? $" (effort {Effort})" : "")}, {FeatureScaling}, {(PiecewiseLinearBins > 0 ? $"piecewise-linear encodings of {PiecewiseLinearBins} bins, " : "")}embeddings {EmbeddingFrequencies}, hidden {string.Join("-", HiddenLayerSizes)} {Activation}, " +
+            $"{Architecture}{(Architecture == AutoClipNetArchitecture.RealMlp ? $" (effort {Effort})" : "")}, {FeatureScaling}, {(PiecewiseLinearBins > 0 ? $"piecewise-linear encodings of {PiecewiseLinearBins} bins, " : "")}embeddings {EmbeddingFrequencies}, hidden {string.Join("-", HiddenLayerSizes)} {Activation}, " +
             $"{DescribeOptimizer()} at {LearningRate} {Schedule}, batch {BatchSize}{(DropLastPartialBatch ? " (last partial dropped)" : "")}, {Epochs} epochs of {TrainingRows} rows, " +
             $"hold-out {ValidationFraction}, best epoch by {EpochSelection}, label smoothing {LabelSmoothing}{(EnsembleSize > 1 ? $", an ensemble of {EnsembleSize} networks" : "")}");
     }
