@@ -278,20 +278,28 @@ internal static class Ablation
         text.AppendLine();
         text.AppendLine("## Summary");
         text.AppendLine();
-        int seedCount = variants.Count(v => v == "default" || v.StartsWith("default, seed", StringComparison.Ordinal));
+        // --baseline X: the yardstick is X and its seeds ("X;seed=2", ...) instead of the default and "default, seed k".
+        string baselineName = args.SkipWhile(a => a != "--baseline").Skip(1).FirstOrDefault() ?? "default";
+        bool IsBaseline(string v) => v == baselineName || v.StartsWith(baselineName + ", seed", StringComparison.Ordinal) || v.StartsWith(baselineName + ";seed=", StringComparison.Ordinal);
+        if (baselineName != "default")
+        {
+            text.AppendLine($"Here the yardstick in place of the default is `{baselineName}` with its seeds: \"the default\" below means it.");
+            text.AppendLine();
+        }
+        int seedCount = variants.Count(IsBaseline);
         text.AppendLine($"The default is run with {seedCount} seeds (1, the variants' seed, and more). A variant's change is its metric minus the mean of");
         text.AppendLine($"the default's {seedCount} runs on the set, averaged over each task's sets; \"beyond the seeds\" counts the sets where the");
         text.AppendLine($"variant lies above the best (or below the worst) of the default's {seedCount} runs; the fit time is over the default's");
         text.AppendLine("(seed 1), the mean of the ratios. The seed rows themselves show how much one draw moves by chance.");
         text.AppendLine();
         var tasks = sets.Select(s => s.Task).Distinct().ToArray();
-        var seedRows = variants.Where(v => v == "default" || v.StartsWith("default, seed", StringComparison.Ordinal)).ToArray();
+        var seedRows = variants.Where(IsBaseline).ToArray();
         // Each set's yardstick: the default's runs over the seeds (their mean, lowest and highest metric).
         var baseline = new Dictionary<string, (double Mean, double Low, double High, double Seconds)>();
         foreach (var set in sets)
         {
             var runs = seedRows.Select(v => Find(results, set.Name, v)).Where(r => r is { Error: null }).Select(r => r!).ToList();
-            if (runs.Count > 0 && Find(results, set.Name, "default") is { Error: null } first)
+            if (runs.Count > 0 && Find(results, set.Name, baselineName) is { Error: null } first)
             {
                 baseline[set.Name] = (runs.Average(r => r.Metric), runs.Min(r => r.Metric), runs.Max(r => r.Metric), first.Seconds);
             }
@@ -316,7 +324,7 @@ internal static class Ablation
             string lightGbm = againstLightGbm.Count == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
                 $"{Median(againstLightGbm.Select(p => p.Ratio).ToList()):F1}x, {againstLightGbm.Max(p => p.Ratio):F0}x ({againstLightGbm.MaxBy(p => p.Ratio).Set.Name})");
             text.AppendLine($"| {variant} | " + string.Join(" | ", perTask) + $" | {beyond} | {time.ToString("F2", CultureInfo.InvariantCulture)} | {lightGbm} |");
-            if (variant != "LightGbm" && !variant.StartsWith("default, seed", StringComparison.Ordinal))
+            if (variant != "LightGbm" && (variant == baselineName || !IsBaseline(variant)))
             {
                 foreach (var task in tasks)
                 {
@@ -349,7 +357,7 @@ internal static class Ablation
                 text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {c.Variant} | {Lower(c.Task)} | {c.Change:+0.0000;-0.0000;0} | {c.TimeVsLightGbm:F1}x |"));
             }
         }
-        SeedMeans(text, results, variants, sets, tasks, baseline);
+        SeedMeans(text, results, variants.Where(v => !IsBaseline(v)).ToArray(), sets, tasks, baseline);
         BestEpochs(text, results, variants);
         foreach (var task in tasks)
         {
@@ -365,7 +373,7 @@ internal static class Ablation
             {
                 var cells = taskSets.Select(s => Find(results, s.Name, variant) is { } r
                     ? r.Error is null
-                        ? $"{r.Metric:F4} / {r.Secondary:G4}" + (variant is "default" or "LightGbm" ? $" ({r.Seconds:F1} s)" : "")
+                        ? $"{r.Metric:F4} / {r.Secondary:G4}" + (variant == baselineName || variant == "LightGbm" ? $" ({r.Seconds:F1} s)" : "")
                         : "failed"
                     : "");
                 text.AppendLine($"| {variant} | " + string.Join(" | ", cells) + " |");
@@ -385,7 +393,7 @@ internal static class Ablation
         Dictionary<string, (double Mean, double Low, double High, double Seconds)> baseline)
     {
         static string Stem(string variant) => System.Text.RegularExpressions.Regex.Replace(variant, ";seed=[0-9]+", "");
-        var groups = variants.Where(v => v != "LightGbm" && !v.StartsWith("default", StringComparison.Ordinal))
+        var groups = variants.Where(v => v != "LightGbm")
             .GroupBy(Stem).Where(g => g.Count() > 1 && g.Contains(g.Key)).ToList();
         if (groups.Count == 0)
         {
