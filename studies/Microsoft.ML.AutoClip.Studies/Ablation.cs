@@ -402,7 +402,7 @@ internal static class Ablation
         text.AppendLine();
         text.AppendLine("## Variants over several seeds");
         text.AppendLine();
-        text.AppendLine("Each variant run with as many seeds as the default: on each set the mean over its seeds minus the default's seed mean,");
+        text.AppendLine("Each variant run with several seeds (the seeds column): on each set the mean over its seeds minus the default's seed mean,");
         text.AppendLine("averaged over each task's sets; \"beyond the seeds\" counts the sets where the variant's seed mean lies above the");
         text.AppendLine("default's best or below its worst run; the sets listed are the ones below, with the difference of the means.");
         text.AppendLine();
