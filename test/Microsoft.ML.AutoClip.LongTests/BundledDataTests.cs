@@ -16,7 +16,7 @@ namespace Microsoft.ML.AutoClipNet.Tests;
 [TestClass]
 public sealed class BundledDataTests
 {
-    public static IEnumerable<object[]> Sets => BundledData.All.Select(s => new object[] { s.Name });
+    public static IEnumerable<object[]> Sets => BundledData.All.Concat(BundledData.Unseen).Select(s => new object[] { s.Name });
 
     [TestMethod]
     [DynamicData(nameof(Sets))]
