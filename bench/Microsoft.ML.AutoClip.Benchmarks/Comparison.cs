@@ -207,13 +207,7 @@ internal static class Comparison
             BundledData.ReadEveryRow(test);
             if (warmedUp.Add(set.Task))
             {
-                // Each task's trainers fit once, untimed, on a few hundred rows of its first set: native libraries loaded and code
-                // compiled before anything is timed (the first network's fit in the process otherwise carried about 2 s of that).
-                var few = ml.Data.TakeRows(train, 300);
-                foreach (var (_, warmUp) in Trainers(ml, set.Task, quick: true))
-                {
-                    (warmUp.Fit(few) as IDisposable)?.Dispose();
-                }
+                FitTiming.WarmUp(Trainers(ml, set.Task, quick: true), ml.Data.TakeRows(train, 300)); // each task's trainers, on its first set
             }
             int rows = Data.RowCount(train);
             int features = ((VectorDataViewType)train.Schema["Features"].Type).Size;

@@ -26,14 +26,8 @@ public static class Scaling
             ? new[] { (2_000, 10), (2_000, 50) }
             : new[] { (10_000, 10), (100_000, 10), (1_000_000, 10), (10_000, 100), (10_000, 1_000) };
         var results = new List<Result>();
-        // Every trainer fits once, untimed, on a few hundred rows: native libraries loaded and code compiled before anything is
-        // timed (the first fit in the process otherwise carried about 2 s and 140 MB of that).
         var warmUpContext = new MLContext(seed: 0);
-        var few = warmUpContext.Data.Cache(Synthetic(warmUpContext, 300, Informative, seed: 3));
-        foreach (var (_, warmUp) in Trainers(warmUpContext, quick: true))
-        {
-            (warmUp.Fit(few) as IDisposable)?.Dispose();
-        }
+        Shared.FitTiming.WarmUp(Trainers(warmUpContext, quick: true), warmUpContext.Data.Cache(Synthetic(warmUpContext, 300, Informative, seed: 3)));
         foreach (var (rows, features) in sizes)
         {
             var ml = new MLContext(seed: 0);

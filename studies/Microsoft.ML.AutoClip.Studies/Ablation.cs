@@ -319,10 +319,8 @@ internal static class Ablation
             int below = pairs.Count(p => p.Other!.Metric < p.Base.Low);
             string beyond = seedRows.Contains(variant) ? "" : $"{above} / {below} of {pairs.Count}";
             // Against LightGbm in the same run, set by set: what issue 20's targets are written in (median at most 10x, none above 30x).
-            var againstLightGbm = pairs.Select(p => (p.Set, Ratio: Find(results, p.Set.Name, "LightGbm") is { Error: null } l && l.Seconds > 0 ? p.Other!.Seconds / l.Seconds : double.NaN))
-                .Where(p => !double.IsNaN(p.Ratio)).ToList();
-            string lightGbm = againstLightGbm.Count == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
-                $"{Median(againstLightGbm.Select(p => p.Ratio).ToList()):F1}x, {againstLightGbm.Max(p => p.Ratio):F0}x ({againstLightGbm.MaxBy(p => p.Ratio).Set.Name})");
+            var againstLightGbm = AgainstLightGbm(results, pairs.Select(p => (p.Set, p.Other!.Seconds)));
+            string lightGbm = DescribeRatios(againstLightGbm);
             text.AppendLine($"| {variant} | " + string.Join(" | ", perTask) + $" | {beyond} | {time.ToString("F2", CultureInfo.InvariantCulture)} | {lightGbm} |");
             if (variant != "LightGbm" && (variant == baselineName || !IsBaseline(variant)))
             {
@@ -425,15 +423,21 @@ internal static class Ablation
             var worse = cells.Where(c => MeanOf(c.Runs!) < c.Base.Low).ToList();
             int better = cells.Count(c => MeanOf(c.Runs!) > c.Base.High);
             double time = cells.Average(c => c.Runs!.Average(r => r.Seconds) / c.Base.Seconds);
-            var ratios = cells.Select(c => (c.Set, Ratio: Find(results, c.Set.Name, "LightGbm") is { Error: null } l && l.Seconds > 0 ? c.Runs!.Average(r => r.Seconds) / l.Seconds : double.NaN))
-                .Where(c => !double.IsNaN(c.Ratio)).ToList();
-            string lightGbm = ratios.Count == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
-                $"{Median(ratios.Select(c => c.Ratio).ToList()):F1}x, {ratios.Max(c => c.Ratio):F0}x ({ratios.MaxBy(c => c.Ratio).Set.Name})");
+            string lightGbm = DescribeRatios(AgainstLightGbm(results, cells.Select(c => (c.Set, c.Runs!.Average(r => r.Seconds)))));
             string worseOn = worse.Count == 0 ? "" : string.Join(", ", worse.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Set.Name} {MeanOf(c.Runs!) - c.Base.Mean:+0.0000;-0.0000}")));
             text.AppendLine($"| {group.Key} | {group.Count()} | " + string.Join(" | ", perTask) +
                 string.Create(CultureInfo.InvariantCulture, $" | {better} / {worse.Count} of {cells.Count} | {worseOn} | {time:F2} | {lightGbm} |"));
         }
     }
+
+    /// <summary>Each set's fit time over LightGbm's in the same run (sets without a LightGbm time left out).</summary>
+    private static List<(BundledDataSet Set, double Ratio)> AgainstLightGbm(List<Result> results, IEnumerable<(BundledDataSet Set, double Seconds)> fits)
+        => fits.Select(f => (f.Set, Ratio: Find(results, f.Set.Name, "LightGbm") is { Error: null } l && l.Seconds > 0 ? f.Seconds / l.Seconds : double.NaN))
+            .Where(f => !double.IsNaN(f.Ratio)).ToList();
+
+    /// <summary>"median x, highest x (set)": how the summaries write those ratios (empty without any).</summary>
+    private static string DescribeRatios(List<(BundledDataSet Set, double Ratio)> ratios) => ratios.Count == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
+        $"{Median(ratios.Select(r => r.Ratio).ToList()):F1}x, {ratios.Max(r => r.Ratio):F0}x ({ratios.MaxBy(r => r.Ratio).Set.Name})");
 
     /// <summary>
     /// Where each variant's members kept their best epoch, by CosLog4's cycles (the learning rate returns to zero at t = 1/15,
