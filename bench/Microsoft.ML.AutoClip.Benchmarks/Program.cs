@@ -72,6 +72,11 @@ if (Wanted("threads"))
 {
     report.Threads(Scaling.Threads(Run.Quick));
 }
+if (Wanted("packing"))
+{
+    var (packing, oneThreadRate) = Packing.Measure(Run.Quick);
+    report.Packing(packing, oneThreadRate);
+}
 
 Directory.CreateDirectory(Path.GetDirectoryName(resultsPath)!);
 File.WriteAllText(resultsPath, report.ToMarkdown(string.Join(' ', args)));
@@ -335,6 +340,27 @@ namespace Microsoft.ML.AutoClip.Benchmarks
                 var cells = trainers.Select(t => Cell(t) is { } r ? $"{r.Seconds:F1} s, {r.PeakMB:N0} MB{(r.PeakIsFitOnly ? $" (+{Math.Max(0, r.PeakMB - r.BeforeMB):N0})" : " (process)")}, {r.RSquared:F3}" : "");
                 var ratios = trainers.Where(t => t != "LightGbm").Select(t => Cell(t) is { } r && lightGbm is not null ? $"{r.Seconds / lightGbm.Seconds:F1}x" : "");
                 _body.AppendLine($"| {rows:N0} × {features:N0} | " + string.Join(" | ", cells) + " | " + string.Join(" | ", ratios) + " |");
+            }
+            _body.AppendLine();
+        }
+
+        internal void Packing(List<Packing.Result> results, double oneThreadRate)
+        {
+            _body.AppendLine("## 10. Packed members: the matrix products alone");
+            _body.AppendLine();
+            _body.AppendLine($"A hidden layer's product for an ensemble of {Benchmarks.Packing.Members} members on one LibTorch thread (each member trains on one): as the trainer runs it,");
+            _body.AppendLine($"{Benchmarks.Packing.Members} products of batch × width by width × width into preallocated outputs (\"separate\"), against the same arithmetic packed as");
+            _body.AppendLine($"TabM packs it: one product of {Benchmarks.Packing.Members}·batch rows (\"stacked\": shared weights) and one batched product (\"bmm\": a weight");
+            _body.AppendLine("per member; it allocates its output, TorchSharp having no in-place batched product). Interleaved rounds after one");
+            _body.AppendLine("unmeasured round; GFLOP/s are medians, the speed-ups the median of the per-round ratios over the separate products (lower");
+            _body.AppendLine($"and upper quartiles in brackets). The same thread's 2048 × 2048 rate: {oneThreadRate / 1e9:F0} GFLOP/s.");
+            _body.AppendLine();
+            _body.AppendLine("| width | batch | separate | of the 2048² rate | stacked | speed-up | bmm | speed-up |");
+            _body.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var r in results)
+            {
+                _body.AppendLine($"| {r.Width} | {r.Batch} | {r.Separate:F0} GFLOP/s | {r.Separate * 1e9 / oneThreadRate:P0} | {r.Stacked:F0} GFLOP/s | {r.StackedSpeed.Median:F2}x ({r.StackedSpeed.Low:F2}–{r.StackedSpeed.High:F2}) | " +
+                    $"{r.Batched:F0} GFLOP/s | {r.BatchedSpeed.Median:F2}x ({r.BatchedSpeed.Low:F2}–{r.BatchedSpeed.High:F2}) |");
             }
             _body.AppendLine();
         }

@@ -123,8 +123,18 @@ internal static class Ablation
                 case "steps":
                     int budget = (int)number();
                     o.RecipeOverride = Chain(o.RecipeOverride, r => o.NumberOfEpochs is null
-                        ? r with { Epochs = Microsoft.ML.AutoClipNet.Training.Recipe.DefaultEpochs(r.TrainingRows, r.BatchSize, r.DropLastPartialBatch, budget) }
+                        ? r with { Epochs = Microsoft.ML.AutoClipNet.Training.Recipe.DefaultEpochs(r.TrainingRows, r.BatchSize, r.DropLastPartialBatch, budget, EffortProfile.Of(r.Effort).MaxEpochs) }
                         : r);
+                    break;
+                case "cap":
+                    // The most epochs the step budget may give (the effort's cap otherwise): what small data reaches first.
+                    int cap = (int)number();
+                    o.RecipeOverride = Chain(o.RecipeOverride, r => o.NumberOfEpochs is null ? r with { Epochs = Math.Min(r.Epochs, Math.Max(cap, Microsoft.ML.AutoClipNet.Training.Recipe.MinimumDefaultEpochs)) } : r);
+                    break;
+                case "small":
+                    // The members of the ensemble on small data (up to Recipe.DefaultEnsembleMaxRows training rows; one above), as the effort's SmallDataMembers.
+                    int members = (int)number();
+                    o.RecipeOverride = Chain(o.RecipeOverride, r => o.EnsembleSize is null ? r with { EnsembleSize = Microsoft.ML.AutoClipNet.Training.Recipe.DefaultEnsembleSize(r.TrainingRows, members) } : r);
                     break;
                 case "width": o.HiddenLayerSizes = Enumerable.Repeat((int)number(), o.HiddenLayerSizes?.Length ?? 3).ToArray(); break;
                 case "depth": o.HiddenLayerSizes = Enumerable.Repeat(o.HiddenLayerSizes?.FirstOrDefault() ?? 256, (int)number()).ToArray(); break;
@@ -242,7 +252,7 @@ internal static class Ablation
             FitTiming.Settle();
             var watch = Stopwatch.StartNew();
             var model = trainer.Fit(train);
-            double seconds = watch.Elapsed.TotalSeconds;
+            double seconds = Math.Round(watch.Elapsed.TotalSeconds, 3); // as the results file keeps it: the report reads the same from memory and from the file
             var (metric, secondary) = AutoClipNetTasks.Metrics(ml, set.Task, model.Transform(test));
             string members = name == "LightGbm" ? "" : MemberEpochs(model);
             (model as IDisposable)?.Dispose();
@@ -269,7 +279,7 @@ internal static class Ablation
         text.AppendLine($"[`{tsv}`]({tsv}) as it is measured).  ");
         text.AppendLine($"Machine: {Shared.StudyTools.MachineLine()}; {DateTime.UtcNow:yyyy-MM-dd} UTC.");
         text.AppendLine();
-        text.AppendLine("Every bundled data set (data/SOURCES.md), held-out 20% (TrainTestSplit seed 1), the featurizer fitted on the");
+        text.AppendLine((args.Contains("--sets") ? "The data sets named in the command" : "Every bundled data set") + " (data/SOURCES.md), held-out 20% (TrainTestSplit seed 1), the featurizer fitted on the");
         text.AppendLine("training rows. Each variant is AutoClipNet's default with one ingredient taken out or changed, seed 1, one run;");
         text.AppendLine("LightGbm with its defaults for scale. The metric is R² (regression), AUC (binary) or micro accuracy (multiclass).");
         text.AppendLine("One run per cell. The rows \"default, seed k\" are the default with another seed (initialisation, hold-out,");

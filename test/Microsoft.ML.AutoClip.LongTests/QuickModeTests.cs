@@ -47,6 +47,8 @@ public sealed class QuickModeTests
         StringAssert.Contains(results, "| 2,000 × 50 |");
         StringAssert.Contains(results, "## 9. One thread against two");
         StringAssert.Contains(results, "| credit | AutoClipNet |");
+        StringAssert.Contains(results, "## 10. Packed members: the matrix products alone");
+        StringAssert.Contains(results, "| 128 | 256 |");
         // .ci/run installs Debian's python3-xgboost and python3-sklearn when it can; without them the section must say how.
         int exitCode = 1;
         if (File.Exists("/usr/bin/python3"))
@@ -68,6 +70,18 @@ public sealed class QuickModeTests
     [Timeout(1_200_000, CooperativeCancellation = true)]
     public void The_ablation_learning_rate_resolution_and_dropin_studies_run_in_their_quick_mode()
         => RunBuilt("studies/Microsoft.ML.AutoClip.Studies", "ablation", "lr-study", "resolution", "dropin", "--quick");
+
+    [TestMethod]
+    [Timeout(1_200_000, CooperativeCancellation = true)]
+    public void The_cheaper_fast_variants_set_the_small_data_members()
+    {
+        // As docs/fast-cheaper.md runs them: small=N sets the members up to 4,000 training rows, steps and cap the epochs.
+        RunBuilt("studies/Microsoft.ML.AutoClip.Studies", "ablation", "--quick", "--variants", "effort=Fast|small=4;steps=256;cap=64",
+            "--baseline", "effort=Fast", "--output", "fast-cheaper");
+        string report = File.ReadAllText(Path.Combine(Path.GetTempPath(), "autoclip-studies", "fast-cheaper-quick.md"));
+        StringAssert.Contains(report, "| effort=Fast | 15 |", "five networks on each of the quick mode's three sets");
+        StringAssert.Contains(report, "| small=4;steps=256;cap=64 | 12 |", "four networks on each of them");
+    }
 
     [TestMethod]
     [Timeout(1_200_000, CooperativeCancellation = true)]
