@@ -80,6 +80,35 @@ public sealed class TrainingKernelTests
     }
 
     [TestMethod]
+    public void AllFinite_finds_one_NaN_or_infinity_anywhere_as_LibTorchs_isfinite_does()
+    {
+        // Lengths around the vector width, the bad value in the vector part and in the tail; the largest finite values are finite.
+        foreach (int length in new[] { 1, 7, 8, 9, 31, 64, 67 })
+        {
+            var values = Enumerable.Range(0, length).Select(i => (i % 3 - 1) * (float)(i + 1)).ToArray();
+            values[length / 2] = float.MaxValue;
+            values[0] = -float.MaxValue;
+            Assert.IsTrue(Kernels.AllFinite(values), $"{length} finite values");
+            using (var t = tensor(values))
+            {
+                Assert.IsTrue(t.isfinite().all().item<bool>());
+            }
+            foreach (int at in new[] { 0, length / 2, length - 1 })
+            {
+                foreach (float bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+                {
+                    var copy = (float[])values.Clone();
+                    copy[at] = bad;
+                    Assert.IsFalse(Kernels.AllFinite(copy), $"{bad} at {at} of {length}");
+                    using var t = tensor(copy);
+                    Assert.IsFalse(t.isfinite().all().item<bool>());
+                }
+            }
+        }
+        Assert.IsTrue(Kernels.AllFinite(ReadOnlySpan<float>.Empty));
+    }
+
+    [TestMethod]
     public void The_exponential_of_non_positive_values_is_within_one_ulp()
     {
         var random = new Random(2);

@@ -95,6 +95,30 @@ internal static class Kernels
         }
     }
 
+    /// <summary>Whether every value is a finite number (x − x is 0 for a finite x and NaN for an infinity or a NaN).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    public static bool AllFinite(ReadOnlySpan<float> x)
+    {
+        int i = 0;
+        var zero = Vector256<float>.Zero;
+        for (; i <= x.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+        {
+            var v = Vector256.Create(x[i..]);
+            if (!Vector256.EqualsAll(v - v, zero))
+            {
+                return false;
+            }
+        }
+        for (; i < x.Length; i++)
+        {
+            if (!float.IsFinite(x[i]))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /// <summary>Σ x[i] in the order of <see cref="Dot"/>.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static float Sum(ReadOnlySpan<float> x)
