@@ -53,7 +53,8 @@ public sealed class RecipeTests
             Invariant($"| `BatchSize` | {real.BatchSize} (or all rows when fewer) | {mlp.BatchSize} |"),
             Invariant($"| `LearningRate`, `LearningRateSchedule` | {real.LearningRate} regression, {realClassifier.LearningRate} classification; `{real.Schedule}` | {mlp.LearningRate:0.000}, constant |"),
             Invariant($"| `Optimizer`, `Momentum`, `AdamBeta2`, `WeightDecay` | `{real.Optimizer}`, {real.Momentum}, {real.AdamBeta2}, {real.WeightDecay} | `{mlp.Optimizer}`, {mlp.Momentum}, {mlp.AdamBeta2}, {mlp.WeightDecay} |"),
-            Invariant($"| `ValidationFraction`, `EpochSelection`, `EarlyStoppingPatience` | {real.ValidationFraction}, {Selection(real)}, {real.EarlyStoppingPatience} (never stop early) | {mlp.ValidationFraction}, {Selection(mlp)}, {mlp.EarlyStoppingPatience} |"),
+            Invariant($"| `ValidationFraction`, `EpochSelection`, `EarlyStoppingPatience` | {real.ValidationFraction}, {Selection(real)}, {real.EarlyStoppingPatience} (no patience rule) | {mlp.ValidationFraction}, {Selection(mlp)}, {mlp.EarlyStoppingPatience} |"),
+            Invariant($"| `CycleEarlyStopping` | {real.CycleEarlyStopping.ToString().ToLowerInvariant()} (stop after the schedule's third cycle if it did not improve on the first two) | {mlp.CycleEarlyStopping.ToString().ToLowerInvariant()} |"),
             Invariant($"| `EnsembleSize` | {Recipe.DefaultEnsembleMembers} up to {Recipe.DefaultEnsembleMaxRows:N0} training rows, else {Recipe.DefaultEnsembleSize(Recipe.DefaultEnsembleMaxRows + 1)} | {mlp.EnsembleSize} |"),
             Invariant($"| `DropLastPartialBatch` | {real.DropLastPartialBatch.ToString().ToLowerInvariant()} | {mlp.DropLastPartialBatch.ToString().ToLowerInvariant()} |"),
             Invariant($"| `StandardizeLabel`, `ClampPredictions` (regression) | {real.StandardizeLabel.ToString().ToLowerInvariant()}, {real.ClampPredictions.ToString().ToLowerInvariant()} | {mlp.StandardizeLabel.ToString().ToLowerInvariant()}, {mlp.ClampPredictions.ToString().ToLowerInvariant()} |"),
@@ -180,12 +181,12 @@ public sealed class RecipeTests
             }
         };
         var data = TestData.Featurized(ml, BundledData.BreastCancerSet, 300);
-        var model = ml.BinaryClassification.Trainers.AutoClipNet(new AutoClipNetBinaryTrainer.Options { Effort = AutoClipNetEffort.Fastest, Seed = 1 }).Fit(data);
+        var model = ml.BinaryClassification.Trainers.AutoClipNet(new AutoClipNetBinaryTrainer.Options { Effort = AutoClipNetEffort.Fastest, Seed = 1, CycleEarlyStopping = false }).Fit(data);
         var parameters = model.Model.SubModel;
         Assert.AreEqual(1, parameters.EnsembleSize);
         var dense = parameters.NetworkLayers.Where(l => l.Kind == AutoClipNetLayerKind.Dense).ToArray();
         CollectionAssert.AreEqual(new[] { 128, 128, 128, 1 }, dense.Select(l => l.OutputSize).ToArray());
-        Assert.AreEqual(EffortProfile.Of(AutoClipNetEffort.Fastest).MaxEpochs, parameters.TrainingHistory.Epochs.Count, "240 rows: one step an epoch, the effort's epoch cap");
+        Assert.AreEqual(EffortProfile.Of(AutoClipNetEffort.Fastest).MaxEpochs, parameters.TrainingHistory.Epochs.Count, "240 rows: one step an epoch, the effort's epoch cap (every epoch run: no cycle stop)");
         Assert.IsTrue(log.Any(m => m.Contains("Recipe: RealMlp (effort Fastest)", StringComparison.Ordinal)), "the log's recipe names the effort");
         var auc = ml.BinaryClassification.Evaluate(model.Transform(data)).AreaUnderRocCurve;
         Assert.IsGreaterThan(0.9, auc, "a narrow network still learns breast cancer's training rows");

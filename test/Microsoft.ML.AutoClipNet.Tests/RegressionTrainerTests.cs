@@ -11,6 +11,49 @@ namespace Microsoft.ML.AutoClipNet.Tests;
 public sealed class RegressionTrainerTests
 {
     [TestMethod]
+    public void The_cycle_stop_ends_a_stalled_run_at_the_third_cycle_with_the_full_runs_first_epochs()
+    {
+        // Noise for labels: the validation error stops improving early, so CosLog4's third cycle finds nothing better than the
+        // first two. With 30 epochs the second cycle ends with epoch ceil(30·3/15) = 6 and the third with ceil(30·7/15) = 14.
+        var ml = new MLContext(seed: 0);
+        var random = new Random(5);
+        var noise = ml.Data.LoadFromEnumerable(TestData.SyntheticRows(600, seed: 5)
+            .Select(r => new TestData.Row { Features = r.Features, Label = (float)random.NextDouble() }).ToArray());
+        AutoClipNetPredictionTransformer Fit(bool? stop) => ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options
+        {
+            Seed = 1, NumberOfEpochs = 30, EnsembleSize = 1, CycleEarlyStopping = stop, HiddenLayerSizes = new[] { 16, 16 },
+        }).Fit(noise);
+        var stopped = Fit(null); // on by default
+        var full = Fit(false);
+        var stoppedHistory = stopped.Model.TrainingHistory;
+        var fullHistory = full.Model.TrainingHistory;
+        Assert.HasCount(30, fullHistory.Epochs);
+        var errors = fullHistory.Epochs.Select(e => e.ValidationError).ToArray();
+        Assert.IsFalse(errors.Take(14).Min() < errors.Take(6).Min(), "the full run's third cycle found no better validation error: the data is as intended");
+        Assert.HasCount(14, stoppedHistory.Epochs, "the run stops at the end of the third cycle");
+        CollectionAssert.AreEqual(fullHistory.Epochs.Take(14).ToArray(), stoppedHistory.Epochs.ToArray(), "the same epochs up to the stop");
+        Assert.AreEqual(Array.LastIndexOf(errors, errors.Take(14).Min(), 13) + 1, stoppedHistory.BestEpoch, "the best of the epochs run (ties: the last)");
+        if (fullHistory.BestEpoch <= 14)
+        {
+            CollectionAssert.AreEqual(Outputs.Bytes(full.Transform(noise), new[] { "Score" }), Outputs.Bytes(stopped.Transform(noise), new[] { "Score" }),
+                "the full run's best epoch came before the stop: the same model");
+        }
+
+        // Data with a signal keeps improving in the third cycle and runs to its end; so do runs with fewer than 15 epochs.
+        var signal = ml.Data.LoadFromEnumerable(TestData.SyntheticRows(600, seed: 6));
+        var learned = ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options
+        {
+            Seed = 1, NumberOfEpochs = 30, EnsembleSize = 1, HiddenLayerSizes = new[] { 16, 16 },
+        }).Fit(signal);
+        Assert.HasCount(30, learned.Model.TrainingHistory.Epochs);
+        var short14 = ml.Regression.Trainers.AutoClipNet(new AutoClipNetTrainer.Options
+        {
+            Seed = 1, NumberOfEpochs = 14, EnsembleSize = 1, HiddenLayerSizes = new[] { 16, 16 },
+        }).Fit(noise);
+        Assert.HasCount(14, short14.Model.TrainingHistory.Epochs);
+    }
+
+    [TestMethod]
     public void Every_optimizer_and_clipping_mode_trains()
     {
         var ml = new MLContext(seed: 0);

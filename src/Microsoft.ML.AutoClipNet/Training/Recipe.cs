@@ -197,6 +197,20 @@ namespace Microsoft.ML.AutoClipNet.Training
 
         public required AutoClipNetEpochSelection EpochSelection { get; init; }
 
+        /// <summary>Stop at the end of CosLog4's third cycle when it did not improve on the first two (<see cref="AutoClipNetOptionsBase.CycleEarlyStopping"/>).</summary>
+        public bool CycleEarlyStopping { get; init; }
+
+        /// <summary>The fewest epochs for which the cycle stop applies: with fewer, a cycle can end inside an epoch.</summary>
+        public const int MinimumCycleStopEpochs = 15;
+
+        /// <summary>
+        /// The epochs at whose ends CosLog4's second and third cycles are over (t = 3/15 and 7/15 of the epochs, rounded up), if
+        /// this run may stop at the third's end; null otherwise.
+        /// </summary>
+        public (int SecondCycleEnd, int ThirdCycleEnd)? CycleStopEpochs => CycleEarlyStopping && Schedule == AutoClipNetLearningRateSchedule.CosLog4 && Epochs >= MinimumCycleStopEpochs
+            ? ((int)Math.Ceiling(3.0 / 15 * Epochs), (int)Math.Ceiling(7.0 / 15 * Epochs))
+            : null;
+
         // ---- What the run records ----
 
         /// <summary>Record step size and smoothness every N steps (0: off).</summary>
@@ -284,6 +298,7 @@ namespace Microsoft.ML.AutoClipNet.Training
                 Threads = options.NumberOfThreads,
                 EarlyStoppingPatience = options.EarlyStoppingPatience ?? (real ? 0 : 5),
                 EpochSelection = options.EpochSelection ?? (real ? AutoClipNetEpochSelection.ValidationError : AutoClipNetEpochSelection.ValidationLoss),
+                CycleEarlyStopping = options.CycleEarlyStopping ?? real,
                 DiagnosticsInterval = options.DiagnosticsInterval,
                 HistoryDetail = options.HistoryDetail,
                 LabelSmoothing = real ? task.DefaultLabelSmoothing : 0,
@@ -343,6 +358,6 @@ namespace Microsoft.ML.AutoClipNet.Training
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
             $"{Architecture}{(Architecture == AutoClipNetArchitecture.RealMlp ? $" (effort {Effort})" : "")}, {FeatureScaling}, {(PiecewiseLinearBins > 0 ? $"piecewise-linear encodings of {PiecewiseLinearBins} bins, " : "")}embeddings {EmbeddingFrequencies}, hidden {string.Join("-", HiddenLayerSizes)} {Activation}, " +
             $"{DescribeOptimizer()} at {LearningRate} {Schedule}, batch {BatchSize}{(DropLastPartialBatch ? " (last partial dropped)" : "")}, {Epochs} epochs of {TrainingRows} rows, " +
-            $"hold-out {ValidationFraction}, best epoch by {EpochSelection}, label smoothing {LabelSmoothing}{(EnsembleSize > 1 ? $", an ensemble of {EnsembleSize} networks" : "")}");
+            $"hold-out {ValidationFraction}, best epoch by {EpochSelection}{(CycleStopEpochs is { } stop ? $" (stop after epoch {stop.ThirdCycleEnd} if no better than by epoch {stop.SecondCycleEnd})" : "")}, label smoothing {LabelSmoothing}{(EnsembleSize > 1 ? $", an ensemble of {EnsembleSize} networks" : "")}");
     }
 }

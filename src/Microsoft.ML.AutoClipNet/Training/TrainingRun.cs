@@ -100,6 +100,8 @@ internal sealed class TrainingRun : IDisposable
         int bestEpoch = 0;
         int sinceBest = 0;
         bool byError = recipe.EpochSelection == AutoClipNetEpochSelection.ValidationError;
+        var cycleStop = recipe.CycleStopEpochs;
+        double bestBySecondCycleEnd = double.NaN;
         try
         {
             if (_continued && HasValidation)
@@ -148,6 +150,20 @@ internal sealed class TrainingRun : IDisposable
                 {
                     _monitor.Info($"Early stopping after epoch {epoch}: no better validation {(byError ? "error" : "loss")} since epoch {bestEpoch}.");
                     break;
+                }
+                if (cycleStop is { } cycles)
+                {
+                    if (epoch == cycles.SecondCycleEnd)
+                    {
+                        bestBySecondCycleEnd = bestScore;
+                    }
+                    else if (epoch == cycles.ThirdCycleEnd && !(bestScore < bestBySecondCycleEnd))
+                    {
+                        _monitor.Info(string.Format(CultureInfo.InvariantCulture,
+                            "Stopping at the end of the schedule's third cycle (epoch {0} of {1}): no better validation {2} than by the end of the second (epoch {3}); the best is epoch {4}.",
+                            epoch, recipe.Epochs, byError ? "error" : "loss", cycles.SecondCycleEnd, bestEpoch));
+                        break;
+                    }
                 }
             }
 
