@@ -25,11 +25,13 @@ internal static class Ablation
     private sealed record Result(string Data, DataTask Task, string Variant, double Metric, double Secondary, double Seconds, string? Error, string Members = "");
 
     /// <summary>
-    /// Where an AutoClipNet fit's members kept their best epoch, one "best/epochs/kept3/kept2" per member (separated by
-    /// spaces): kept3 and kept2 are the lowest validation error up to the end of CosLog4's third and second cycles (t = 7/15
-    /// and 3/15 of the epochs) over the lowest of the whole run, i.e. what a stop at that cycle boundary would have kept.
+    /// Where an AutoClipNet fit's members kept their best epoch, one "best/epochs/kept3/kept2/stopped" per member (separated by
+    /// spaces): epochs are the planned ones (<paramref name="plannedEpochs"/>, which the log's cycle stop names, else the epochs
+    /// run), kept3 and kept2 the lowest validation error up to the end of CosLog4's third and second cycles (t = 7/15 and 3/15
+    /// of the epochs) over the lowest of the run, i.e. what a stop at that cycle boundary would have kept, and stopped 1 when
+    /// the run ended before its planned epochs (results files written before the last field have four).
     /// </summary>
-    private static string MemberEpochs(ITransformer model)
+    private static string MemberEpochs(ITransformer model, int? plannedEpochs)
     {
         IAutoClipNetModel parameters;
         try
@@ -43,9 +45,10 @@ internal static class Ablation
         return string.Join(' ', parameters.MemberTrainingHistories.Select(h =>
         {
             var errors = h.Epochs.Select(e => e.ValidationError).ToArray();
+            int planned = Math.Max(errors.Length, plannedEpochs ?? 0);
             double best = errors.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
-            double Kept(double t) => errors.Take(Math.Max(1, (int)Math.Ceiling(t * errors.Length))).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min() / best;
-            return string.Create(CultureInfo.InvariantCulture, $"{h.BestEpoch}/{errors.Length}/{Kept(7.0 / 15):R}/{Kept(3.0 / 15):R}");
+            double Kept(double t) => errors.Take(Math.Max(1, (int)Math.Ceiling(t * planned))).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min() / best;
+            return string.Create(CultureInfo.InvariantCulture, $"{h.BestEpoch}/{planned}/{Kept(7.0 / 15):R}/{Kept(3.0 / 15):R}/{(errors.Length < planned ? 1 : 0)}");
         }));
     }
 
@@ -151,6 +154,7 @@ internal static class Ablation
                 case "beta2": o.AdamBeta2 = number(); break;
                 case "schedule": o.LearningRateSchedule = Enum.Parse<AutoClipNetLearningRateSchedule>(value); break;
                 case "holdout": o.ValidationFraction = number(); break;
+                case "cyclestop": o.CycleEarlyStopping = bool.Parse(value); break;
                 case "selection": o.EpochSelection = Enum.Parse<AutoClipNetEpochSelection>(value); break;
                 case "weightdecay": o.WeightDecay = number(); o.Optimizer = AutoClipNetOptimizer.AdamW; break;
                 case "categorical":
@@ -239,7 +243,7 @@ internal static class Ablation
                     options.NumberOfEpochs = 2;
                 }
                 variant.Change(options);
-                Add(Measure(ml, set, variant.Name, AutoClipNetTasks.Trainer(ml, set.Task, options), variantTrain, variantTest));
+                Add(Measure(ml, set, variant.Name, AutoClipNetTasks.Trainer(ml, set.Task, options), variantTrain, variantTest, network: true));
             }
             if (missing.Contains("LightGbm"))
             {
@@ -273,16 +277,41 @@ internal static class Ablation
             double.Parse(f[5], CultureInfo.InvariantCulture), f.Length > 6 && f[6].Length > 0 ? f[6] : null, f.Length > 7 ? f[7] : ""))
         .ToList();
 
-    private static Result Measure(MLContext ml, BundledDataSet set, string name, IEstimator<ITransformer> trainer, IDataView train, IDataView test)
+    /// <summary>The log line of a network that <c>CycleEarlyStopping</c> stopped, with the run's planned epochs.</summary>
+    private static readonly System.Text.RegularExpressions.Regex CycleStopLine = new(@"Stopping at the end of the schedule's third cycle \(epoch \d+ of (\d+)\)");
+
+    private static Result Measure(MLContext ml, BundledDataSet set, string name, IEstimator<ITransformer> trainer, IDataView train, IDataView test,
+        bool network = false)
     {
         try
         {
             FitTiming.Settle();
+            int? plannedEpochs = null; // every member of a fit plans the same epochs: any stopped one's log line names them
+            void OnLog(object? sender, LoggingEventArgs e)
+            {
+                var match = CycleStopLine.Match(e.Message);
+                if (match.Success)
+                {
+                    lock (CycleStopLine)
+                    {
+                        plannedEpochs = int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+                    }
+                }
+            }
+            ml.Log += OnLog;
             var watch = Stopwatch.StartNew();
-            var model = trainer.Fit(train);
+            ITransformer model;
+            try
+            {
+                model = trainer.Fit(train);
+            }
+            finally
+            {
+                ml.Log -= OnLog;
+            }
             double seconds = Math.Round(watch.Elapsed.TotalSeconds, 3); // as the results file keeps it: the report reads the same from memory and from the file
             var (metric, secondary) = AutoClipNetTasks.Metrics(ml, set.Task, model.Transform(test));
-            string members = name == "LightGbm" ? "" : MemberEpochs(model);
+            string members = network ? MemberEpochs(model, plannedEpochs) : "";
             (model as IDisposable)?.Dispose();
             Console.WriteLine($"{set.Name,-14} {name,-32} {metric,8:F4} {secondary,10:G5} {seconds,8:F2} s");
             return new Result(set.Name, set.Task, name, metric, secondary, seconds, null, members);
@@ -490,7 +519,7 @@ internal static class Ablation
             var members = results.Where(r => r.Variant == variant && r.Members.Length > 0)
                 .SelectMany(r => r.Members.Split(' ')).Select(m => m.Split('/'))
                 .Select(f => (Best: int.Parse(f[0], CultureInfo.InvariantCulture), Epochs: int.Parse(f[1], CultureInfo.InvariantCulture),
-                    Kept3: double.Parse(f[2], CultureInfo.InvariantCulture), Kept2: double.Parse(f[3], CultureInfo.InvariantCulture)))
+                    Kept3: double.Parse(f[2], CultureInfo.InvariantCulture), Kept2: double.Parse(f[3], CultureInfo.InvariantCulture), Stopped: f.Length > 4 && f[4] == "1"))
                 .Where(m => m.Epochs > 0 && double.IsFinite(m.Kept3) && double.IsFinite(m.Kept2)).ToList();
             if (members.Count == 0)
             {
@@ -504,7 +533,8 @@ internal static class Ablation
             }
             rows.Add(string.Create(CultureInfo.InvariantCulture,
                 $"| {variant} | {members.Count} | {Share(0, 1.0 / 15):P0} | {Share(1.0 / 15, 3.0 / 15):P0} | {Share(3.0 / 15, 7.0 / 15):P0} | {Share(7.0 / 15, 1):P0} | " +
-                $"{Quantile(members.Select(m => m.Kept3), 0.5):F3}, {Quantile(members.Select(m => m.Kept3), 0.9):F3} | {Quantile(members.Select(m => m.Kept2), 0.5):F3}, {Quantile(members.Select(m => m.Kept2), 0.9):F3} |"));
+                $"{Quantile(members.Select(m => m.Kept3), 0.5):F3}, {Quantile(members.Select(m => m.Kept3), 0.9):F3} | {Quantile(members.Select(m => m.Kept2), 0.5):F3}, {Quantile(members.Select(m => m.Kept2), 0.9):F3} | " +
+                $"{members.Count(m => m.Kept3 >= m.Kept2) / (double)members.Count:P0} | {members.Count(m => m.Stopped) / (double)members.Count:P0} |"));
         }
         if (rows.Count == 0)
         {
@@ -517,9 +547,12 @@ internal static class Ablation
         text.AppendLine("epoch fell in (the learning rate returns to zero at t = 1/15, 3/15, 7/15 and 1 of the epochs; a variant with another");
         text.AppendLine("schedule is counted the same way). The last two columns say what stopping at the end of the third or the second cycle");
         text.AppendLine("would have kept: the lowest validation error up to there over the run's lowest (median, 90th percentile; 1 = nothing lost).");
+        text.AppendLine("\"Third cycle stalled\" counts the networks whose third cycle found no lower validation error than the first two, where");
+        text.AppendLine("`CycleEarlyStopping` stops a run, and \"stopped\" those that ended before their planned epochs (the cycles are counted in");
+        text.AppendLine("planned epochs, and a stopped run's lowest error is the lowest of the epochs it ran).");
         text.AppendLine();
-        text.AppendLine("| variant | networks | best in cycle 1 | cycle 2 | cycle 3 | cycle 4 | stop after cycle 3: error kept / best (median, 90%) | stop after cycle 2 (median, 90%) |");
-        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        text.AppendLine("| variant | networks | best in cycle 1 | cycle 2 | cycle 3 | cycle 4 | stop after cycle 3: error kept / best (median, 90%) | stop after cycle 2 (median, 90%) | third cycle stalled | stopped |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (string row in rows)
         {
             text.AppendLine(row);
