@@ -47,7 +47,11 @@ internal static class Ablation
             var errors = h.Epochs.Select(e => e.ValidationError).ToArray();
             int planned = Math.Max(errors.Length, plannedEpochs ?? 0);
             double best = errors.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
-            double Kept(double t) => errors.Take(Math.Max(1, (int)Math.Ceiling(t * planned))).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min() / best;
+            double Kept(double t)
+            {
+                double kept = errors.Take(Math.Max(1, (int)Math.Ceiling(t * planned))).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
+                return kept == best ? 1 : kept / best; // a best error of 0 kept is nothing lost, not 0/0
+            }
             return string.Create(CultureInfo.InvariantCulture, $"{h.BestEpoch}/{planned}/{Kept(7.0 / 15):R}/{Kept(3.0 / 15):R}/{(errors.Length < planned ? 1 : 0)}");
         }));
     }
@@ -126,7 +130,7 @@ internal static class Ablation
                 case "steps":
                     int budget = (int)number();
                     o.RecipeOverride = Chain(o.RecipeOverride, r => o.NumberOfEpochs is null
-                        ? r with { Epochs = Microsoft.ML.AutoClipNet.Training.Recipe.DefaultEpochs(r.TrainingRows, r.BatchSize, r.DropLastPartialBatch, budget, EffortProfile.Of(r.Effort).MaxEpochs) }
+                        ? r with { Epochs = Microsoft.ML.AutoClipNet.Training.Recipe.DefaultEpochs(r.TrainingRows, r.BatchSize, r.DropLastPartialBatch, budget) } // capped at 256 epochs, as when docs/ablation.md ran it: cap= (after steps=) caps lower
                         : r);
                     break;
                 case "cap":
@@ -520,7 +524,12 @@ internal static class Ablation
                 .SelectMany(r => r.Members.Split(' ')).Select(m => m.Split('/'))
                 .Select(f => (Best: int.Parse(f[0], CultureInfo.InvariantCulture), Epochs: int.Parse(f[1], CultureInfo.InvariantCulture),
                     Kept3: double.Parse(f[2], CultureInfo.InvariantCulture), Kept2: double.Parse(f[3], CultureInfo.InvariantCulture), Stopped: f.Length > 4 && f[4] == "1"))
-                .Where(m => m.Epochs > 0 && double.IsFinite(m.Kept3) && double.IsFinite(m.Kept2)).ToList();
+                .Where(m => m.Epochs > 0).ToList();
+            // Stalled: the third cycle found nothing lower than the first two, in a run long enough for the stop to apply.
+            double stalled = members.Count(m => m.Epochs >= Microsoft.ML.AutoClipNet.Training.Recipe.MinimumCycleStopEpochs && !(m.Kept3 < m.Kept2)) / (double)Math.Max(1, members.Count);
+            double stopped = members.Count(m => m.Stopped) / (double)Math.Max(1, members.Count);
+            int networks = members.Count;
+            members = members.Where(m => double.IsFinite(m.Kept3) && double.IsFinite(m.Kept2)).ToList();
             if (members.Count == 0)
             {
                 continue;
@@ -532,9 +541,9 @@ internal static class Ablation
                 return sorted[Math.Min(sorted.Length - 1, (int)Math.Floor(q * sorted.Length))];
             }
             rows.Add(string.Create(CultureInfo.InvariantCulture,
-                $"| {variant} | {members.Count} | {Share(0, 1.0 / 15):P0} | {Share(1.0 / 15, 3.0 / 15):P0} | {Share(3.0 / 15, 7.0 / 15):P0} | {Share(7.0 / 15, 1):P0} | " +
+                $"| {variant} | {networks} | {Share(0, 1.0 / 15):P0} | {Share(1.0 / 15, 3.0 / 15):P0} | {Share(3.0 / 15, 7.0 / 15):P0} | {Share(7.0 / 15, 1):P0} | " +
                 $"{Quantile(members.Select(m => m.Kept3), 0.5):F3}, {Quantile(members.Select(m => m.Kept3), 0.9):F3} | {Quantile(members.Select(m => m.Kept2), 0.5):F3}, {Quantile(members.Select(m => m.Kept2), 0.9):F3} | " +
-                $"{members.Count(m => m.Kept3 >= m.Kept2) / (double)members.Count:P0} | {members.Count(m => m.Stopped) / (double)members.Count:P0} |"));
+                $"{stalled:P0} | {stopped:P0} |"));
         }
         if (rows.Count == 0)
         {
@@ -545,11 +554,12 @@ internal static class Ablation
         text.AppendLine();
         text.AppendLine("Every network of every fit (each ensemble member on its own hold-out), by the cycle of the CosLog4 schedule its best");
         text.AppendLine("epoch fell in (the learning rate returns to zero at t = 1/15, 3/15, 7/15 and 1 of the epochs; a variant with another");
-        text.AppendLine("schedule is counted the same way). The last two columns say what stopping at the end of the third or the second cycle");
-        text.AppendLine("would have kept: the lowest validation error up to there over the run's lowest (median, 90th percentile; 1 = nothing lost).");
-        text.AppendLine("\"Third cycle stalled\" counts the networks whose third cycle found no lower validation error than the first two, where");
-        text.AppendLine("`CycleEarlyStopping` stops a run, and \"stopped\" those that ended before their planned epochs (the cycles are counted in");
-        text.AppendLine("planned epochs, and a stopped run's lowest error is the lowest of the epochs it ran).");
+        text.AppendLine("schedule is counted the same way). The two \"stop after\" columns say what stopping at the end of the third or the second");
+        text.AppendLine("cycle would have kept: the lowest validation error up to there over the run's lowest (median, 90th percentile; 1 = nothing");
+        text.AppendLine($"lost; the cycle shares and these columns leave out the few networks without a finite error). \"Third cycle stalled\" counts the networks of at least");
+        text.AppendLine($"{Microsoft.ML.AutoClipNet.Training.Recipe.MinimumCycleStopEpochs} planned epochs whose third cycle found no lower validation error than the first two, where `CycleEarlyStopping`");
+        text.AppendLine("stops a run, and \"stopped\" those that ended before their planned epochs (the cycles are counted in planned epochs, and a");
+        text.AppendLine("stopped run's lowest error is the lowest of the epochs it ran).");
         text.AppendLine();
         text.AppendLine("| variant | networks | best in cycle 1 | cycle 2 | cycle 3 | cycle 4 | stop after cycle 3: error kept / best (median, 90%) | stop after cycle 2 (median, 90%) | third cycle stalled | stopped |");
         text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");

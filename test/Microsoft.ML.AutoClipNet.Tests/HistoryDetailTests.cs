@@ -63,6 +63,7 @@ public sealed class HistoryDetailTests
         {
             var options = TestOptions.QuickOptions(epochs: 40);
             options.BatchSize = 32; // 40 epochs × 75 steps: 3,000 steps, more than a summary keeps
+            options.CycleEarlyStopping = false; // every epoch run, whatever the hold-out's errors do
             options.HistoryDetail = detail;
             options.DiagnosticsInterval = 1;
             fits[detail] = ml.Regression.Trainers.AutoClipNet(options).Fit(data);

@@ -194,9 +194,9 @@ public abstract class AutoClipNetOptionsBase
     /// With validation data and the <see cref="AutoClipNetLearningRateSchedule.CosLog4"/> schedule: stop at the end of the
     /// schedule's third cycle (7/15 of the epochs, where the learning rate returns to zero) when that cycle found no better
     /// validation score than the first two did, instead of running the fourth cycle (the last 8/15 of the epochs). The best
-    /// epoch's weights are kept either way, so a network whose best epoch came before the stop and was not beaten later is
-    /// trained to the same bits as without the stop. Runs of fewer than 15 epochs (a cycle shorter than an epoch) run to
-    /// their end. Default null: the recipe's (on for RealMlp, off for Mlp; docs/cycle-stop.md measures it).
+    /// epoch's weights are kept either way, so a network whose best epoch came before the stop and was neither beaten nor
+    /// matched later (by the validation error, a later tie wins) is trained to the same bits as without the stop. Runs of fewer
+    /// than 15 epochs (a cycle shorter than an epoch) and runs whose validation scores were never finite run to their end. Default null: the recipe's (on for RealMlp, off for Mlp; docs/cycle-stop.md measures it).
     /// </summary>
     public bool? CycleEarlyStopping;
 
