@@ -157,10 +157,13 @@ internal static class Comparison
         }
     }
 
+    /// <summary>The side of the square products <see cref="MatrixMultiplyRate"/> times: 2048, 256 in quick mode.</summary>
+    public static int MatrixMultiplySide(bool quick) => quick ? 256 : 2048;
+
     /// <summary>The machine's fp32 matrix-multiply rate (FLOP/s), as section 3 measures it: the median of five timings of 2048×2048 products.</summary>
     public static double MatrixMultiplyRate(bool quick)
     {
-        int n = quick ? 256 : 2048, products = quick ? 2 : 8;
+        int n = MatrixMultiplySide(quick), products = quick ? 2 : 8;
         using var a = TorchSharp.torch.randn(n, n);
         using var b = TorchSharp.torch.randn(n, n);
         var times = new List<double>();

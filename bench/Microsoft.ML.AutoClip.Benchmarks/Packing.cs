@@ -20,7 +20,7 @@ public static class Packing
 
     public const int Members = 5;
 
-    /// <summary>The shapes of section 10 and the one-thread 2048 × 2048 rate beside them.</summary>
+    /// <summary>The shapes of section 10 and the one-thread rate of square products beside them (2048 × 2048; 256 × 256 in quick mode).</summary>
     public static (List<Result> Results, double OneThreadRate) Measure(bool quick)
     {
         TorchSharpNative.EnsureLoadable();

@@ -129,6 +129,9 @@ namespace Microsoft.ML.AutoClip.Benchmarks
 
         public Report(bool quick) => _quick = quick;
 
+        /// <summary>The side of the square products whose rate the report names (smaller in quick mode).</summary>
+        private int Side => Comparison.MatrixMultiplySide(_quick);
+
         private static double MedianNs(Summary summary, string method, string? parameter = null, object? value = null)
         {
             var report = summary.Reports.Single(r => r.BenchmarkCase.Descriptor.WorkloadMethod.Name == method
@@ -353,9 +356,9 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             _body.AppendLine($"TabM packs it: one product of {Benchmarks.Packing.Members}·batch rows (\"stacked\": shared weights) and one batched product (\"bmm\": a weight");
             _body.AppendLine("per member; it allocates its output, TorchSharp having no in-place batched product). Interleaved rounds after one");
             _body.AppendLine("unmeasured round; GFLOP/s are medians, the speed-ups the median of the per-round ratios over the separate products (lower");
-            _body.AppendLine($"and upper quartiles in brackets). The same thread's 2048 × 2048 rate: {oneThreadRate / 1e9:F0} GFLOP/s.");
+            _body.AppendLine($"and upper quartiles in brackets). The same thread's {Side} × {Side} rate: {oneThreadRate / 1e9:F0} GFLOP/s.");
             _body.AppendLine();
-            _body.AppendLine("| width | batch | separate | of the 2048² rate | stacked | speed-up | bmm | speed-up |");
+            _body.AppendLine($"| width | batch | separate | of the {Side}² rate | stacked | speed-up | bmm | speed-up |");
             _body.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var r in results)
             {
@@ -399,7 +402,7 @@ namespace Microsoft.ML.AutoClip.Benchmarks
             _body.AppendLine("is in its own column, and the targets are checked on it, since a seed alone moves the small sets by hundredths. The best");
             _body.AppendLine("headline metric of each set is in bold (seed 1 or the mean); \"vs best\" is the three-seed mean's distance to the best");
             _body.AppendLine("other trainer, \"time\" the default's fit time over LightGbm's, and \"at the limit\" the time the default's fit would take");
-            _body.AppendLine($"if all its work ran at the machine's fp32 matrix-multiply rate, measured in this run ({matrixMultiplyRate / 1e9:F0} GFLOP/s on 2048×2048");
+            _body.AppendLine($"if all its work ran at the machine's fp32 matrix-multiply rate, measured in this run ({matrixMultiplyRate / 1e9:F0} GFLOP/s on {Side}×{Side}");
             _body.AppendLine("products; the work counted as in section 3: the matrix products of every step, forward and backward, and of every epoch's");
             _body.AppendLine("validation rows), over LightGbm's time.");
             _body.AppendLine();

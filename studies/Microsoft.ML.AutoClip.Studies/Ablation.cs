@@ -47,12 +47,12 @@ internal static class Ablation
             var errors = h.Epochs.Select(e => e.ValidationError).ToArray();
             int planned = Math.Max(errors.Length, plannedEpochs ?? 0);
             double best = errors.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
-            double Kept(double t)
+            double Kept(int cycle)
             {
-                double kept = errors.Take(Math.Max(1, (int)Math.Ceiling(t * planned))).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
+                double kept = errors.Take(Math.Max(1, Microsoft.ML.AutoClipNet.Training.Recipe.CosLog4CycleEnd(cycle, planned))).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
                 return kept == best ? 1 : kept / best; // a best error of 0 kept is nothing lost, not 0/0
             }
-            return string.Create(CultureInfo.InvariantCulture, $"{h.BestEpoch}/{planned}/{Kept(7.0 / 15):R}/{Kept(3.0 / 15):R}/{(errors.Length < planned ? 1 : 0)}");
+            return string.Create(CultureInfo.InvariantCulture, $"{h.BestEpoch}/{planned}/{Kept(3):R}/{Kept(2):R}/{(errors.Length < planned ? 1 : 0)}");
         }));
     }
 
@@ -112,6 +112,7 @@ internal static class Ablation
     /// </summary>
     internal static Variant Parse(string name) => new(name, o =>
     {
+        int? epochCap = null;
         foreach (string setting in name.Split(';'))
         {
             var parts = setting.Split('=', 2);
@@ -130,13 +131,13 @@ internal static class Ablation
                 case "steps":
                     int budget = (int)number();
                     o.RecipeOverride = Chain(o.RecipeOverride, r => o.NumberOfEpochs is null
-                        ? r with { Epochs = Microsoft.ML.AutoClipNet.Training.Recipe.DefaultEpochs(r.TrainingRows, r.BatchSize, r.DropLastPartialBatch, budget) } // capped at 256 epochs, as when docs/ablation.md ran it: cap= (after steps=) caps lower
+                        ? r with { Epochs = Microsoft.ML.AutoClipNet.Training.Recipe.DefaultEpochs(r.TrainingRows, r.BatchSize, r.DropLastPartialBatch, budget) } // capped at 256 epochs, as when docs/ablation.md ran it: cap= caps lower
                         : r);
                     break;
                 case "cap":
-                    // The most epochs the step budget may give (the effort's cap otherwise): what small data reaches first.
-                    int cap = (int)number();
-                    o.RecipeOverride = Chain(o.RecipeOverride, r => o.NumberOfEpochs is null ? r with { Epochs = Math.Min(r.Epochs, Math.Max(cap, Microsoft.ML.AutoClipNet.Training.Recipe.MinimumDefaultEpochs)) } : r);
+                    // The most epochs the step budget may give (the effort's cap otherwise): what small data reaches first. Applied
+                    // after every other setting, wherever it stands in the variant.
+                    epochCap = (int)number();
                     break;
                 case "small":
                     // The members of the ensemble on small data (up to Recipe.DefaultEnsembleMaxRows training rows; one above), as the effort's SmallDataMembers.
@@ -183,6 +184,10 @@ internal static class Ablation
                     break;
                 default: throw new ArgumentException($"Unknown setting '{parts[0]}' in variant '{name}'.");
             }
+        }
+        if (epochCap is int cap)
+        {
+            o.RecipeOverride = Chain(o.RecipeOverride, r => o.NumberOfEpochs is null ? r with { Epochs = Math.Min(r.Epochs, Math.Max(cap, Microsoft.ML.AutoClipNet.Training.Recipe.MinimumDefaultEpochs)) } : r);
         }
     });
 
@@ -526,7 +531,9 @@ internal static class Ablation
                     Kept3: double.Parse(f[2], CultureInfo.InvariantCulture), Kept2: double.Parse(f[3], CultureInfo.InvariantCulture), Stopped: f.Length > 4 && f[4] == "1"))
                 .Where(m => m.Epochs > 0).ToList();
             // Stalled: the third cycle found nothing lower than the first two, in a run long enough for the stop to apply.
-            double stalled = members.Count(m => m.Epochs >= Microsoft.ML.AutoClipNet.Training.Recipe.MinimumCycleStopEpochs && !(m.Kept3 < m.Kept2)) / (double)Math.Max(1, members.Count);
+            // (Kept3 and Kept2 share the run's lowest error as denominator, so they order as the errors do.)
+            double stalled = members.Count(m => m.Epochs >= Microsoft.ML.AutoClipNet.Training.Recipe.MinimumCycleStopEpochs
+                && Microsoft.ML.AutoClipNet.Training.Recipe.ThirdCycleStalled(m.Kept2, m.Kept3)) / (double)Math.Max(1, members.Count);
             double stopped = members.Count(m => m.Stopped) / (double)Math.Max(1, members.Count);
             int networks = members.Count;
             members = members.Where(m => double.IsFinite(m.Kept3) && double.IsFinite(m.Kept2)).ToList();

@@ -208,8 +208,21 @@ namespace Microsoft.ML.AutoClipNet.Training
         /// this run may stop at the third's end; null otherwise.
         /// </summary>
         public (int SecondCycleEnd, int ThirdCycleEnd)? CycleStopEpochs => CycleEarlyStopping && Schedule == AutoClipNetLearningRateSchedule.CosLog4 && Epochs >= MinimumCycleStopEpochs
-            ? ((int)Math.Ceiling(3.0 / 15 * Epochs), (int)Math.Ceiling(7.0 / 15 * Epochs))
+            ? (CosLog4CycleEnd(2, Epochs), CosLog4CycleEnd(3, Epochs))
             : null;
+
+        /// <summary>
+        /// The epoch at whose end CosLog4's <paramref name="cycle"/> (1 to 4) is over in a run of <paramref name="epochs"/>: the
+        /// learning rate returns to zero at t = 1/15, 3/15, 7/15 and 1, rounded up to a whole epoch.
+        /// </summary>
+        public static int CosLog4CycleEnd(int cycle, int epochs) => (int)Math.Ceiling(((1 << cycle) - 1) / 15.0 * epochs);
+
+        /// <summary>
+        /// The cycle stop's rule: the third cycle stalled when the lowest validation score by its end is not strictly lower than
+        /// the lowest by the second's end (the run stops only if that one was finite: one that had not yet scored finitely goes on).
+        /// </summary>
+        public static bool ThirdCycleStalled(double lowestBySecondCycleEnd, double lowestByThirdCycleEnd) =>
+            !(lowestByThirdCycleEnd < lowestBySecondCycleEnd);
 
         // ---- What the run records ----
 

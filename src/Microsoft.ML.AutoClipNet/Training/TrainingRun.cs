@@ -157,7 +157,7 @@ internal sealed class TrainingRun : IDisposable
                     {
                         bestBySecondCycleEnd = bestScore;
                     }
-                    else if (epoch == cycles.ThirdCycleEnd && best is not null && double.IsFinite(bestBySecondCycleEnd) && !(bestScore < bestBySecondCycleEnd))
+                    else if (epoch == cycles.ThirdCycleEnd && best is not null && double.IsFinite(bestBySecondCycleEnd) && Recipe.ThirdCycleStalled(bestBySecondCycleEnd, bestScore))
                     {
                         _monitor.Info(string.Format(CultureInfo.InvariantCulture,
                             "Stopping at the end of the schedule's third cycle (epoch {0} of {1}): no better validation {2} than by the end of the second (epoch {3}); the best is epoch {4}.",
