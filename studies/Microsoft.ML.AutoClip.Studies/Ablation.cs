@@ -340,7 +340,7 @@ internal static class Ablation
         string command = string.Join(' ', args.Where(a => a != "--resume").Select(a => a.Contains(' ') || a.Contains('|') ? $"\"{a}\"" : a));
         text.AppendLine($"Command: `dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- {command}`");
         double hours = results.Where(r => r.Error is null).Sum(r => r.Seconds) / 3600;
-        text.AppendLine($"(its fits took {hours:F1} hours on the machine below; add `--resume` to go on after an interruption: every cell is appended to");
+        text.AppendLine($"(its fits took {(hours < 1 ? $"{hours * 60:F0} minute{(Math.Round(hours * 60) == 1 ? "" : "s")}" : $"{hours:F1} hours")} on the machine below; add `--resume` to go on after an interruption: every cell is appended to");
         string tsv = quick ? stem + "-quick.tsv" : stem + ".tsv";
         text.AppendLine($"[`{tsv}`]({tsv}) as it is measured).  ");
         text.AppendLine($"Machine: {Shared.StudyTools.MachineLine()}; {DateTime.UtcNow:yyyy-MM-dd} UTC.");
