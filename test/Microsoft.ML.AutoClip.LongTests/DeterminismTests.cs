@@ -7,7 +7,8 @@ namespace Microsoft.ML.AutoClipNet.Tests;
 
 /// <summary>
 /// "Bit-identical" as a claim that is checked by repetition: for every task, 20 rounds of train and save
-/// in one fresh process, then load and Transform in another, each process with its memory laid out
+/// in one fresh process (five members trained side by side, long enough that the cycle stop ends some of them
+/// early and not others), then load and Transform in another, each process with its memory laid out
 /// differently (AUTOCLIP_TEST_JUNK moves later allocations), the second half while another process
 /// keeps every core busy. Every round must write the same bytes: the trained weights and outputs, and
 /// the reloaded model's outputs.
@@ -27,15 +28,16 @@ public sealed class DeterminismTests
 
     [TestMethod]
     [Timeout(1_800_000, CooperativeCancellation = true)]
-    [DataRow("regression")]
-    [DataRow("binary")]
-    [DataRow("multiclass")]
-    public void Train_save_load_in_a_fresh_process_and_Transform_give_the_same_bytes_every_time_also_under_load(string task)
+    [DataRow("regression", 90)]
+    [DataRow("binary", 30)]
+    [DataRow("multiclass", 60)]
+    public void Train_save_load_in_a_fresh_process_and_Transform_give_the_same_bytes_every_time_also_under_load(string task, int epochs)
     {
         string dir = Directory.CreateTempSubdirectory($"autoclipnet-determinism-{task}").FullName;
         try
         {
             byte[]? trained = null, reloaded = null;
+            string? stopped = null;
             System.Diagnostics.Process? burner = null;
             try
             {
@@ -49,7 +51,10 @@ public sealed class DeterminismTests
                     string trainOut = Path.Combine(dir, $"train-{round}.bin");
                     string loadOut = Path.Combine(dir, $"load-{round}.bin");
                     // Different amounts of junk in the two processes of each round, and from round to round.
-                    ChildProcess.RunPerturbed(1 + 3 * round, "train", task, "1500", "7", trainOut, zip);
+                    string trainLog = ChildProcess.RunPerturbed(1 + 3 * round, "train", task, "1500", "7", trainOut, zip, epochs.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    string roundStopped = trainLog.Split('\n').Single(line => line.StartsWith("members-stopped=", StringComparison.Ordinal)).Trim();
+                    stopped ??= roundStopped;
+                    Assert.AreEqual(stopped, roundStopped, $"{task}, round {round}: the cycle stop ended other members (epochs run, 0 = all {epochs})");
                     ChildProcess.RunPerturbed(2 + 5 * round % 17, "load", zip, task, loadOut);
                     byte[] t = File.ReadAllBytes(trainOut), l = File.ReadAllBytes(loadOut);
                     trained ??= t;
@@ -69,7 +74,10 @@ public sealed class DeterminismTests
             }
             // The fingerprint ends with the trained model's outputs on the same rows the reloaded model scored.
             CollectionAssert.AreEqual(reloaded, trained![^reloaded!.Length..], $"{task}: the reloaded model scores differently from the one that was trained");
-            Console.WriteLine($"{task}: {Rounds} rounds, {Rounds / 2} under load, {reloaded.Length} output bytes each, all identical");
+            // The premise: with these epochs the cycle stop ends some members and not others (the test would pass without it, proving less).
+            var epochsRun = stopped!["members-stopped=".Length..].Split(',').Select(int.Parse).ToArray();
+            Assert.IsTrue(epochsRun.Any(e => e > 0) && epochsRun.Any(e => e == 0), $"{task}: expected some members stopped by the cycle stop and some not, got {stopped}");
+            Console.WriteLine($"{task}: {Rounds} rounds, {Rounds / 2} under load, {reloaded.Length} output bytes each, all identical; {stopped}");
         }
         finally
         {

@@ -38,7 +38,8 @@ public static class ChildProcess
         return args[0] switch
         {
             "load" => LoadAndScore(args[1], args[2], args[3]),
-            "train" => TrainAndScore(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), int.Parse(args[3], CultureInfo.InvariantCulture), args[4], args.Length > 5 ? args[5] : null),
+            "train" => TrainAndScore(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), int.Parse(args[3], CultureInfo.InvariantCulture), args[4], args.Length > 5 ? args[5] : null,
+                args.Length > 6 ? int.Parse(args[6], CultureInfo.InvariantCulture) : 2),
             "burn" => Burn(double.Parse(args[1], CultureInfo.InvariantCulture)),
             "call" => Call(args[1], args[2], args[3..]),
             _ => Unknown(args[0]),
@@ -79,13 +80,16 @@ public static class ChildProcess
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int TrainAndScore(string task, int rows, int seed, string outputPath, string? modelPath)
+    private static int TrainAndScore(string task, int rows, int seed, string outputPath, string? modelPath, int epochs)
     {
         var ml = new MLContext(seed: 0);
         var fixture = TaskFixture.ByName(task);
         var raw = TestData.Raw(ml, fixture.DataSet, rows);
-        var pipeline = AutoClip.Shared.BundledData.Featurizer(ml, fixture.DataSet).Append(fixture.QuickTrainer(ml, epochs: 2, seed: seed)).Fit(raw);
+        var pipeline = AutoClip.Shared.BundledData.Featurizer(ml, fixture.DataSet).Append(fixture.QuickTrainer(ml, epochs: epochs, seed: seed)).Fit(raw);
         File.WriteAllBytes(outputPath, Fingerprint.Of(ml, pipeline, task));
+        // Which members ran fewer epochs than planned (the cycle stop), for the caller to check that the stop was exercised.
+        var histories = fixture.ModelOf(pipeline).MemberTrainingHistories;
+        Console.WriteLine($"members-stopped={string.Join(',', histories.Select(h => h.Epochs.Count < epochs ? h.Epochs.Count : 0))}");
         if (modelPath is not null)
         {
             ml.Model.Save(pipeline, raw.Schema, modelPath);
