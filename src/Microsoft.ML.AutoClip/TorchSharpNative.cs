@@ -98,9 +98,13 @@ public static class TorchSharpNative
             return $"{report.Describe()} ({library})";
         }
 
-        // One folder per distinct library content, so different TorchSharp versions never collide.
+        // One folder per distinct library content and LibTorch folder, so that neither different TorchSharp versions nor two apps
+        // with LibTorch in different places collide: the copy loads the LibTorch its folder links to, and a process that also
+        // loaded another folder's libtorch_cpu.so (TorchSharp loads the app's own) would hold two copies of LibTorch and abort.
+        var siblings = FindLibTorchDirectory(Path.GetDirectoryName(library)!, torchSharpDirectory);
         string hash = Convert.ToHexString(SHA256.HashData(image)).Substring(0, 16).ToLowerInvariant();
-        string folder = Path.Combine(cacheRoot, "libtorchsharp-" + hash);
+        string place = siblings is null ? "none" : Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(siblings))).Substring(0, 8).ToLowerInvariant();
+        string folder = Path.Combine(cacheRoot, $"libtorchsharp-{hash}-{place}");
         Directory.CreateDirectory(folder);
         string patched = Path.Combine(folder, "libLibTorchSharp.so");
         if (!File.Exists(patched) || !File.ReadAllBytes(patched).AsSpan().SequenceEqual(image))
@@ -111,7 +115,6 @@ public static class TorchSharpNative
         }
 
         // The copy finds libtorch.so, libc10.so and libtorch_cpu.so through its RUNPATH ($ORIGIN): link them in.
-        var siblings = FindLibTorchDirectory(Path.GetDirectoryName(library)!, torchSharpDirectory);
         if (siblings is not null)
         {
             foreach (string file in Directory.GetFiles(siblings, "*.so*"))

@@ -195,6 +195,19 @@ public sealed class NativeLoadTests
                 // A second run reuses the same folder.
                 StringAssert.StartsWith(TorchSharpNative.Prepare(torchSharp, app, cache, load: false), "fixed: loaded " + cache);
                 Assert.HasCount(1, Directory.GetDirectories(cache));
+
+                // The same library with LibTorch elsewhere (another package cache, another app) gets a folder of its own: links
+                // into the first one's LibTorch would load a second copy of LibTorch beside the one TorchSharp loads, and abort.
+                string otherPackages = Path.Combine(root, "other-packages");
+                string otherTorchSharp = Directory.CreateDirectory(Path.Combine(otherPackages, "torchsharp", "0.107.0", "lib", "net8.0")).FullName;
+                string otherNative = Directory.CreateDirectory(Path.Combine(otherPackages, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native")).FullName;
+                string otherLibtorch = Directory.CreateDirectory(Path.Combine(otherPackages, "libtorch-cpu-linux-x64", "2.10.0", "runtimes", "linux-x64", "native")).FullName;
+                File.Copy(CacheCopy, Path.Combine(otherNative, "libLibTorchSharp.so"));
+                File.WriteAllText(Path.Combine(otherLibtorch, "libtorch.so"), "stand-in");
+                StringAssert.StartsWith(TorchSharpNative.Prepare(otherTorchSharp, app, cache, load: false), "fixed: loaded " + cache);
+                string otherFolder = Directory.GetDirectories(cache).Single(d => d != folder);
+                Assert.AreEqual(Path.Combine(otherLibtorch, "libtorch.so"), new FileInfo(Path.Combine(otherFolder, "libtorch.so")).LinkTarget);
+                Assert.AreEqual(Path.Combine(libtorch, "libtorch.so"), new FileInfo(Path.Combine(folder, "libtorch.so")).LinkTarget, "the first folder's links stay");
             }
             else
             {
