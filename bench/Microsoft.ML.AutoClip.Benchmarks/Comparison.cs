@@ -160,7 +160,7 @@ internal static class Comparison
     /// <summary>The side of the square products <see cref="MatrixMultiplyRate"/> times: 2048, 256 in quick mode.</summary>
     public static int MatrixMultiplySide(bool quick) => quick ? 256 : 2048;
 
-    /// <summary>The machine's fp32 matrix-multiply rate (FLOP/s), as section 3 measures it: the median of five timings of 2048×2048 products.</summary>
+    /// <summary>The machine's fp32 matrix-multiply rate (FLOP/s), as section 3 measures it: the median of five timings of square products (<see cref="MatrixMultiplySide"/>).</summary>
     public static double MatrixMultiplyRate(bool quick)
     {
         int n = MatrixMultiplySide(quick), products = quick ? 2 : 8;

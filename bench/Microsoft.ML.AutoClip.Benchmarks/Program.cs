@@ -207,7 +207,7 @@ namespace Microsoft.ML.AutoClip.Benchmarks
         {
             _body.AppendLine("## 3. Training throughput against the machine's matrix-multiply rate");
             _body.AppendLine();
-            _body.AppendLine("The limit: LibTorch's fp32 rate on one 2048×2048 matrix product, measured in every round beside the training. The work");
+            _body.AppendLine($"The limit: LibTorch's fp32 rate on one {Throughput.RateSide(_quick)}×{Throughput.RateSide(_quick)} matrix product, measured in every round beside the training. The work");
             _body.AppendLine("of training: the multiply-adds of the default network's matrix products per row (dense layers and embeddings), ×2 for");
             _body.AppendLine("FLOPs, ×3 for a training step (forward, and two products backward), times the rows trained; a fit also counts its");
             _body.AppendLine("validation rows' forward passes. Elementwise work (activations, the embeddings' cosines, Adam, the clip) is not");

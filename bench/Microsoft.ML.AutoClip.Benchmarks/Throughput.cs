@@ -24,6 +24,9 @@ namespace Microsoft.ML.AutoClip.Benchmarks;
 /// </summary>
 public static class Throughput
 {
+    /// <summary>The side of the square products whose rate section 3 measures beside the training: 2048, 512 in quick mode.</summary>
+    public static int RateSide(bool quick) => quick ? 512 : 2048;
+
     /// <summary>Interleaved rounds of the throughput measurement.</summary>
     public const int Rounds = 5;
 
@@ -85,7 +88,7 @@ public static class Throughput
         int loopSteps = quick ? 10 : LoopSteps;
         double loopWork = 3.0 * loopSteps * batch * 2 * macs;
 
-        int n = quick ? 512 : 2048;
+        int n = RateSide(quick);
         using var a = randn(n, n);
         using var b = randn(n, n);
         int products = quick ? 2 : 24;

@@ -173,10 +173,12 @@ public static class TorchSharpNative
         {
             return null;
         }
+        // The newest version by number (2.10.0 above 2.9.0, which an ordinal sort would invert).
         return Directory.GetDirectories(root)
+            .Where(version => File.Exists(Path.Combine(version, "runtimes", rid, "native", "libtorch.so")))
+            .OrderByDescending(version => Version.TryParse(Path.GetFileName(version).Split('-')[0], out var v) ? v : new Version(0, 0))
+            .ThenByDescending(version => version, StringComparer.Ordinal)
             .Select(version => Path.Combine(version, "runtimes", rid, "native"))
-            .Where(d => File.Exists(Path.Combine(d, "libtorch.so")))
-            .OrderByDescending(d => d, StringComparer.Ordinal)
             .FirstOrDefault();
     }
 }

@@ -340,7 +340,7 @@ internal static class Ablation
         string command = string.Join(' ', args.Where(a => a != "--resume").Select(a => a.Contains(' ') || a.Contains('|') ? $"\"{a}\"" : a));
         text.AppendLine($"Command: `dotnet run -c Release --project studies/Microsoft.ML.AutoClip.Studies -- {command}`");
         double hours = results.Where(r => r.Error is null).Sum(r => r.Seconds) / 3600;
-        text.AppendLine($"(its fits took {(hours < 1 ? $"{hours * 60:F0} minute{(Math.Round(hours * 60) == 1 ? "" : "s")}" : $"{hours:F1} hours")} on the machine below; add `--resume` to go on after an interruption: every cell is appended to");
+        text.AppendLine($"(its fits took {(hours < 1 ? Math.Round(hours * 60) switch { 0 => "under a minute", 1 => "1 minute", var m => $"{m:F0} minutes" } : $"{hours:F1} hours")} on the machine below; add `--resume` to go on after an interruption: every cell is appended to");
         string tsv = quick ? stem + "-quick.tsv" : stem + ".tsv";
         text.AppendLine($"[`{tsv}`]({tsv}) as it is measured).  ");
         text.AppendLine($"Machine: {Shared.StudyTools.MachineLine()}; {DateTime.UtcNow:yyyy-MM-dd} UTC.");
@@ -531,7 +531,9 @@ internal static class Ablation
                     Kept3: double.Parse(f[2], CultureInfo.InvariantCulture), Kept2: double.Parse(f[3], CultureInfo.InvariantCulture), Stopped: f.Length > 4 && f[4] == "1"))
                 .Where(m => m.Epochs > 0).ToList();
             // Stalled: the third cycle found nothing lower than the first two, in a run long enough for the stop to apply.
-            // (Kept3 and Kept2 share the run's lowest error as denominator, so they order as the errors do.)
+            // (Kept3 and Kept2 share the run's lowest error as denominator, so they order as the errors do. The trainer also needs a
+            // finite error by the second cycle's end; results files written before the 0/0 mend hold a zero error's ratio as NaN,
+            // which this counts as stalled, as such a network was.)
             double stalled = members.Count(m => m.Epochs >= Microsoft.ML.AutoClipNet.Training.Recipe.MinimumCycleStopEpochs
                 && Microsoft.ML.AutoClipNet.Training.Recipe.ThirdCycleStalled(m.Kept2, m.Kept3)) / (double)Math.Max(1, members.Count);
             double stopped = members.Count(m => m.Stopped) / (double)Math.Max(1, members.Count);
