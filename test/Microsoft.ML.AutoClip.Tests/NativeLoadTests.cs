@@ -159,6 +159,18 @@ public sealed class NativeLoadTests
         }
     }
 
+    /// <summary>A NuGet cache layout under <paramref name="packages"/>: TorchSharp's folder, its native folder with the cached library, and LibTorch's with stand-ins.</summary>
+    private static (string TorchSharp, string Native, string LibTorch) PackageLayout(string packages)
+    {
+        string torchSharp = Directory.CreateDirectory(Path.Combine(packages, "torchsharp", "0.107.0", "lib", "net8.0")).FullName;
+        string native = Directory.CreateDirectory(Path.Combine(packages, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native")).FullName;
+        string libtorch = Directory.CreateDirectory(Path.Combine(packages, "libtorch-cpu-linux-x64", "2.10.0", "runtimes", "linux-x64", "native")).FullName;
+        File.Copy(CacheCopy, Path.Combine(native, "libLibTorchSharp.so"));
+        File.WriteAllText(Path.Combine(libtorch, "libtorch.so"), "stand-in");
+        File.WriteAllText(Path.Combine(libtorch, "libc10.so"), "stand-in");
+        return (torchSharp, native, libtorch);
+    }
+
     [TestMethod]
     public void Without_a_build_step_the_runtime_path_patches_a_copy_outside_the_package_cache()
     {
@@ -170,13 +182,7 @@ public sealed class NativeLoadTests
         try
         {
             // A NuGet cache layout, as a notebook kernel sees it, and an app folder without natives.
-            string packages = Path.Combine(root, "packages");
-            string torchSharp = Directory.CreateDirectory(Path.Combine(packages, "torchsharp", "0.107.0", "lib", "net8.0")).FullName;
-            string native = Directory.CreateDirectory(Path.Combine(packages, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native")).FullName;
-            string libtorch = Directory.CreateDirectory(Path.Combine(packages, "libtorch-cpu-linux-x64", "2.10.0", "runtimes", "linux-x64", "native")).FullName;
-            File.Copy(CacheCopy, Path.Combine(native, "libLibTorchSharp.so"));
-            File.WriteAllText(Path.Combine(libtorch, "libtorch.so"), "stand-in");
-            File.WriteAllText(Path.Combine(libtorch, "libc10.so"), "stand-in");
+            var (torchSharp, native, libtorch) = PackageLayout(Path.Combine(root, "packages"));
             string app = Directory.CreateDirectory(Path.Combine(root, "app")).FullName;
             string cache = Path.Combine(root, "cache");
             byte[] original = File.ReadAllBytes(Path.Combine(native, "libLibTorchSharp.so"));
@@ -198,12 +204,10 @@ public sealed class NativeLoadTests
 
                 // The same library with LibTorch elsewhere (another package cache, another app) gets a folder of its own: links
                 // into the first one's LibTorch would load a second copy of LibTorch beside the one TorchSharp loads, and abort.
-                string otherPackages = Path.Combine(root, "other-packages");
-                string otherTorchSharp = Directory.CreateDirectory(Path.Combine(otherPackages, "torchsharp", "0.107.0", "lib", "net8.0")).FullName;
-                string otherNative = Directory.CreateDirectory(Path.Combine(otherPackages, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native")).FullName;
-                string otherLibtorch = Directory.CreateDirectory(Path.Combine(otherPackages, "libtorch-cpu-linux-x64", "2.10.0", "runtimes", "linux-x64", "native")).FullName;
-                File.Copy(CacheCopy, Path.Combine(otherNative, "libLibTorchSharp.so"));
-                File.WriteAllText(Path.Combine(otherLibtorch, "libtorch.so"), "stand-in");
+                var (otherTorchSharp, _, otherLibtorch) = PackageLayout(Path.Combine(root, "other-packages"));
+                // An older LibTorch beside it: 2.10.0 is newer than 2.9.0, which an ordinal sort would put first.
+                string older = Directory.CreateDirectory(Path.Combine(root, "other-packages", "libtorch-cpu-linux-x64", "2.9.0", "runtimes", "linux-x64", "native")).FullName;
+                File.WriteAllText(Path.Combine(older, "libtorch.so"), "stand-in");
                 StringAssert.StartsWith(TorchSharpNative.Prepare(otherTorchSharp, app, cache, load: false), "fixed: loaded " + cache);
                 string otherFolder = Directory.GetDirectories(cache).Single(d => d != folder);
                 Assert.AreEqual(Path.Combine(otherLibtorch, "libtorch.so"), new FileInfo(Path.Combine(otherFolder, "libtorch.so")).LinkTarget);
