@@ -543,14 +543,16 @@ internal static class Ablation
             {
                 continue;
             }
-            double Share(double from, double to) => members.Count(m => m.Best > from * m.Epochs && m.Best <= to * m.Epochs) / (double)members.Count;
+            // In cycle c: after the epoch that ends cycle c - 1 and up to the one that ends cycle c, as the cycle stop counts them.
+            double Share(int cycle) => members.Count(m => m.Best > (cycle == 1 ? 0 : Microsoft.ML.AutoClipNet.Training.Recipe.CosLog4CycleEnd(cycle - 1, m.Epochs))
+                && m.Best <= Microsoft.ML.AutoClipNet.Training.Recipe.CosLog4CycleEnd(cycle, m.Epochs)) / (double)members.Count;
             double Quantile(IEnumerable<double> values, double q)
             {
                 var sorted = values.OrderBy(v => v).ToArray();
                 return sorted[Math.Min(sorted.Length - 1, (int)Math.Floor(q * sorted.Length))];
             }
             rows.Add(string.Create(CultureInfo.InvariantCulture,
-                $"| {variant} | {networks} | {Share(0, 1.0 / 15):P0} | {Share(1.0 / 15, 3.0 / 15):P0} | {Share(3.0 / 15, 7.0 / 15):P0} | {Share(7.0 / 15, 1):P0} | " +
+                $"| {variant} | {networks} | {Share(1):P0} | {Share(2):P0} | {Share(3):P0} | {Share(4):P0} | " +
                 $"{Quantile(members.Select(m => m.Kept3), 0.5):F3}, {Quantile(members.Select(m => m.Kept3), 0.9):F3} | {Quantile(members.Select(m => m.Kept2), 0.5):F3}, {Quantile(members.Select(m => m.Kept2), 0.9):F3} | " +
                 $"{stalled:P0} | {stopped:P0} |"));
         }
@@ -562,7 +564,8 @@ internal static class Ablation
         text.AppendLine("## Where the members kept their best epoch");
         text.AppendLine();
         text.AppendLine("Every network of every fit (each ensemble member on its own hold-out), by the cycle of the CosLog4 schedule its best");
-        text.AppendLine("epoch fell in (the learning rate returns to zero at t = 1/15, 3/15, 7/15 and 1 of the epochs; a variant with another");
+        text.AppendLine("epoch fell in (the learning rate returns to zero at t = 1/15, 3/15, 7/15 and 1 of the epochs; a cycle ends with the epoch in");
+        text.AppendLine("which it does, as the cycle stop counts it; a variant with another");
         text.AppendLine("schedule is counted the same way). The two \"stop after\" columns say what stopping at the end of the third or the second");
         text.AppendLine("cycle would have kept: the lowest validation error up to there over the run's lowest (median, 90th percentile; 1 = nothing");
         text.AppendLine($"lost; the cycle shares and these columns leave out the few networks without a finite error). \"Third cycle stalled\" counts the networks of at least");
